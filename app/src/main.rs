@@ -1,0 +1,5 @@
+//! `enteraksi`: the command-line entry point.
+
+fn main() {
+    println!("enteraksi");
+}

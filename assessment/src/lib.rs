@@ -1,0 +1,1 @@
+//! The `assessment` bounded context. Its domain, events and listeners arrive with their issue; for now the crate only holds its place in the workspace.

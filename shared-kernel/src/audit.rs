@@ -1,0 +1,247 @@
+//! The audit log: [`LogDomainEvent`], the wildcard sync listener that writes each event's
+//! `domain_event_log` row in the command's own transaction, and [`AuditLog`], the query API.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{AnyConnection, AssertSqlSafe, FromRow};
+
+use crate::clock::{from_db_text, to_db_text};
+use crate::db::Database;
+use crate::event::SharedEnvelope;
+use crate::ids::{CorrelationId, EventId, UserId};
+use crate::listener::{ListenerError, WildcardSyncListener};
+use crate::uow::UnitOfWork;
+
+/// Writes the audit row of every event it is registered for, in the command's transaction (the
+/// rows of one commit go out as one multi-row INSERT just before COMMIT), so an audit row exists
+/// if and only if its change committed. Register it first, as a wildcard.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogDomainEvent;
+
+#[async_trait]
+impl WildcardSyncListener for LogDomainEvent {
+    const NAME: &'static str = "LogDomainEvent";
+
+    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+        uow.push_audit(event);
+        Ok(())
+    }
+}
+
+/// Reading the audit log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The database failed. Maps to 500; log the source.
+    #[error("cannot read the audit log")]
+    Database(#[from] sqlx::Error),
+    /// A stored row is malformed (edited by hand?).
+    #[error("audit row {event_id} is malformed: {reason}")]
+    Corrupt {
+        /// The row's event id.
+        event_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One audit row, with the seeds' field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// The event occurrence.
+    pub event_id: EventId,
+    /// `{entity}.{past_verb}`.
+    pub event_name: String,
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// Who caused it (`None`: the system).
+    pub actor_id: Option<UserId>,
+    /// The event's audit metadata.
+    pub metadata: Value,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When the row was written (the commit).
+    pub created_at: DateTime<Utc>,
+    /// The cascade it belongs to.
+    pub correlation_id: CorrelationId,
+    /// The event that caused it.
+    pub causation_id: Option<EventId>,
+}
+
+/// Filters for [`AuditLog::query`]; every filter set must match. Results come in occurrence order.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    aggregate: Option<(String, Option<String>)>,
+    actor: Option<UserId>,
+    event_name: Option<String>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    correlation: Option<CorrelationId>,
+    limit: Option<u32>,
+}
+
+impl AuditQuery {
+    /// Everything (in occurrence order).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only rows of this aggregate type, and id if given.
+    pub fn aggregate(mut self, aggregate_type: impl Into<String>, aggregate_id: Option<String>) -> Self {
+        self.aggregate = Some((aggregate_type.into(), aggregate_id));
+        self
+    }
+
+    /// Only rows caused by this user.
+    pub fn actor(mut self, actor: UserId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// Only rows of this event name.
+    pub fn event_name(mut self, name: impl Into<String>) -> Self {
+        self.event_name = Some(name.into());
+        self
+    }
+
+    /// Only rows that occurred at or after `from`.
+    pub fn from(mut self, from: DateTime<Utc>) -> Self {
+        self.from = Some(from);
+        self
+    }
+
+    /// Only rows that occurred before `until`.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Only rows of this cascade.
+    pub fn correlation(mut self, correlation: CorrelationId) -> Self {
+        self.correlation = Some(correlation);
+        self
+    }
+
+    /// At most `limit` rows (the earliest).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    event_id: String,
+    event_name: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    actor_id: Option<String>,
+    metadata: String,
+    occurred_at: String,
+    created_at: String,
+    correlation_id: String,
+    causation_id: Option<String>,
+}
+
+impl AuditRow {
+    fn into_entry(self) -> Result<AuditEntry, AuditError> {
+        let corrupt = |reason: String| AuditError::Corrupt {
+            event_id: self.event_id.clone(),
+            reason,
+        };
+        Ok(AuditEntry {
+            event_id: EventId::parse(&self.event_id).map_err(|e| corrupt(e.to_string()))?,
+            actor_id: self
+                .actor_id
+                .as_deref()
+                .map(UserId::parse)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
+            metadata: serde_json::from_str(&self.metadata).map_err(|e| corrupt(e.to_string()))?,
+            occurred_at: from_db_text(&self.occurred_at).map_err(|e| corrupt(e.to_string()))?,
+            created_at: from_db_text(&self.created_at).map_err(|e| corrupt(e.to_string()))?,
+            correlation_id: CorrelationId::parse(&self.correlation_id).map_err(|e| corrupt(e.to_string()))?,
+            causation_id: self
+                .causation_id
+                .as_deref()
+                .map(EventId::parse)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
+            event_name: self.event_name,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+        })
+    }
+}
+
+/// Queries the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    db: Database,
+}
+
+impl AuditLog {
+    /// The audit log of `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Rows matching `query`, in occurrence order.
+    #[tracing::instrument(name = "query the audit log", skip(self))]
+    pub async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, AuditError> {
+        let mut conn = self.db.pool().acquire().await?;
+        query_with(&mut conn, query).await
+    }
+}
+
+/// Rows matching `query` through any connection (e.g. inside a unit of work).
+pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<Vec<AuditEntry>, AuditError> {
+    let mut clauses = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut push = |clause: &str, value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some((aggregate_type, aggregate_id)) = &query.aggregate {
+        push("aggregate_type = ?", aggregate_type.clone(), &mut binds);
+        if let Some(id) = aggregate_id {
+            push("aggregate_id = ?", id.clone(), &mut binds);
+        }
+    }
+    if let Some(actor) = query.actor {
+        push("actor_id = ?", actor.to_string(), &mut binds);
+    }
+    if let Some(name) = &query.event_name {
+        push("event_name = ?", name.clone(), &mut binds);
+    }
+    if let Some(from) = query.from {
+        push("occurred_at >= ?", to_db_text(from), &mut binds);
+    }
+    if let Some(until) = query.until {
+        push("occurred_at < ?", to_db_text(until), &mut binds);
+    }
+    if let Some(correlation) = query.correlation {
+        push("correlation_id = ?", correlation.to_string(), &mut binds);
+    }
+    let mut sql = String::from(
+        "SELECT event_id, event_name, aggregate_type, aggregate_id, actor_id, metadata, occurred_at, \
+         created_at, correlation_id, causation_id FROM domain_event_log",
+    );
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(" ORDER BY occurred_at, event_id");
+    if let Some(limit) = query.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    // Only fixed fragments and placeholder numbers are interpolated; every value is bound.
+    let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
+    for value in binds {
+        q = q.bind(value);
+    }
+    q.fetch_all(conn).await?.into_iter().map(AuditRow::into_entry).collect()
+}

@@ -1,0 +1,114 @@
+//! Live broadcasting: the [`Broadcaster`] port and an in-process hub. The unit of work publishes
+//! an event's broadcast only after its transaction has committed, so a client never sees an event
+//! that was rolled back.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::ids::EventId;
+
+/// One message on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BroadcastMessage {
+    /// The channel address (`courses`, `private-user.{id}`).
+    pub channel: String,
+    /// The name clients listen for (e.g. `enrollment.created`).
+    pub event: String,
+    /// The event occurrence it comes from.
+    pub event_id: EventId,
+    /// The event's public data (its audit metadata).
+    pub data: Value,
+}
+
+/// Where committed events' broadcasts go. Publishing never blocks and never fails the command:
+/// broadcasts are live updates, not records.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Broadcaster: Send + Sync + 'static {
+    /// Sends one message to its channel's current subscribers.
+    fn publish(&self, message: BroadcastMessage);
+}
+
+/// A broadcaster that drops everything (when nothing listens live).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullBroadcaster;
+
+impl Broadcaster for NullBroadcaster {
+    fn publish(&self, _message: BroadcastMessage) {}
+}
+
+/// An in-process hub: subscribers get every message published on their channel after they
+/// subscribed. A slow subscriber loses the oldest messages rather than slowing publishers.
+#[derive(Debug)]
+pub struct InProcessHub {
+    capacity: usize,
+    channels: Mutex<HashMap<String, broadcast::Sender<BroadcastMessage>>>,
+}
+
+impl Default for InProcessHub {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl InProcessHub {
+    /// A hub whose subscribers buffer up to `capacity` messages each.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Subscribes to a channel by address.
+    pub fn subscribe(&self, channel: &str) -> broadcast::Receiver<BroadcastMessage> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+}
+
+impl Broadcaster for InProcessHub {
+    fn publish(&self, message: BroadcastMessage) {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = channels.get(&message.channel) {
+            // No receiver left is not an error: nobody is watching right now.
+            let _ = sender.send(message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(channel: &str) -> BroadcastMessage {
+        BroadcastMessage {
+            channel: channel.into(),
+            event: "course.published".into(),
+            event_id: EventId::new(),
+            data: serde_json::json!({"course_title": "Rust"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_receives_messages_of_its_channel_only() {
+        let hub = InProcessHub::default();
+        let mut courses = hub.subscribe("courses");
+        hub.publish(message("other"));
+        hub.publish(message("courses"));
+        let got = courses.recv().await.unwrap();
+        assert_eq!(got.channel, "courses");
+        assert!(courses.try_recv().is_err());
+    }
+
+    #[test]
+    fn publishing_without_subscribers_is_harmless() {
+        InProcessHub::default().publish(message("nobody"));
+    }
+}

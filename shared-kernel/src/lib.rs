@@ -1,0 +1,64 @@
+//! # shared-kernel
+//!
+//! What every Enteraksi bounded context stands on, and knows nothing of any context:
+//!
+//! * [`ids`]: UUIDv7 newtypes for every entity;
+//! * [`DomainEvent`], [`Envelope`]: typed, serializable events with identity and causality;
+//! * [`Registry`]: explicit, ordered listener registration, sync or queued, plus wildcards;
+//! * [`EventBus`] / [`UnitOfWork`]: one command = one transaction, whose sync listeners run
+//!   inside it and whose audit rows and jobs (the transactional outbox) commit with it;
+//! * [`Worker`] / [`Queue`]: the durable queue with leases, retries, backoff and failed jobs;
+//! * [`LogDomainEvent`] / [`AuditLog`]: the audit trail and its queries;
+//! * [`Broadcaster`] / [`InProcessHub`]: live broadcasts, sent only after commit;
+//! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
+//!
+//! A context defines its events (`impl DomainEvent`), its listeners (`impl SyncListener<E>` /
+//! `impl QueuedListener<E>`) and its commands, which look like:
+//!
+//! ```ignore
+//! let mut uow = bus.begin().with_actor(Some(actor));
+//! let course = repository::load(uow.conn().await?, course_id).await?;
+//! let published = course.publish()?;            // the domain rule; a typed error writes nothing
+//! repository::save(uow.conn().await?, &published).await?;
+//! uow.record(CoursePublished { .. });
+//! uow.commit().await?;                           // listeners, audit, outbox, commit, broadcast
+//! ```
+
+pub mod ids;
+
+mod audit;
+mod broadcast;
+mod clock;
+mod db;
+mod event;
+mod listener;
+mod outbox;
+mod queue;
+mod registry;
+mod uow;
+mod worker;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use audit::{AuditEntry, AuditError, AuditLog, AuditQuery, LogDomainEvent, query_with as query_audit_with};
+pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster};
+#[cfg(any(test, feature = "mocks"))]
+pub use broadcast::MockBroadcaster;
+pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
+pub use db::{Backend, Database, DbError, DbOptions, migrator, shared_migrator};
+pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
+pub use ids::{
+    AssessmentId, AttemptId, CertificateId, CorrelationId, CourseId, EnrollmentId, EventId, IdParseError,
+    LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId,
+};
+pub use listener::{
+    JobFailure, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
+};
+pub use queue::{FailedJob, JobContext, Queue, QueueError, QueueStats};
+pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError};
+pub use uow::{CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError};
+pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerReport, shutdown_channel};
+
+/// Re-exported so contexts name the same sqlx types the kernel uses.
+pub use sqlx;

@@ -1,0 +1,271 @@
+//! The listener traits a context implements, and their type-erased forms the registry stores.
+//!
+//! * [`SyncListener`] runs inside the command's transaction, before commit, and may change state
+//!   and record further events through the [`UnitOfWork`]. Its failure rolls the command back.
+//! * [`QueuedListener`] runs after commit, from a durable job, on a named queue, with retries.
+//!   Its database writes go through [`JobContext::uow`] and commit together with the job's
+//!   acknowledgement.
+//! * The wildcard forms receive every event (cross-cutting concerns such as the audit log).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::event::{AnyEnvelope, DomainEvent, Envelope, JsonEvent, SharedEnvelope};
+use crate::queue::JobContext;
+use crate::uow::{UnitOfWork, UowError};
+
+/// Why a listener failed. The text is kept in the job's `last_error` and in `failed_jobs`.
+#[derive(Debug)]
+pub struct ListenerError {
+    message: String,
+    permanent: bool,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl ListenerError {
+    /// A failure described by a message; the job is retried per its schedule.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+            source: None,
+        }
+    }
+
+    /// A failure caused by another error; the job is retried per its schedule.
+    pub fn new(source: impl StdError + Send + Sync + 'static) -> Self {
+        Self {
+            message: source.to_string(),
+            permanent: false,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A failure that no retry can fix (e.g. the payload names a deleted entity): the job goes
+    /// straight to `failed_jobs`.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+            source: None,
+        }
+    }
+
+    /// Whether retrying is pointless.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+impl fmt::Display for ListenerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        let mut cause = self.source.as_deref().and_then(StdError::source);
+        while let Some(inner) = cause {
+            write!(f, ": {inner}")?;
+            cause = inner.source();
+        }
+        Ok(())
+    }
+}
+
+impl StdError for ListenerError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<sqlx::Error> for ListenerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::new(e)
+    }
+}
+
+impl From<UowError> for ListenerError {
+    fn from(e: UowError) -> Self {
+        Self::new(e)
+    }
+}
+
+/// What a queued listener's `failed` hook is told once its job has given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// The last error's text.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+/// A listener that runs inside the command's transaction. See the module docs.
+#[async_trait]
+pub trait SyncListener<E: DomainEvent>: Send + Sync + 'static {
+    /// The listener's name, as listed and logged (e.g. `RecalculateCourseProgress`).
+    const NAME: &'static str;
+
+    /// Handles one event. An error rolls back the whole unit of work.
+    async fn handle(&self, event: &Envelope<E>, uow: &mut UnitOfWork) -> Result<(), ListenerError>;
+}
+
+/// A listener that runs after commit from a durable job. See the module docs.
+#[async_trait]
+pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
+    /// The listener's name; with the event id it is the job's idempotency key.
+    const NAME: &'static str;
+
+    /// Handles one event. An error schedules a retry (or fails the job after its last try).
+    async fn handle(&self, event: &Envelope<E>, job: &mut JobContext) -> Result<(), ListenerError>;
+
+    /// Runs once when the job has failed for good and moved to `failed_jobs`.
+    async fn failed(&self, _event: &Envelope<E>, _failure: &JobFailure) {}
+}
+
+/// A sync listener for every event (e.g. the audit log).
+#[async_trait]
+pub trait WildcardSyncListener: Send + Sync + 'static {
+    /// The listener's name.
+    const NAME: &'static str;
+
+    /// Handles one event of any type.
+    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError>;
+}
+
+/// A queued listener for every event; it sees the event as JSON.
+#[async_trait]
+pub trait WildcardQueuedListener: Send + Sync + 'static {
+    /// The listener's name.
+    const NAME: &'static str;
+
+    /// Whether a job is created for this event at all (checked in the command's transaction).
+    fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
+        true
+    }
+
+    /// Handles one event of any type.
+    async fn handle(&self, event: &JsonEvent, job: &mut JobContext) -> Result<(), ListenerError>;
+
+    /// Runs once when the job has failed for good.
+    async fn failed(&self, _event: &JsonEvent, _failure: &JobFailure) {}
+}
+
+// ---- type-erased forms -------------------------------------------------------------------
+
+#[async_trait]
+pub(crate) trait ErasedSync: Send + Sync {
+    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError>;
+}
+
+pub(crate) struct TypedSync<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
+
+#[async_trait]
+impl<E: DomainEvent, L: SyncListener<E>> ErasedSync for TypedSync<E, L> {
+    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+        match event.downcast::<E>() {
+            Some(typed) => self.0.handle(typed, uow).await,
+            None => Err(ListenerError::permanent(format!(
+                "{} was given a `{}` event",
+                L::NAME,
+                event.name()
+            ))),
+        }
+    }
+}
+
+pub(crate) struct WildSync<L>(pub(crate) L);
+
+#[async_trait]
+impl<L: WildcardSyncListener> ErasedSync for WildSync<L> {
+    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+        self.0.handle(event, uow).await
+    }
+}
+
+#[async_trait]
+pub(crate) trait ErasedQueued: Send + Sync {
+    /// Whether a job is created for this event.
+    fn wants(&self, event: &dyn AnyEnvelope) -> bool;
+    /// Rebuilds the event from the payload, sets the job's causality and runs the listener.
+    async fn handle(&self, event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError>;
+    /// Runs the failed hook (a payload that cannot be rebuilt skips it).
+    async fn failed(&self, event_name: &str, payload: &str, failure: &JobFailure);
+}
+
+pub(crate) struct TypedQueued<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
+
+fn rebuild<E: DomainEvent>(payload: &str) -> Result<Envelope<E>, ListenerError> {
+    Envelope::<E>::from_json(payload).map_err(|e| {
+        ListenerError::permanent(format!("the `{}` payload cannot be rebuilt: {e}", E::NAME))
+    })
+}
+
+#[async_trait]
+impl<E: DomainEvent, L: QueuedListener<E>> ErasedQueued for TypedQueued<E, L> {
+    fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
+        true
+    }
+
+    async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {
+        let event = rebuild::<E>(payload)?;
+        job.caused_by(event.meta());
+        self.0.handle(&event, job).await
+    }
+
+    async fn failed(&self, _event_name: &str, payload: &str, failure: &JobFailure) {
+        if let Ok(event) = rebuild::<E>(payload) {
+            self.0.failed(&event, failure).await;
+        }
+    }
+}
+
+pub(crate) struct WildQueued<L>(pub(crate) L);
+
+#[async_trait]
+impl<L: WildcardQueuedListener> ErasedQueued for WildQueued<L> {
+    fn wants(&self, event: &dyn AnyEnvelope) -> bool {
+        self.0.wants(event)
+    }
+
+    async fn handle(&self, event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {
+        let event = JsonEvent::from_payload(event_name, payload)
+            .map_err(|e| ListenerError::permanent(format!("the `{event_name}` payload cannot be read: {e}")))?;
+        job.caused_by(event.meta());
+        self.0.handle(&event, job).await
+    }
+
+    async fn failed(&self, event_name: &str, payload: &str, failure: &JobFailure) {
+        if let Ok(event) = JsonEvent::from_payload(event_name, payload) {
+            self.0.failed(&event, failure).await;
+        }
+    }
+}
+
+pub(crate) type SyncHandler = Arc<dyn ErasedSync>;
+pub(crate) type QueuedHandler = Arc<dyn ErasedQueued>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner cause")]
+    struct Inner;
+
+    #[test]
+    fn a_listener_error_shows_its_whole_cause_chain() {
+        let err = ListenerError::new(Outer(Inner));
+        assert_eq!(err.to_string(), "outer: inner cause");
+        assert!(!err.is_permanent());
+    }
+
+    #[test]
+    fn a_permanent_error_says_so() {
+        assert!(ListenerError::permanent("gone").is_permanent());
+    }
+}

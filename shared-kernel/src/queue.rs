@@ -1,0 +1,461 @@
+//! The durable queue over the `jobs` table: claiming with a lease, acknowledging, retrying with
+//! backoff, burying in `failed_jobs`, and the operator's view (failed jobs, retry, forget, flush,
+//! depth and age per queue). The [`Worker`](crate::worker::Worker) drives it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, FromRow};
+use uuid::Uuid;
+
+use crate::clock::{to_db_text, to_micros};
+use crate::event::EventMeta;
+use crate::uow::{EventBus, UnitOfWork, UowError};
+
+/// A queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The database failed. Maps to 500; log the source.
+    #[error("queue storage error")]
+    Database(#[from] sqlx::Error),
+    /// No failed job has this id. Maps to 404.
+    #[error("no failed job with id `{0}`")]
+    FailedJobNotFound(String),
+    /// The failed job's listener is no longer registered, so it cannot be retried.
+    #[error("failed job `{id}`: listener `{listener}` is not registered for `{event}`")]
+    NoListener {
+        /// The failed job.
+        id: String,
+        /// Its event.
+        event: String,
+        /// Its listener.
+        listener: String,
+    },
+}
+
+/// What a queued listener gets besides its event: the job's identity and a unit of work whose
+/// writes commit together with the job's acknowledgement.
+pub struct JobContext {
+    uow: UnitOfWork,
+    job_id: String,
+    event_id: String,
+    listener: String,
+    attempt: u32,
+    max_tries: u32,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job_id", &self.job_id)
+            .field("listener", &self.listener)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext {
+    pub(crate) fn new(bus: &EventBus, job: &ClaimedJob) -> Self {
+        Self {
+            uow: bus.begin(),
+            job_id: job.id.clone(),
+            event_id: job.event_id.clone(),
+            listener: job.listener.clone(),
+            attempt: u32::try_from(job.attempts).unwrap_or(u32::MAX),
+            max_tries: u32::try_from(job.max_tries).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// A context for running a queued listener outside a worker (tests, manual replays). Its
+    /// unit of work is committed by [`JobContext::finish`].
+    pub fn standalone(bus: &EventBus, listener: &str, cause: &EventMeta) -> Self {
+        let mut uow = bus.begin();
+        uow.set_cause(cause);
+        Self {
+            uow,
+            job_id: String::new(),
+            event_id: cause.event_id().to_string(),
+            listener: listener.to_owned(),
+            attempt: 1,
+            max_tries: 1,
+        }
+    }
+
+    /// Commits a standalone context's unit of work.
+    pub async fn finish(self) -> Result<(), UowError> {
+        self.uow.commit().await.map(|_| ())
+    }
+
+    /// The unit of work for this job's database writes and events. It commits only if the
+    /// listener succeeds, in the same transaction as the job's acknowledgement.
+    pub fn uow(&mut self) -> &mut UnitOfWork {
+        &mut self.uow
+    }
+
+    /// The bus (for reads that need no transaction).
+    pub fn bus(&self) -> &EventBus {
+        self.uow.bus()
+    }
+
+    /// `(event_id, listener)` as one string: the key external effects (mail) are deduplicated by.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.event_id, self.listener)
+    }
+
+    /// The job's id (empty for a standalone context).
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// Which try this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Whether a failure now is final.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_tries
+    }
+
+    pub(crate) fn caused_by(&mut self, meta: &EventMeta) {
+        self.uow.set_cause(meta);
+    }
+
+    pub(crate) fn into_uow(self) -> UnitOfWork {
+        self.uow
+    }
+}
+
+/// A job claimed by a worker.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct ClaimedJob {
+    pub(crate) id: String,
+    pub(crate) queue: String,
+    pub(crate) event_id: String,
+    pub(crate) event_name: String,
+    pub(crate) listener: String,
+    pub(crate) payload: String,
+    pub(crate) attempts: i64,
+    pub(crate) max_tries: i64,
+}
+
+/// A job that gave up, as `queue failed` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct FailedJob {
+    /// Its id (for `queue retry <id>`).
+    pub id: String,
+    /// Its queue.
+    pub queue: String,
+    /// The event it was for.
+    pub event_id: String,
+    /// The event's name.
+    pub event_name: String,
+    /// The listener that failed.
+    pub listener: String,
+    /// The last error.
+    pub exception: String,
+    /// How many tries were made.
+    pub attempts: i64,
+    /// When it gave up.
+    pub failed_at: String,
+}
+
+/// One queue's state, as `queue monitor` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: String,
+    /// Jobs waiting in it (ready, delayed for a retry, or running).
+    pub depth: i64,
+    /// Of those, ready to run now.
+    pub ready: i64,
+    /// Of those, running under a worker's lease.
+    pub reserved: i64,
+    /// Of those, waiting for a retry's backoff.
+    pub delayed: i64,
+    /// Jobs of this queue in `failed_jobs`.
+    pub failed: i64,
+    /// How long the oldest waiting job has been in the queue.
+    pub oldest_age: Option<Duration>,
+}
+
+/// Queue operations. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    bus: EventBus,
+}
+
+impl Queue {
+    /// The queue of `bus`'s database.
+    pub fn new(bus: EventBus) -> Self {
+        Self { bus }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.bus.clock().now()
+    }
+
+    /// The claim statement for `queues` in priority order (built once per worker).
+    pub(crate) fn claim_sql(&self, queues: &[String]) -> String {
+        let first = 5;
+        let list: Vec<String> = (0..queues.len()).map(|i| format!("${}", first + i)).collect();
+        let priority: String = list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!(" WHEN {p} THEN {i}"))
+            .collect();
+        format!(
+            "UPDATE jobs SET attempts = attempts + 1, reserved_by = $1, reserved_until = $2, available_at = $2 \
+             WHERE id IN (SELECT id FROM jobs WHERE queue IN ({}) AND available_at <= $3 \
+             ORDER BY CASE queue{priority} END, available_at, id LIMIT $4{}) \
+             RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries",
+            list.join(", "),
+            self.bus.db().backend().skip_locked()
+        )
+    }
+
+    /// Claims up to `limit` ready jobs of `queues` under `token` for `lease`.
+    #[tracing::instrument(name = "claim jobs", skip(self, sql, queues), level = "debug")]
+    pub(crate) async fn claim(
+        &self,
+        sql: &str,
+        queues: &[String],
+        limit: usize,
+        lease: Duration,
+        token: &str,
+    ) -> Result<Vec<ClaimedJob>, QueueError> {
+        let now = self.now();
+        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut query = sqlx::query_as::<_, ClaimedJob>(AssertSqlSafe(sql.to_owned()))
+            .bind(token.to_owned())
+            .bind(to_micros(lease_end))
+            .bind(to_micros(now))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for queue in queues {
+            query = query.bind(queue.clone());
+        }
+        let mut jobs = query.fetch_all(self.bus.db().pool()).await?;
+        let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);
+        jobs.sort_by(|a, b| (rank(&a.queue), &a.id).cmp(&(rank(&b.queue), &b.id)));
+        Ok(jobs)
+    }
+
+    /// Acknowledges finished jobs that wrote nothing to the database, in one statement.
+    pub(crate) async fn ack(&self, token: &str, ids: &[String]) -> Result<(), QueueError> {
+        for chunk in ids.chunks(500) {
+            let sql = format!("DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}", in_list(2, chunk.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(token.to_owned());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            query.execute(self.bus.db().pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives claimed but unstarted jobs back (graceful shutdown); their try does not count.
+    pub(crate) async fn release(&self, token: &str, ids: &[String]) -> Result<(), QueueError> {
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE jobs SET attempts = attempts - 1, reserved_by = NULL, reserved_until = NULL, \
+                 available_at = $2 WHERE reserved_by = $1 AND id IN {}",
+                in_list(3, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(token.to_owned())
+                .bind(to_micros(self.now()));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            query.execute(self.bus.db().pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Schedules a failed try's retry after `delay`, keeping its error.
+    pub(crate) async fn retry_later(
+        &self,
+        job: &ClaimedJob,
+        token: &str,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let at = self.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        sqlx::query(
+            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = $1, last_error = $2 \
+             WHERE id = $3 AND reserved_by = $4",
+        )
+        .bind(to_micros(at))
+        .bind(error.to_owned())
+        .bind(job.id.clone())
+        .bind(token.to_owned())
+        .execute(self.bus.db().pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a job that gave up into `failed_jobs`. Returns false if the lease was lost meanwhile
+    /// (another worker owns the job now).
+    pub(crate) async fn bury(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, QueueError> {
+        let mut tx = self.bus.db().begin_write().await?;
+        let moved = sqlx::query(
+            "INSERT INTO failed_jobs (id, queue, event_id, event_name, listener, payload, exception, attempts, failed_at) \
+             SELECT id, queue, event_id, event_name, listener, payload, $1, attempts, $2 FROM jobs \
+             WHERE id = $3 AND reserved_by = $4",
+        )
+        .bind(error.to_owned())
+        .bind(to_db_text(self.now()))
+        .bind(job.id.clone())
+        .bind(token.to_owned())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM jobs WHERE id = $1 AND reserved_by = $2")
+            .bind(job.id.clone())
+            .bind(token.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(moved == 1)
+    }
+
+    /// Failed jobs, oldest failure first.
+    pub async fn failed_jobs(&self) -> Result<Vec<FailedJob>, QueueError> {
+        Ok(sqlx::query_as::<_, FailedJob>(
+            "SELECT id, queue, event_id, event_name, listener, exception, attempts, failed_at \
+             FROM failed_jobs ORDER BY failed_at, id",
+        )
+        .fetch_all(self.bus.db().pool())
+        .await?)
+    }
+
+    /// Puts one failed job back on its queue with a fresh set of tries.
+    #[tracing::instrument(name = "retry a failed job", skip(self))]
+    pub async fn retry(&self, id: &str) -> Result<(), QueueError> {
+        let mut tx = self.bus.db().begin_write().await?;
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT event_name, listener, queue FROM failed_jobs WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((event, listener, _queue)) = row else {
+            return Err(QueueError::FailedJobNotFound(id.to_owned()));
+        };
+        let Some((_, options)) = self.bus.registry().handler(&event, &listener) else {
+            return Err(QueueError::NoListener {
+                id: id.to_owned(),
+                event,
+                listener,
+            });
+        };
+        let now = to_micros(self.now());
+        sqlx::query(
+            "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
+             SELECT $1, $2, event_id, event_name, listener, payload, 0, $3, $4, $4 FROM failed_jobs WHERE id = $5",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(options.queue().to_owned())
+        .bind(i64::from(options.max_tries()))
+        .bind(now)
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM failed_jobs WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.bus.wake().notify_waiters();
+        Ok(())
+    }
+
+    /// Retries every failed job whose listener is still registered; returns how many.
+    pub async fn retry_all(&self) -> Result<usize, QueueError> {
+        let mut retried = 0;
+        for job in self.failed_jobs().await? {
+            match self.retry(&job.id).await {
+                Ok(()) => retried += 1,
+                Err(QueueError::NoListener { .. }) => {
+                    tracing::warn!(job = %job.id, listener = %job.listener, "failed job skipped: listener no longer registered");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Deletes one failed job.
+    pub async fn forget(&self, id: &str) -> Result<(), QueueError> {
+        let deleted = sqlx::query("DELETE FROM failed_jobs WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(self.bus.db().pool())
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(QueueError::FailedJobNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Deletes every failed job; returns how many.
+    pub async fn flush(&self) -> Result<u64, QueueError> {
+        Ok(sqlx::query("DELETE FROM failed_jobs")
+            .execute(self.bus.db().pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// Depth and oldest-job age of every queue that has jobs or failed jobs, plus `known` queues.
+    pub async fn stats(&self, known: &[String]) -> Result<Vec<QueueStats>, QueueError> {
+        let now = self.now();
+        let now_micros = to_micros(now);
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT queue, COUNT(*), \
+             SUM(CASE WHEN reserved_by IS NOT NULL AND available_at > $1 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN reserved_by IS NULL AND available_at > $1 THEN 1 ELSE 0 END), \
+             MIN(created_at) FROM jobs GROUP BY queue",
+        )
+        .bind(now_micros)
+        .fetch_all(self.bus.db().pool())
+        .await?;
+        let failed: Vec<(String, i64)> = sqlx::query_as("SELECT queue, COUNT(*) FROM failed_jobs GROUP BY queue")
+            .fetch_all(self.bus.db().pool())
+            .await?;
+        let mut names: Vec<String> = known.to_vec();
+        names.extend(rows.iter().map(|r| r.0.clone()));
+        names.extend(failed.iter().map(|r| r.0.clone()));
+        names.sort();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|queue| {
+                let row = rows.iter().find(|r| r.0 == queue);
+                let (depth, reserved, delayed, oldest) = row.map(|r| (r.1, r.2, r.3, Some(r.4))).unwrap_or((0, 0, 0, None));
+                QueueStats {
+                    depth,
+                    ready: depth - reserved - delayed,
+                    reserved,
+                    delayed,
+                    failed: failed.iter().find(|f| f.0 == queue).map_or(0, |f| f.1),
+                    oldest_age: oldest.map(|created| Duration::from_micros(u64::try_from(now_micros - created).unwrap_or(0))),
+                    queue,
+                }
+            })
+            .collect())
+    }
+
+    /// How many jobs are waiting in all queues (ready, delayed or running).
+    pub async fn pending_count(&self) -> Result<i64, QueueError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+            .fetch_one(self.bus.db().pool())
+            .await?;
+        Ok(n)
+    }
+}
+
+/// `($first, …)` with `n` placeholders.
+fn in_list(first: usize, n: usize) -> String {
+    let items: Vec<String> = (0..n).map(|i| format!("${}", first + i)).collect();
+    format!("({})", items.join(", "))
+}

@@ -1,0 +1,544 @@
+//! The listener registry: what app's EventServiceProvider builds, explicitly and in order.
+//!
+//! Each registration is sync (in the command's transaction) or queued (after commit, with
+//! [`QueueOptions`]). Wildcard registrations apply to every event, including events the registry
+//! was never told about. Listeners of an event run in registration order, so a wildcard
+//! registered first (the audit log) runs first everywhere. Mistakes that could only surface at
+//! dispatch (a duplicate registration, two event types sharing a name, an exception naming an
+//! unknown event, impossible queue options) are rejected by [`RegistryBuilder::build`].
+
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::{AnyEnvelope, DomainEvent};
+use crate::listener::{
+    QueuedHandler, QueuedListener, SyncHandler, SyncListener, TypedQueued, TypedSync,
+    WildQueued, WildSync, WildcardQueuedListener, WildcardSyncListener,
+};
+
+/// How a queued listener's jobs run: which queue, how many tries, the wait before each retry,
+/// and how long one try may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueOptions {
+    queue: String,
+    tries: u32,
+    backoff: Vec<Duration>,
+    jitter: f64,
+    timeout: Duration,
+}
+
+impl QueueOptions {
+    /// Defaults on queue `queue`: 3 tries, backoff 1 s, 5 s, 30 s with ±20 % jitter, 60 s timeout.
+    pub fn on(queue: impl Into<String>) -> Self {
+        Self {
+            queue: queue.into(),
+            tries: 3,
+            backoff: vec![Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(30)],
+            jitter: 0.2,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// How many times the job is tried before it moves to `failed_jobs` (at least 1).
+    pub fn tries(mut self, tries: u32) -> Self {
+        self.tries = tries;
+        self
+    }
+
+    /// The wait before retry 1, 2, …; the last entry repeats for further retries.
+    pub fn backoff(mut self, schedule: impl IntoIterator<Item = Duration>) -> Self {
+        self.backoff = schedule.into_iter().collect();
+        self
+    }
+
+    /// The random spread applied to each wait, as a fraction (0.2 = ±20 %), so that jobs failing
+    /// together do not retry together.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// How long one try may run before it counts as failed.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The queue name.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The number of tries.
+    pub fn max_tries(&self) -> u32 {
+        self.tries
+    }
+
+    /// The backoff schedule.
+    pub fn backoff_schedule(&self) -> &[Duration] {
+        &self.backoff
+    }
+
+    /// The timeout of one try.
+    pub fn try_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The wait before the retry that follows failed attempt `attempt` (1-based), jittered.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let index = (attempt.max(1) as usize - 1).min(self.backoff.len().saturating_sub(1));
+        let base = self.backoff.get(index).copied().unwrap_or_default();
+        if self.jitter <= 0.0 {
+            return base;
+        }
+        let factor = 1.0 + rand::random_range(-self.jitter..=self.jitter);
+        base.mul_f64(factor.max(0.0))
+    }
+
+    fn validate(&self, listener: &str) -> Result<(), RegistryError> {
+        let bad = |reason: &str| {
+            Err(RegistryError::InvalidQueueOptions {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.queue.is_empty()
+            || !self
+                .queue
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return bad("the queue name must be non-empty lowercase letters, digits, `_` or `-`");
+        }
+        if self.tries == 0 {
+            return bad("tries must be at least 1");
+        }
+        if self.backoff.is_empty() {
+            return bad("the backoff schedule must have at least one entry");
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return bad("jitter must be a fraction in [0, 1)");
+        }
+        if self.timeout.is_zero() {
+            return bad("the timeout must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// How a registered listener runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// In the command's transaction, before commit.
+    Sync,
+    /// After commit, from a durable job.
+    Queued(QueueOptions),
+}
+
+/// A registration that cannot work, found at startup.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistryError {
+    /// The same listener is registered twice for one event (or as a wildcard twice).
+    #[error("listener `{listener}` is registered twice for `{event}`")]
+    Duplicate {
+        /// The event name (`*` for wildcards).
+        event: String,
+        /// The listener name.
+        listener: String,
+    },
+    /// Two event types claim the same name, so a job could not be rebuilt unambiguously.
+    #[error("two event types are both named `{0}`")]
+    NameClash(String),
+    /// A wildcard exception names an event the registry does not know (likely a typo).
+    #[error("wildcard listener `{listener}` excepts unknown event `{event}`")]
+    UnknownException {
+        /// The wildcard listener.
+        listener: String,
+        /// The unknown event name.
+        event: String,
+    },
+    /// Queue options that could never run.
+    #[error("listener `{listener}` has invalid queue options: {reason}")]
+    InvalidQueueOptions {
+        /// The listener.
+        listener: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+enum Target {
+    Event { type_id: TypeId, name: &'static str },
+    Wildcard { except: Vec<&'static str> },
+}
+
+enum Handler {
+    Sync(SyncHandler),
+    Queued(QueuedHandler, Arc<QueueOptions>),
+}
+
+struct Entry {
+    listener: &'static str,
+    target: Target,
+    handler: Handler,
+}
+
+/// Builds a [`Registry`]; see the module docs.
+#[derive(Default)]
+pub struct RegistryBuilder {
+    events: Vec<(TypeId, &'static str)>,
+    entries: Vec<Entry>,
+}
+
+impl RegistryBuilder {
+    /// Declares an event type, so it is listed (and gets the wildcard listeners resolved ahead of
+    /// time) even with no listener of its own.
+    pub fn event<E: DomainEvent>(mut self) -> Self {
+        self.declare::<E>();
+        self
+    }
+
+    /// Registers a sync listener for `E`.
+    pub fn listen_sync<E: DomainEvent, L: SyncListener<E>>(mut self, listener: L) -> Self {
+        self.declare::<E>();
+        self.entries.push(Entry {
+            listener: L::NAME,
+            target: Target::Event { type_id: TypeId::of::<E>(), name: E::NAME },
+            handler: Handler::Sync(Arc::new(TypedSync(listener, PhantomData::<fn(E)>))),
+        });
+        self
+    }
+
+    /// Registers a queued listener for `E`.
+    pub fn listen_queued<E: DomainEvent, L: QueuedListener<E>>(mut self, listener: L, options: QueueOptions) -> Self {
+        self.declare::<E>();
+        self.entries.push(Entry {
+            listener: L::NAME,
+            target: Target::Event { type_id: TypeId::of::<E>(), name: E::NAME },
+            handler: Handler::Queued(Arc::new(TypedQueued(listener, PhantomData::<fn(E)>)), Arc::new(options)),
+        });
+        self
+    }
+
+    /// Registers a sync listener for every event except those named in `except`.
+    pub fn listen_all_sync<L: WildcardSyncListener>(mut self, listener: L, except: &[&'static str]) -> Self {
+        self.entries.push(Entry {
+            listener: L::NAME,
+            target: Target::Wildcard { except: except.to_vec() },
+            handler: Handler::Sync(Arc::new(WildSync(listener))),
+        });
+        self
+    }
+
+    /// Registers a queued listener for every event except those named in `except`.
+    pub fn listen_all_queued<L: WildcardQueuedListener>(
+        mut self,
+        listener: L,
+        options: QueueOptions,
+        except: &[&'static str],
+    ) -> Self {
+        self.entries.push(Entry {
+            listener: L::NAME,
+            target: Target::Wildcard { except: except.to_vec() },
+            handler: Handler::Queued(Arc::new(WildQueued(listener)), Arc::new(options)),
+        });
+        self
+    }
+
+    fn declare<E: DomainEvent>(&mut self) {
+        let type_id = TypeId::of::<E>();
+        if !self.events.iter().any(|(t, _)| *t == type_id) {
+            self.events.push((type_id, E::NAME));
+        }
+    }
+
+    /// Checks every registration and freezes the registry.
+    pub fn build(self) -> Result<Registry, RegistryError> {
+        let mut names = HashSet::new();
+        for (_, name) in &self.events {
+            if !names.insert(*name) {
+                return Err(RegistryError::NameClash((*name).to_owned()));
+            }
+        }
+        let mut seen = HashSet::new();
+        for entry in &self.entries {
+            let key = match &entry.target {
+                Target::Event { name, .. } => (*name, entry.listener),
+                Target::Wildcard { except } => {
+                    if let Some(unknown) = except.iter().find(|e| !names.contains(*e)) {
+                        return Err(RegistryError::UnknownException {
+                            listener: entry.listener.to_owned(),
+                            event: (*unknown).to_owned(),
+                        });
+                    }
+                    ("*", entry.listener)
+                }
+            };
+            if !seen.insert(key) {
+                return Err(RegistryError::Duplicate {
+                    event: key.0.to_owned(),
+                    listener: key.1.to_owned(),
+                });
+            }
+            if let Handler::Queued(_, options) = &entry.handler {
+                options.validate(entry.listener)?;
+            }
+        }
+        // A wildcard and a specific registration of the same listener on one event would run it twice.
+        for entry in &self.entries {
+            if let Target::Event { name, .. } = entry.target {
+                if self.entries.iter().any(|other| {
+                    other.listener == entry.listener
+                        && matches!(&other.target, Target::Wildcard { except } if !except.contains(&name))
+                }) {
+                    return Err(RegistryError::Duplicate {
+                        event: name.to_owned(),
+                        listener: entry.listener.to_owned(),
+                    });
+                }
+            }
+        }
+
+        let mut registry = Registry {
+            events: self.events.iter().map(|(_, n)| *n).collect(),
+            sync: HashMap::new(),
+            queued: HashMap::new(),
+            handlers: HashMap::new(),
+            wildcard_handlers: HashMap::new(),
+            entries: Vec::new(),
+        };
+        for (type_id, name) in &self.events {
+            let applying: Vec<&Entry> = self.entries.iter().filter(|e| applies(e, *type_id, name)).collect();
+            registry.sync.insert(*type_id, sync_list(&applying));
+            registry.queued.insert(*type_id, queued_list(&applying));
+            for entry in &applying {
+                if let (Target::Event { .. }, Handler::Queued(handler, options)) = (&entry.target, &entry.handler) {
+                    registry
+                        .handlers
+                        .entry(*name)
+                        .or_default()
+                        .insert(entry.listener, (handler.clone(), options.clone()));
+                }
+            }
+        }
+        for entry in &self.entries {
+            if let (Target::Wildcard { .. }, Handler::Queued(handler, options)) = (&entry.target, &entry.handler) {
+                registry
+                    .wildcard_handlers
+                    .insert(entry.listener, (handler.clone(), options.clone()));
+            }
+        }
+        registry.entries = self
+            .entries
+            .into_iter()
+            .map(|e| RegisteredEntry {
+                listener: e.listener,
+                target: match e.target {
+                    Target::Event { name, .. } => RegisteredTarget::Event(name),
+                    Target::Wildcard { except } => RegisteredTarget::Wildcard(except),
+                },
+                handler: e.handler,
+            })
+            .collect();
+        Ok(registry)
+    }
+}
+
+fn applies(entry: &Entry, type_id: TypeId, name: &str) -> bool {
+    match &entry.target {
+        Target::Event { type_id: t, .. } => *t == type_id,
+        Target::Wildcard { except } => !except.contains(&name),
+    }
+}
+
+fn sync_list(entries: &[&Entry]) -> Arc<[(&'static str, SyncHandler)]> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.handler {
+            Handler::Sync(h) => Some((e.listener, h.clone())),
+            Handler::Queued(..) => None,
+        })
+        .collect()
+}
+
+fn queued_list(entries: &[&Entry]) -> Arc<[QueuedTarget]> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.handler {
+            Handler::Queued(h, o) => Some(QueuedTarget {
+                listener: e.listener,
+                handler: h.clone(),
+                options: o.clone(),
+            }),
+            Handler::Sync(_) => None,
+        })
+        .collect()
+}
+
+enum RegisteredTarget {
+    Event(&'static str),
+    Wildcard(Vec<&'static str>),
+}
+
+struct RegisteredEntry {
+    listener: &'static str,
+    target: RegisteredTarget,
+    handler: Handler,
+}
+
+#[derive(Clone)]
+pub(crate) struct QueuedTarget {
+    pub(crate) listener: &'static str,
+    pub(crate) handler: QueuedHandler,
+    pub(crate) options: Arc<QueueOptions>,
+}
+
+/// The frozen set of registrations. Cheap to share behind an `Arc`.
+pub struct Registry {
+    events: Vec<&'static str>,
+    sync: HashMap<TypeId, Arc<[(&'static str, SyncHandler)]>>,
+    queued: HashMap<TypeId, Arc<[QueuedTarget]>>,
+    handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
+    wildcard_handlers: HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>,
+    entries: Vec<RegisteredEntry>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("events", &self.events).finish_non_exhaustive()
+    }
+}
+
+/// One line of the registry's listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerListing {
+    /// The listener's name.
+    pub listener: &'static str,
+    /// Sync or queued (with its options).
+    pub mode: Mode,
+    /// Whether it came from a wildcard registration.
+    pub wildcard: bool,
+}
+
+/// An event with its listeners, in the order they run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventListing {
+    /// The event's name.
+    pub event: &'static str,
+    /// Its listeners, in order.
+    pub listeners: Vec<ListenerListing>,
+}
+
+impl Registry {
+    /// Starts a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// Every declared event with its listeners in order (for `enteraksi event list`).
+    pub fn listing(&self) -> Vec<EventListing> {
+        self.events
+            .iter()
+            .map(|name| EventListing {
+                event: name,
+                listeners: self
+                    .entries
+                    .iter()
+                    .filter(|e| match &e.target {
+                        RegisteredTarget::Event(n) => n == name,
+                        RegisteredTarget::Wildcard(except) => !except.contains(name),
+                    })
+                    .map(|e| ListenerListing {
+                        listener: e.listener,
+                        mode: match &e.handler {
+                            Handler::Sync(_) => Mode::Sync,
+                            Handler::Queued(_, o) => Mode::Queued((**o).clone()),
+                        },
+                        wildcard: matches!(e.target, RegisteredTarget::Wildcard(_)),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Whether `listener` is registered for the event named `event` (wildcards included).
+    pub fn is_listening(&self, event: &str, listener: &str) -> bool {
+        self.entries.iter().any(|e| {
+            e.listener == listener
+                && match &e.target {
+                    RegisteredTarget::Event(n) => *n == event,
+                    RegisteredTarget::Wildcard(except) => !except.contains(&event),
+                }
+        })
+    }
+
+    /// Every queue a registration names, sorted.
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| match &e.handler {
+                Handler::Queued(_, o) => Some(o.queue().to_owned()),
+                Handler::Sync(_) => None,
+            })
+            .collect();
+        queues.sort();
+        queues.dedup();
+        queues
+    }
+
+    /// The sync listeners of an event, in order.
+    pub(crate) fn sync_for(&self, event: &dyn AnyEnvelope) -> Arc<[(&'static str, SyncHandler)]> {
+        match self.sync.get(&event.as_any().type_id()) {
+            Some(list) => list.clone(),
+            None => self.unknown_event(event.name(), |h| match h {
+                Handler::Sync(h) => Some(h.clone()),
+                Handler::Queued(..) => None,
+            }),
+        }
+    }
+
+    /// The queued listeners that want a job for this event, in order.
+    pub(crate) fn queued_for(&self, event: &dyn AnyEnvelope) -> Vec<QueuedTarget> {
+        let all = match self.queued.get(&event.as_any().type_id()) {
+            Some(list) => list.to_vec(),
+            None => self
+                .entries
+                .iter()
+                .filter_map(|e| match (&e.target, &e.handler) {
+                    (RegisteredTarget::Wildcard(except), Handler::Queued(h, o)) if !except.contains(&event.name()) => {
+                        Some(QueuedTarget {
+                            listener: e.listener,
+                            handler: h.clone(),
+                            options: o.clone(),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect(),
+        };
+        all.into_iter().filter(|t| t.handler.wants(event)).collect()
+    }
+
+    /// The handler a worker runs for a job of (`event`, `listener`).
+    pub(crate) fn handler(&self, event: &str, listener: &str) -> Option<(QueuedHandler, Arc<QueueOptions>)> {
+        self.handlers
+            .get(event)
+            .and_then(|by_listener| by_listener.get(listener))
+            .or_else(|| self.wildcard_handlers.get(listener))
+            .cloned()
+    }
+
+    fn unknown_event<T>(&self, name: &str, pick: impl Fn(&Handler) -> Option<T>) -> Arc<[(&'static str, T)]> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(&e.target, RegisteredTarget::Wildcard(except) if !except.contains(&name)))
+            .filter_map(|e| pick(&e.handler).map(|h| (e.listener, h)))
+            .collect()
+    }
+}
+

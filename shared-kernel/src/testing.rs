@@ -1,0 +1,134 @@
+//! Test support, behind the `testing` feature: an event fake recording what committed units of
+//! work dispatched, registry assertions, a temporary migrated SQLite database, and a queue
+//! drainer. Every context crate's tests use these.
+
+use std::sync::{Arc, Mutex};
+
+use sqlx::migrate::Migrator;
+use tempfile::TempDir;
+
+use crate::db::{Database, migrator};
+use crate::event::{DomainEvent, Envelope, SharedEnvelope};
+use crate::registry::Registry;
+use crate::uow::{CommitObserver, EventBus};
+use crate::worker::{Worker, WorkerOptions, WorkerReport};
+
+/// Records the events of every committed unit of work (attach it with
+/// [`EventBusBuilder::observer`](crate::EventBusBuilder::observer)). Rolled-back units of work
+/// never reach it.
+#[derive(Debug, Default)]
+pub struct EventFake {
+    events: Mutex<Vec<SharedEnvelope>>,
+}
+
+impl CommitObserver for EventFake {
+    fn committed(&self, events: &[SharedEnvelope]) {
+        self.lock().extend(events.iter().cloned());
+    }
+}
+
+impl EventFake {
+    /// A new, empty fake.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SharedEnvelope>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every committed event, in commit order.
+    pub fn all(&self) -> Vec<SharedEnvelope> {
+        self.lock().clone()
+    }
+
+    /// The committed events of type `E`.
+    pub fn dispatched<E: DomainEvent>(&self) -> Vec<Envelope<E>> {
+        self.lock().iter().filter_map(|e| e.downcast::<E>().cloned()).collect()
+    }
+
+    /// Forgets everything recorded so far (e.g. after arranging a test's fixtures).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Asserts that at least one `E` matching `predicate` was committed.
+    #[track_caller]
+    pub fn assert_dispatched<E: DomainEvent>(&self, predicate: impl Fn(&E) -> bool) {
+        let all = self.dispatched::<E>();
+        assert!(
+            all.iter().any(|e| predicate(e.event())),
+            "expected a matching `{}` to be dispatched; dispatched {} of them: {:#?}",
+            E::NAME,
+            all.len(),
+            all.iter().map(Envelope::event).collect::<Vec<_>>()
+        );
+    }
+
+    /// Asserts that exactly `times` events of type `E` were committed.
+    #[track_caller]
+    pub fn assert_dispatched_times<E: DomainEvent>(&self, times: usize) {
+        let n = self.dispatched::<E>().len();
+        assert_eq!(n, times, "expected `{}` to be dispatched {times} times, got {n}", E::NAME);
+    }
+
+    /// Asserts that no `E` was committed.
+    #[track_caller]
+    pub fn assert_not_dispatched<E: DomainEvent>(&self) {
+        self.assert_dispatched_times::<E>(0);
+    }
+
+    /// Asserts that nothing at all was committed.
+    #[track_caller]
+    pub fn assert_nothing_dispatched(&self) {
+        let names: Vec<&str> = self.lock().iter().map(|e| e.name()).collect();
+        assert!(names.is_empty(), "expected nothing dispatched, got {names:?}");
+    }
+}
+
+/// Asserts that `listener` is registered for the event `E`.
+#[track_caller]
+pub fn assert_listening<E: DomainEvent>(registry: &Registry, listener: &str) {
+    assert!(
+        registry.is_listening(E::NAME, listener),
+        "expected `{listener}` to listen to `{}`; registrations: {:#?}",
+        E::NAME,
+        registry.listing().into_iter().find(|l| l.event == E::NAME)
+    );
+}
+
+/// A temporary SQLite database file with the kernel's and the given crates' migrations applied.
+/// Deleted when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    db: Database,
+    _dir: TempDir,
+}
+
+impl TestDb {
+    /// Creates and migrates the database. Panics on failure: this is test setup.
+    pub async fn new(migrators: Vec<Migrator>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite:{}", dir.path().join("test.db").display());
+        let db = Database::connect(&url).await.expect("open the test database");
+        let mut all = vec![migrator()];
+        all.extend(migrators);
+        db.migrate(&all).await.expect("migrate the test database");
+        Self { db, _dir: dir }
+    }
+
+    /// The database handle.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Runs every queue the registry knows until no job is ready, and returns what happened.
+/// Jobs waiting for a retry's backoff stay queued (advance a `ManualClock` and drain again).
+pub async fn drain(bus: &EventBus) -> WorkerReport {
+    let queues = bus.registry().queues();
+    Worker::new(bus.clone(), WorkerOptions::new(queues))
+        .run_until_empty()
+        .await
+        .expect("draining the queues")
+}

@@ -1,0 +1,438 @@
+//! The event bus and the unit of work: one command, one transaction, its events, its outbox.
+//!
+//! A command calls [`EventBus::begin`], does its reads and writes through
+//! [`UnitOfWork::conn`], records events with [`UnitOfWork::record`] and calls
+//! [`UnitOfWork::commit`], which:
+//!
+//! 1. runs the sync listeners of every recorded event, breadth-first, including the events they
+//!    record (each carrying the correlation id of the cascade and the id of the event that
+//!    caused it), up to a bounded cascade depth;
+//! 2. writes the audit rows and one job row per (event, queued listener) in the same
+//!    transaction — the transactional outbox;
+//! 3. commits, and only then publishes broadcasts, wakes idle workers and tells observers.
+//!
+//! Dropping a unit of work, rolling it back or any error before the commit leaves nothing behind
+//! and triggers nothing.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::broadcast::{BroadcastMessage, Broadcaster, NullBroadcaster};
+use crate::clock::{Clock, SystemClock};
+use crate::db::Database;
+use crate::event::{DomainEvent, Envelope, EventMeta, SharedEnvelope};
+use crate::ids::{CorrelationId, EventId, UserId};
+use crate::listener::ListenerError;
+use crate::outbox;
+use crate::registry::Registry;
+
+/// Why a unit of work could not commit. In every case nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum UowError {
+    /// The database failed. Maps to 500/503; the text is for logs, not clients.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// A sync listener failed, so the command was rolled back. Maps to 500 unless the caller
+    /// knows the listener's error means something more specific.
+    #[error("sync listener `{listener}` failed on `{event}`")]
+    Listener {
+        /// The listener.
+        listener: &'static str,
+        /// The event it was handling.
+        event: &'static str,
+        /// Its error.
+        #[source]
+        source: ListenerError,
+    },
+    /// Listeners kept recording events past the depth limit (most likely a cycle).
+    #[error("event cascade exceeded depth {limit} at `{event}`: likely a listener cycle")]
+    CascadeTooDeep {
+        /// The event that would have gone past the limit.
+        event: &'static str,
+        /// The limit.
+        limit: u32,
+    },
+    /// An event could not be serialized for its job payload.
+    #[error("event `{event}` cannot be serialized")]
+    Serialize {
+        /// The event.
+        event: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A sync listener failed earlier in this unit of work; it can only be rolled back.
+    #[error("this unit of work already failed and can only be rolled back")]
+    Poisoned,
+}
+
+impl From<sqlx::Error> for UowError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// Told about every committed unit of work's events, after the commit (e.g. the test fake).
+pub trait CommitObserver: Send + Sync + 'static {
+    /// The events of one committed unit of work, in dispatch order.
+    fn committed(&self, events: &[SharedEnvelope]);
+}
+
+struct BusInner {
+    db: Database,
+    registry: Arc<Registry>,
+    broadcaster: Arc<dyn Broadcaster>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    observers: Vec<Arc<dyn CommitObserver>>,
+    max_depth: u32,
+}
+
+/// The entry point of every command: a database, a registry and the after-commit ports.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventBus")
+            .field("backend", &self.inner.db.backend())
+            .field("max_depth", &self.inner.max_depth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`EventBus`].
+pub struct EventBusBuilder {
+    db: Database,
+    registry: Arc<Registry>,
+    broadcaster: Arc<dyn Broadcaster>,
+    clock: Arc<dyn Clock>,
+    observers: Vec<Arc<dyn CommitObserver>>,
+    max_depth: u32,
+}
+
+impl EventBusBuilder {
+    /// Where committed events' broadcasts go (default: nowhere).
+    pub fn broadcaster(mut self, broadcaster: Arc<dyn Broadcaster>) -> Self {
+        self.broadcaster = broadcaster;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds an observer of committed events.
+    pub fn observer(mut self, observer: Arc<dyn CommitObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The deepest cascade allowed: an event recorded by a listener of an event recorded by …
+    /// `depth` levels below the command (default 8).
+    pub fn max_cascade_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// The bus.
+    pub fn build(self) -> EventBus {
+        EventBus {
+            inner: Arc::new(BusInner {
+                db: self.db,
+                registry: self.registry,
+                broadcaster: self.broadcaster,
+                clock: self.clock,
+                wake: Arc::new(Notify::new()),
+                observers: self.observers,
+                max_depth: self.max_depth,
+            }),
+        }
+    }
+}
+
+impl EventBus {
+    /// Starts building a bus over `db` with `registry`.
+    pub fn builder(db: Database, registry: Arc<Registry>) -> EventBusBuilder {
+        EventBusBuilder {
+            db,
+            registry,
+            broadcaster: Arc::new(NullBroadcaster),
+            clock: Arc::new(SystemClock),
+            observers: Vec::new(),
+            max_depth: 8,
+        }
+    }
+
+    /// A new unit of work. The transaction opens on first use of [`UnitOfWork::conn`].
+    pub fn begin(&self) -> UnitOfWork {
+        UnitOfWork::new(self.clone())
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Notified whenever a commit enqueues jobs; idle workers of this process wait on it.
+    pub(crate) fn wake(&self) -> &Arc<Notify> {
+        &self.inner.wake
+    }
+}
+
+/// The outcome of a commit.
+#[derive(Debug, Default)]
+pub struct Committed {
+    events: Vec<SharedEnvelope>,
+    jobs: usize,
+}
+
+impl Committed {
+    /// The committed events, in dispatch order (command's first, then each cascade level).
+    pub fn events(&self) -> &[SharedEnvelope] {
+        &self.events
+    }
+
+    /// How many jobs were enqueued.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+}
+
+/// One command's transaction, events and outbox. See the module docs.
+pub struct UnitOfWork {
+    bus: EventBus,
+    tx: Option<Transaction<'static, Any>>,
+    actor: Option<UserId>,
+    correlation: Option<CorrelationId>,
+    root_cause: Option<EventId>,
+    current: Option<(EventId, u32)>,
+    pending: VecDeque<(SharedEnvelope, u32)>,
+    dispatched: Vec<SharedEnvelope>,
+    audit: Vec<SharedEnvelope>,
+    poisoned: bool,
+}
+
+impl fmt::Debug for UnitOfWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnitOfWork")
+            .field("open", &self.tx.is_some())
+            .field("actor", &self.actor)
+            .field("pending", &self.pending.len())
+            .field("dispatched", &self.dispatched.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnitOfWork {
+    fn new(bus: EventBus) -> Self {
+        Self {
+            bus,
+            tx: None,
+            actor: None,
+            correlation: None,
+            root_cause: None,
+            current: None,
+            pending: VecDeque::new(),
+            dispatched: Vec::new(),
+            audit: Vec::new(),
+            poisoned: false,
+        }
+    }
+
+    /// Sets who performs the command; every event it records carries this actor.
+    pub fn with_actor(mut self, actor: Option<UserId>) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    /// Joins an existing cascade (e.g. a request id), instead of starting a new one.
+    pub fn with_correlation(mut self, correlation: CorrelationId) -> Self {
+        self.correlation = Some(correlation);
+        self
+    }
+
+    /// Who performs the command.
+    pub fn actor(&self) -> Option<UserId> {
+        self.actor
+    }
+
+    /// The bus this unit of work belongs to.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Makes the events recorded from now on (outside sync dispatch) effects of `cause`:
+    /// used for a queued listener's unit of work.
+    pub(crate) fn set_cause(&mut self, cause: &EventMeta) {
+        self.correlation = Some(cause.correlation_id());
+        self.root_cause = Some(cause.event_id());
+        if self.actor.is_none() {
+            self.actor = cause.actor_id();
+        }
+    }
+
+    /// The transaction's connection, for repositories. Opens the write transaction on first use.
+    pub async fn conn(&mut self) -> Result<&mut AnyConnection, UowError> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.bus.db().begin_write().await?,
+        };
+        Ok(&mut **self.tx.insert(tx))
+    }
+
+    /// Whether the transaction has been opened or events recorded: whether a commit has work.
+    pub fn has_work(&self) -> bool {
+        self.tx.is_some() || !self.pending.is_empty() || !self.dispatched.is_empty()
+    }
+
+    /// Records an event. Its sync listeners run at the next [`dispatch`](Self::dispatch) or at
+    /// commit; it is dispatched for good only if the commit succeeds.
+    pub fn record<E: DomainEvent>(&mut self, event: E) -> EventId {
+        let event_id = EventId::new();
+        let (causation, depth) = match self.current {
+            Some((cause, depth)) => (Some(cause), depth + 1),
+            None => (self.root_cause, 0),
+        };
+        let correlation = *self
+            .correlation
+            .get_or_insert_with(|| CorrelationId::from_uuid(event_id.as_uuid()));
+        let meta = EventMeta::new(event_id, self.bus.clock().now(), self.actor, correlation, causation);
+        self.pending.push_back((Arc::new(Envelope::new(meta, event)), depth));
+        event_id
+    }
+
+    /// The events recorded so far (dispatched first, then pending).
+    pub fn recorded(&self) -> impl Iterator<Item = &SharedEnvelope> {
+        self.dispatched.iter().chain(self.pending.iter().map(|(e, _)| e))
+    }
+
+    /// Queues an event's audit row for this transaction (the audit log listener's job).
+    pub(crate) fn push_audit(&mut self, event: &SharedEnvelope) {
+        self.audit.push(event.clone());
+    }
+
+    /// Runs the sync listeners of every pending event, breadth-first, including the events they
+    /// record. On error the unit of work can only be rolled back.
+    pub async fn dispatch(&mut self) -> Result<(), UowError> {
+        if self.poisoned {
+            return Err(UowError::Poisoned);
+        }
+        let result = self.dispatch_pending().await;
+        self.current = None;
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    async fn dispatch_pending(&mut self) -> Result<(), UowError> {
+        let registry = self.bus.inner.registry.clone();
+        let limit = self.bus.inner.max_depth;
+        while let Some((event, depth)) = self.pending.pop_front() {
+            if depth > limit {
+                return Err(UowError::CascadeTooDeep {
+                    event: event.name(),
+                    limit,
+                });
+            }
+            self.current = Some((event.meta().event_id(), depth));
+            for (listener, handler) in registry.sync_for(&*event).iter() {
+                let span = tracing::debug_span!(
+                    "sync listener",
+                    listener = *listener,
+                    event = event.name(),
+                    event_id = %event.meta().event_id()
+                );
+                if let Err(source) = handler.handle(&event, self).instrument(span).await {
+                    return Err(UowError::Listener {
+                        listener,
+                        event: event.name(),
+                        source,
+                    });
+                }
+            }
+            self.dispatched.push(event);
+        }
+        Ok(())
+    }
+
+    /// Dispatches what is pending, writes the outbox and commits. See the module docs.
+    pub async fn commit(mut self) -> Result<Committed, UowError> {
+        let span = tracing::info_span!("commit", events = tracing::field::Empty, jobs = tracing::field::Empty);
+        async move {
+            self.dispatch().await?;
+            if !self.has_work() {
+                return Ok(Committed::default());
+            }
+            let now = self.bus.clock().now();
+            let jobs = outbox::job_rows(&self.bus, &self.dispatched, now)?;
+            let audit = std::mem::take(&mut self.audit);
+            let conn = self.conn().await?;
+            outbox::write(conn, &audit, &jobs, now).await?;
+            if let Some(tx) = self.tx.take() {
+                tx.commit().await?;
+            }
+            tracing::Span::current().record("events", self.dispatched.len());
+            tracing::Span::current().record("jobs", jobs.len());
+            self.after_commit(jobs.len());
+            Ok(Committed {
+                events: std::mem::take(&mut self.dispatched),
+                jobs: jobs.len(),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Rolls back explicitly. Dropping the unit of work does the same.
+    pub async fn rollback(mut self) -> Result<(), UowError> {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self, jobs: usize) {
+        let inner = &self.bus.inner;
+        for event in &self.dispatched {
+            if let Some(broadcast) = event.broadcast() {
+                let data = event.metadata();
+                for channel in broadcast.channels() {
+                    inner.broadcaster.publish(BroadcastMessage {
+                        channel: channel.address(),
+                        event: broadcast.name().to_owned(),
+                        event_id: event.meta().event_id(),
+                        data: data.clone(),
+                    });
+                }
+            }
+        }
+        if jobs > 0 {
+            inner.wake.notify_waiters();
+        }
+        for observer in &inner.observers {
+            observer.committed(&self.dispatched);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-context integration tests live in `tests/`; this library only holds shared helpers.
