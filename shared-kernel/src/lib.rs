@@ -10,6 +10,7 @@
 //! * [`Worker`] / [`Queue`]: the durable queue with leases, retries, backoff and failed jobs;
 //! * [`LogDomainEvent`] / [`AuditLog`]: the audit trail and its queries;
 //! * [`Broadcaster`] / [`InProcessHub`]: live broadcasts, sent only after commit;
+//! * [`notifications`], [`users`]: database and mail notifications to the people events name;
 //! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
 //!
 //! A context defines its events (`impl DomainEvent`), its listeners (`impl SyncListener<E>` /
@@ -25,6 +26,8 @@
 //! ```
 
 pub mod ids;
+pub mod notifications;
+pub mod users;
 
 mod audit;
 mod broadcast;

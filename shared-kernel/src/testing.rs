@@ -132,3 +132,82 @@ pub async fn drain(bus: &EventBus) -> WorkerReport {
         .await
         .expect("draining the queues")
 }
+
+/// One notification the fake was asked to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentNotification {
+    /// The recipient.
+    pub to: crate::ids::UserId,
+    /// The notification's type.
+    pub kind: &'static str,
+    /// The job's idempotency key (event and listener).
+    pub key: String,
+}
+
+/// A [`NotificationSender`](crate::notifications::NotificationSender) that records instead of
+/// delivering, deduplicating per (event, listener, recipient) as the real one does.
+#[derive(Debug, Default)]
+pub struct NotificationFake {
+    sent: Mutex<Vec<SentNotification>>,
+}
+
+impl NotificationFake {
+    /// A new, empty fake.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SentNotification>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Everything sent so far.
+    pub fn sent(&self) -> Vec<SentNotification> {
+        self.lock().clone()
+    }
+
+    /// Asserts that a notification of type `kind` was sent to `to`.
+    #[track_caller]
+    pub fn assert_sent_to(&self, to: crate::ids::UserId, kind: &str) {
+        let sent = self.sent();
+        assert!(
+            sent.iter().any(|n| n.to == to && n.kind == kind),
+            "expected `{kind}` to be sent to {to}; sent: {sent:#?}"
+        );
+    }
+
+    /// Asserts that exactly `times` notifications of type `kind` were sent.
+    #[track_caller]
+    pub fn assert_sent_times(&self, kind: &str, times: usize) {
+        let n = self.lock().iter().filter(|s| s.kind == kind).count();
+        assert_eq!(n, times, "expected `{kind}` to be sent {times} times, got {n}");
+    }
+
+    /// Asserts that nothing was sent.
+    #[track_caller]
+    pub fn assert_nothing_sent(&self) {
+        let sent = self.sent();
+        assert!(sent.is_empty(), "expected no notification, got {sent:#?}");
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::notifications::NotificationSender for NotificationFake {
+    async fn send(
+        &self,
+        job: &mut crate::queue::JobContext,
+        to: crate::ids::UserId,
+        notification: &dyn crate::notifications::Notification,
+    ) -> Result<(), crate::notifications::NotifyError> {
+        let key = job.idempotency_key();
+        let mut sent = self.lock();
+        if !sent.iter().any(|s| s.key == key && s.to == to) {
+            sent.push(SentNotification {
+                to,
+                kind: notification.notification_type(),
+                key,
+            });
+        }
+        Ok(())
+    }
+}
