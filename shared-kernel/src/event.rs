@@ -2,7 +2,7 @@
 //! [`Envelope`] that carries one occurrence with its identity and causality, and the type-erased
 //! form the pipeline moves around.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -200,6 +200,8 @@ pub trait AnyEnvelope: Debug + Send + Sync + 'static {
     fn to_json(&self) -> Result<String, serde_json::Error>;
     /// For downcasting to `Envelope<E>`.
     fn as_any(&self) -> &dyn Any;
+    /// The `TypeId` of the event type `E` (not of the envelope).
+    fn event_type_id(&self) -> TypeId;
 }
 
 impl<E: DomainEvent> AnyEnvelope for Envelope<E> {
@@ -226,6 +228,9 @@ impl<E: DomainEvent> AnyEnvelope for Envelope<E> {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn event_type_id(&self) -> TypeId {
+        TypeId::of::<E>()
     }
 }
 

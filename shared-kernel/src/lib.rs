@@ -16,7 +16,7 @@
 //! A context defines its events (`impl DomainEvent`), its listeners (`impl SyncListener<E>` /
 //! `impl QueuedListener<E>`) and its commands, which look like:
 //!
-//! ```ignore
+//! ```text
 //! let mut uow = bus.begin().with_actor(Some(actor));
 //! let course = repository::load(uow.conn().await?, course_id).await?;
 //! let published = course.publish()?;            // the domain rule; a typed error writes nothing

@@ -493,7 +493,7 @@ impl Registry {
 
     /// The sync listeners of an event, in order.
     pub(crate) fn sync_for(&self, event: &dyn AnyEnvelope) -> Arc<[(&'static str, SyncHandler)]> {
-        match self.sync.get(&event.as_any().type_id()) {
+        match self.sync.get(&event.event_type_id()) {
             Some(list) => list.clone(),
             None => self.unknown_event(event.name(), |h| match h {
                 Handler::Sync(h) => Some(h.clone()),
@@ -504,7 +504,7 @@ impl Registry {
 
     /// The queued listeners that want a job for this event, in order.
     pub(crate) fn queued_for(&self, event: &dyn AnyEnvelope) -> Vec<QueuedTarget> {
-        let all = match self.queued.get(&event.as_any().type_id()) {
+        let all = match self.queued.get(&event.event_type_id()) {
             Some(list) => list.to_vec(),
             None => self
                 .entries

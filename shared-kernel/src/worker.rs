@@ -342,7 +342,11 @@ impl Worker {
             let result = match result {
                 Ok(()) if !ctx.uow().has_work() => return Ok(Outcome::AckLater(job.id.clone())),
                 Ok(()) => self.commit_with_ack(ctx, job, token).await,
-                Err(e) => Err(e),
+                Err(e) => {
+                    // Roll the listener's writes back and free its connection before bookkeeping.
+                    drop(ctx);
+                    Err(e)
+                }
             };
             match result {
                 Ok(true) => Ok(Outcome::Done),

@@ -1,0 +1,745 @@
+//! The guarantees of DESIGN.md §3, proved against a real (temporary) SQLite database through the
+//! public API: atomic audit and outbox, causality, retries and failed jobs, leases, exactly-once
+//! database effects of queued listeners, and concurrent workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use shared_kernel::testing::{EventFake, TestDb, assert_listening, drain};
+use shared_kernel::{
+    AuditLog, AuditQuery, Broadcast, Channel, DomainEvent, Envelope, EventBus, InProcessHub, JobContext, JobFailure,
+    ListenerError, LogDomainEvent, ManualClock, Queue, QueueOptions, QueuedListener, Registry, RegistryBuilder,
+    SyncListener, UnitOfWork, UowError, UserId, Worker, WorkerOptions, shutdown_channel,
+};
+use tokio::sync::Notify;
+
+// ---- test events -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ItemCreated {
+    item_id: String,
+    name: String,
+}
+
+impl DomainEvent for ItemCreated {
+    const NAME: &'static str = "item.created";
+    const AGGREGATE_TYPE: &'static str = "item";
+    fn aggregate_id(&self) -> String {
+        self.item_id.clone()
+    }
+    fn broadcast(&self) -> Option<Broadcast> {
+        Some(Broadcast::new(Self::NAME, vec![Channel::public("items")]))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ItemShipped {
+    item_id: String,
+}
+
+impl DomainEvent for ItemShipped {
+    const NAME: &'static str = "item.shipped";
+    const AGGREGATE_TYPE: &'static str = "item";
+    fn aggregate_id(&self) -> String {
+        self.item_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Pinged {
+    n: u32,
+}
+
+impl DomainEvent for Pinged {
+    const NAME: &'static str = "ping.pinged";
+    const AGGREGATE_TYPE: &'static str = "ping";
+    fn aggregate_id(&self) -> String {
+        "ping".into()
+    }
+}
+
+// ---- test listeners ----------------------------------------------------------------------
+
+/// Sync: every created item is shipped in the same transaction; `fail-sync` items make it fail.
+struct ShipOnCreate;
+
+#[async_trait]
+impl SyncListener<ItemCreated> for ShipOnCreate {
+    const NAME: &'static str = "ShipOnCreate";
+    async fn handle(&self, event: &Envelope<ItemCreated>, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+        if event.event().name == "fail-sync" {
+            return Err(ListenerError::msg("cannot ship"));
+        }
+        sqlx::query("UPDATE items SET shipped = 1 WHERE id = $1")
+            .bind(event.event().item_id.clone())
+            .execute(uow.conn().await?)
+            .await?;
+        uow.record(ItemShipped {
+            item_id: event.event().item_id.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// Sync: a ping records another ping, forever.
+struct PingBack;
+
+#[async_trait]
+impl SyncListener<Pinged> for PingBack {
+    const NAME: &'static str = "PingBack";
+    async fn handle(&self, event: &Envelope<Pinged>, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+        uow.record(Pinged { n: event.event().n + 1 });
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Probe {
+    runs: AtomicUsize,
+    failed_hook: std::sync::Mutex<Vec<JobFailure>>,
+    broken: AtomicBool,
+    started: Notify,
+}
+
+/// Queued: counts its runs; fails while the probe is `broken`.
+struct Deliver(Arc<Probe>);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for Deliver {
+    const NAME: &'static str = "Deliver";
+    async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        self.0.runs.fetch_add(1, Ordering::SeqCst);
+        self.0.started.notify_one();
+        if self.0.broken.load(Ordering::SeqCst) {
+            return Err(ListenerError::msg("the carrier is down"));
+        }
+        Ok(())
+    }
+    async fn failed(&self, _event: &Envelope<ItemCreated>, failure: &JobFailure) {
+        self.0.failed_hook.lock().unwrap().push(failure.clone());
+    }
+}
+
+/// Queued: another listener of the same event that always succeeds.
+struct Thank(Arc<Probe>);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for Thank {
+    const NAME: &'static str = "Thank";
+    async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        self.0.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Queued, database-writing: writes a row in the job's transaction, then fails while `broken`.
+struct WriteLedger(Arc<Probe>);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for WriteLedger {
+    const NAME: &'static str = "WriteLedger";
+    async fn handle(&self, event: &Envelope<ItemCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
+        sqlx::query("INSERT INTO ledger (event_id, item_id) VALUES ($1, $2)")
+            .bind(event.event_id().to_string())
+            .bind(event.event().item_id.clone())
+            .execute(job.uow().conn().await?)
+            .await?;
+        self.0.runs.fetch_add(1, Ordering::SeqCst);
+        if self.0.broken.load(Ordering::SeqCst) {
+            return Err(ListenerError::msg("failed after writing"));
+        }
+        Ok(())
+    }
+}
+
+/// Queued: signals that it started, then hangs until the probe is no longer `broken`.
+struct Hang(Arc<Probe>);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for Hang {
+    const NAME: &'static str = "Hang";
+    async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        self.0.runs.fetch_add(1, Ordering::SeqCst);
+        self.0.started.notify_one();
+        if self.0.broken.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+// ---- harness -----------------------------------------------------------------------------
+
+struct Harness {
+    db: TestDb,
+    bus: EventBus,
+    fake: Arc<EventFake>,
+    hub: Arc<InProcessHub>,
+    clock: Arc<ManualClock>,
+}
+
+fn options() -> QueueOptions {
+    QueueOptions::on("default")
+        .tries(3)
+        .backoff([Duration::from_secs(10), Duration::from_secs(60)])
+        .jitter(0.0)
+        .timeout(Duration::from_secs(5))
+}
+
+async fn harness(register: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Harness {
+    let db = TestDb::new(vec![]).await;
+    sqlx::raw_sql(
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, shipped BIGINT NOT NULL DEFAULT 0); \
+         CREATE TABLE ledger (event_id TEXT PRIMARY KEY, item_id TEXT NOT NULL);",
+    )
+    .execute(db.db().pool())
+    .await
+    .unwrap();
+    let registry = register(Registry::builder().listen_all_sync(LogDomainEvent, &[]))
+        .build()
+        .unwrap();
+    let fake = EventFake::new();
+    let hub = Arc::new(InProcessHub::default());
+    let clock = Arc::new(ManualClock::default());
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry))
+        .observer(fake.clone())
+        .broadcaster(hub.clone())
+        .clock(clock.clone())
+        .build();
+    Harness {
+        db,
+        bus,
+        fake,
+        hub,
+        clock,
+    }
+}
+
+/// The command every test runs: insert an item and record `ItemCreated`.
+async fn create_item(bus: &EventBus, name: &str) -> Result<String, UowError> {
+    let mut uow = bus.begin().with_actor(Some(UserId::new()));
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)")
+        .bind(id.clone())
+        .bind(name.to_owned())
+        .execute(uow.conn().await?)
+        .await?;
+    uow.record(ItemCreated {
+        item_id: id.clone(),
+        name: name.into(),
+    });
+    uow.commit().await?;
+    Ok(id)
+}
+
+async fn count(h: &Harness, sql: &'static str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(h.db.db().pool()).await.unwrap();
+    n
+}
+
+// ---- atomicity ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_committed_event_has_one_audit_row_and_one_job_per_queued_listener() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| {
+        r.listen_queued(Deliver(probe.clone()), options())
+            .listen_queued(Thank(probe.clone()), options())
+    })
+    .await;
+    let mut items = h.hub.subscribe("items");
+
+    let id = create_item(&h.bus, "kursi").await.unwrap();
+
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 1);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 2);
+    let listeners: Vec<(String,)> = sqlx::query_as("SELECT listener FROM jobs ORDER BY listener")
+        .fetch_all(h.db.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(listeners, vec![("Deliver".to_owned(),), ("Thank".to_owned(),)]);
+    h.fake.assert_dispatched::<ItemCreated>(|e| e.item_id == id);
+    let message = items.try_recv().expect("broadcast after commit");
+    assert_eq!(message.event, "item.created");
+    assert_eq!(message.data["item_id"], id);
+
+    let report = drain(&h.bus).await;
+    assert_eq!(report.processed, 2);
+    assert_eq!(probe.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn an_explicit_rollback_leaves_no_row_no_audit_no_job_and_no_broadcast() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
+    let mut items = h.hub.subscribe("items");
+
+    let mut uow = h.bus.begin();
+    sqlx::query("INSERT INTO items (id, name) VALUES ('x', 'kursi')")
+        .execute(uow.conn().await.unwrap())
+        .await
+        .unwrap();
+    uow.record(ItemCreated {
+        item_id: "x".into(),
+        name: "kursi".into(),
+    });
+    uow.dispatch().await.unwrap();
+    uow.rollback().await.unwrap();
+
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert!(items.try_recv().is_err());
+    h.fake.assert_nothing_dispatched();
+}
+
+#[tokio::test]
+async fn dropping_a_unit_of_work_rolls_it_back() {
+    let h = harness(|r| r).await;
+    {
+        let mut uow = h.bus.begin();
+        sqlx::query("INSERT INTO items (id, name) VALUES ('x', 'kursi')")
+            .execute(uow.conn().await.unwrap())
+            .await
+            .unwrap();
+        uow.record(ItemCreated {
+            item_id: "x".into(),
+            name: "kursi".into(),
+        });
+    }
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 0);
+    h.fake.assert_nothing_dispatched();
+}
+
+#[tokio::test]
+async fn a_failing_sync_listener_rolls_the_whole_command_back() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| {
+        r.listen_sync(ShipOnCreate)
+            .listen_queued(Deliver(probe.clone()), options())
+    })
+    .await;
+    let mut items = h.hub.subscribe("items");
+
+    let err = create_item(&h.bus, "fail-sync").await.unwrap_err();
+
+    assert!(
+        matches!(err, UowError::Listener { listener: "ShipOnCreate", event: "item.created", .. }),
+        "{err:?}"
+    );
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert!(items.try_recv().is_err());
+    h.fake.assert_nothing_dispatched();
+}
+
+// ---- causality ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_cascade_carries_the_correlation_id_and_its_cause() {
+    let h = harness(|r| r.listen_sync(ShipOnCreate)).await;
+
+    let id = create_item(&h.bus, "meja").await.unwrap();
+
+    let created = &h.fake.dispatched::<ItemCreated>()[0];
+    let shipped = &h.fake.dispatched::<ItemShipped>()[0];
+    assert_eq!(shipped.meta().causation_id(), Some(created.event_id()));
+    assert_eq!(shipped.meta().correlation_id(), created.meta().correlation_id());
+    assert_eq!(created.meta().causation_id(), None);
+    assert_eq!(shipped.meta().actor_id(), created.meta().actor_id());
+    let shipped_flag = count(&h, "SELECT shipped FROM items").await;
+    assert_eq!(shipped_flag, 1, "the sync listener's write committed with the command");
+
+    let trail = AuditLog::new(h.db.db().clone())
+        .query(&AuditQuery::new().correlation(created.meta().correlation_id()))
+        .await
+        .unwrap();
+    let names: Vec<&str> = trail.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(names, ["item.created", "item.shipped"]);
+    assert!(trail.iter().all(|e| e.aggregate_id == id));
+    assert_eq!(trail[1].causation_id, Some(trail[0].event_id));
+}
+
+#[tokio::test]
+async fn a_runaway_cascade_stops_with_an_error_and_rolls_back() {
+    let h = harness(|r| r.listen_sync(PingBack)).await;
+
+    let mut uow = h.bus.begin();
+    sqlx::query("INSERT INTO items (id, name) VALUES ('x', 'ping')")
+        .execute(uow.conn().await.unwrap())
+        .await
+        .unwrap();
+    uow.record(Pinged { n: 0 });
+    let err = uow.commit().await.unwrap_err();
+
+    assert!(matches!(err, UowError::CascadeTooDeep { event: "ping.pinged", limit: 8 }), "{err:?}");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 0);
+    h.fake.assert_nothing_dispatched();
+}
+
+#[tokio::test]
+async fn a_unit_of_work_whose_listener_failed_cannot_be_committed() {
+    let h = harness(|r| r.listen_sync(ShipOnCreate)).await;
+    let mut uow = h.bus.begin();
+    uow.record(ItemCreated {
+        item_id: "x".into(),
+        name: "fail-sync".into(),
+    });
+    assert!(uow.dispatch().await.is_err());
+    assert!(matches!(uow.commit().await, Err(UowError::Poisoned)));
+    h.fake.assert_nothing_dispatched();
+}
+
+// ---- retries, failed jobs ----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_listener_failing_every_try_ends_in_failed_jobs_while_its_sibling_succeeds() {
+    let failing = Arc::new(Probe::default());
+    failing.broken.store(true, Ordering::SeqCst);
+    let healthy = Arc::new(Probe::default());
+    let h = harness(|r| {
+        r.listen_queued(Deliver(failing.clone()), options())
+            .listen_queued(Thank(healthy.clone()), options())
+    })
+    .await;
+    create_item(&h.bus, "lemari").await.unwrap();
+
+    // Try 1 fails, Thank succeeds; the retry waits 10 s, then 60 s (no sleeping: the clock moves).
+    let first = drain(&h.bus).await;
+    assert_eq!((first.processed, first.retried, first.failed), (1, 1, 0));
+    assert_eq!(drain(&h.bus).await.retried, 0, "nothing is ready before the backoff has passed");
+    let (last_error,): (String,) = sqlx::query_as("SELECT last_error FROM jobs")
+        .fetch_one(h.db.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(last_error, "the carrier is down");
+    h.clock.advance(chrono::Duration::seconds(11));
+    assert_eq!(drain(&h.bus).await.retried, 1);
+    h.clock.advance(chrono::Duration::seconds(61));
+    let last = drain(&h.bus).await;
+    assert_eq!(last.failed, 1);
+
+    assert_eq!(failing.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(healthy.runs.load(Ordering::SeqCst), 1);
+    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].listener, "Deliver");
+    assert_eq!(failed[0].exception, "the carrier is down");
+    assert_eq!(failed[0].attempts, 3);
+    assert_eq!(
+        *failing.failed_hook.lock().unwrap(),
+        vec![JobFailure {
+            error: "the carrier is down".into(),
+            attempts: 3
+        }]
+    );
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn retrying_a_failed_job_after_the_cause_is_fixed_succeeds() {
+    let probe = Arc::new(Probe::default());
+    probe.broken.store(true, Ordering::SeqCst);
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options().tries(1))).await;
+    create_item(&h.bus, "rak").await.unwrap();
+    assert_eq!(drain(&h.bus).await.failed, 1);
+    let queue = Queue::new(h.bus.clone());
+    let failed = queue.failed_jobs().await.unwrap();
+
+    probe.broken.store(false, Ordering::SeqCst);
+    queue.retry(&failed[0].id).await.unwrap();
+    let report = drain(&h.bus).await;
+
+    assert_eq!(report.processed, 1);
+    assert!(queue.failed_jobs().await.unwrap().is_empty());
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert!(matches!(
+        queue.retry(&failed[0].id).await,
+        Err(shared_kernel::QueueError::FailedJobNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn failed_jobs_can_be_retried_all_forgotten_and_flushed() {
+    let probe = Arc::new(Probe::default());
+    probe.broken.store(true, Ordering::SeqCst);
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options().tries(1))).await;
+    for name in ["a", "b", "c"] {
+        create_item(&h.bus, name).await.unwrap();
+    }
+    drain(&h.bus).await;
+    let queue = Queue::new(h.bus.clone());
+    assert_eq!(queue.failed_jobs().await.unwrap().len(), 3);
+
+    assert_eq!(queue.retry_all().await.unwrap(), 3);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 3);
+    drain(&h.bus).await;
+    let failed = queue.failed_jobs().await.unwrap();
+    assert_eq!(failed.len(), 3);
+    queue.forget(&failed[0].id).await.unwrap();
+    assert!(queue.forget(&failed[0].id).await.is_err());
+    assert_eq!(queue.flush().await.unwrap(), 2);
+    assert!(queue.failed_jobs().await.unwrap().is_empty());
+}
+
+// ---- leases and crashes ------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_job_whose_worker_crashed_runs_again_after_its_lease_expires() {
+    let probe = Arc::new(Probe::default());
+    probe.broken.store(true, Ordering::SeqCst); // the first run hangs until the "crash"
+    let h = harness(|r| r.listen_queued(Hang(probe.clone()), options())).await;
+    create_item(&h.bus, "kasur").await.unwrap();
+
+    let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["default"]).lease(Duration::from_secs(30)));
+    let (_trigger, shutdown) = shutdown_channel();
+    let running = tokio::spawn(async move { worker.run(shutdown).await });
+    probe.started.notified().await;
+    running.abort(); // the worker dies mid-job
+    let _ = running.await;
+    probe.broken.store(false, Ordering::SeqCst);
+
+    assert_eq!(drain(&h.bus).await.processed, 0, "the lease still holds the job");
+    h.clock.advance(chrono::Duration::seconds(31));
+    let report = drain(&h.bus).await;
+
+    assert_eq!(report.processed, 1);
+    assert_eq!(probe.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn a_database_writing_listener_whose_transaction_fails_leaves_no_write_and_keeps_its_job() {
+    let probe = Arc::new(Probe::default());
+    probe.broken.store(true, Ordering::SeqCst);
+    let h = harness(|r| r.listen_queued(WriteLedger(probe.clone()), options())).await;
+    create_item(&h.bus, "bantal").await.unwrap();
+
+    let report = drain(&h.bus).await;
+
+    assert_eq!(report.retried, 1);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 0, "the write rolled back");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 1, "the job was not lost");
+
+    probe.broken.store(false, Ordering::SeqCst);
+    h.clock.advance(chrono::Duration::seconds(11));
+    assert_eq!(drain(&h.bus).await.processed, 1);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 1, "written exactly once");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0, "acknowledged with the write");
+}
+
+#[tokio::test]
+async fn a_try_that_times_out_counts_as_a_failure() {
+    let probe = Arc::new(Probe::default());
+    probe.broken.store(true, Ordering::SeqCst);
+    let h = harness(|r| r.listen_queued(Hang(probe.clone()), options().tries(1).timeout(Duration::from_millis(20)))).await;
+    create_item(&h.bus, "x").await.unwrap();
+    assert_eq!(drain(&h.bus).await.failed, 1);
+    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    assert!(failed[0].exception.starts_with("timed out after"), "{}", failed[0].exception);
+}
+
+#[tokio::test]
+async fn a_job_for_a_listener_no_longer_registered_fails_with_a_clear_error() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
+    create_item(&h.bus, "x").await.unwrap();
+    sqlx::query("UPDATE jobs SET listener = 'Removed'")
+        .execute(h.db.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(drain(&h.bus).await.failed, 1);
+    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    assert_eq!(failed[0].exception, "no listener `Removed` is registered for `item.created`");
+}
+
+// ---- workers -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_workers_on_one_queue_run_each_job_once() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(WriteLedger(probe.clone()), options())).await;
+    for i in 0..200 {
+        create_item(&h.bus, &format!("item {i}")).await.unwrap();
+    }
+
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["default"]).batch_size(7));
+        workers.spawn(async move { worker.run_until_empty().await.unwrap() });
+    }
+    let mut processed = 0;
+    while let Some(report) = workers.join_next().await {
+        processed += report.unwrap().processed;
+    }
+
+    assert_eq!(processed, 200);
+    assert_eq!(probe.runs.load(Ordering::SeqCst), 200);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 200);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn an_idle_worker_wakes_when_a_job_is_enqueued_in_the_same_process() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
+    // A poll interval of an hour: only the in-process wake-up can start the job in time.
+    let worker = Worker::new(
+        h.bus.clone(),
+        WorkerOptions::new(["default"]).poll_interval(Duration::from_secs(3600)),
+    );
+    let (trigger, shutdown) = shutdown_channel();
+    let running = tokio::spawn(async move { worker.run(shutdown).await });
+    tokio::task::yield_now().await;
+
+    create_item(&h.bus, "x").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), probe.started.notified())
+        .await
+        .expect("the idle worker was woken by the commit");
+
+    trigger.trigger();
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.processed, 1);
+}
+
+#[tokio::test]
+async fn workers_take_queues_in_priority_order() {
+    let urgent = Arc::new(Probe::default());
+    let later = Arc::new(Probe::default());
+    let h = harness(|r| {
+        r.listen_queued(Deliver(later.clone()), options())
+            .listen_queued(Thank(urgent.clone()), QueueOptions::on("urgent"))
+    })
+    .await;
+    create_item(&h.bus, "x").await.unwrap();
+    let order: Vec<(String,)> = {
+        // Claim one job at a time so the order is observable.
+        let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["urgent", "default"]).batch_size(1));
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let before = (urgent.runs.load(Ordering::SeqCst), later.runs.load(Ordering::SeqCst));
+            let one = Worker::new(h.bus.clone(), WorkerOptions::new(["urgent", "default"]).batch_size(1));
+            let _ = &worker;
+            let (trigger, shutdown) = shutdown_channel();
+            let run = tokio::spawn(async move { one.run(shutdown).await });
+            while (urgent.runs.load(Ordering::SeqCst), later.runs.load(Ordering::SeqCst)) == before {
+                tokio::task::yield_now().await;
+            }
+            trigger.trigger();
+            run.await.unwrap().unwrap();
+            seen.push((if urgent.runs.load(Ordering::SeqCst) > before.0 { "urgent" } else { "default" }).to_owned(),);
+        }
+        seen.into_iter().map(|s| (s,)).collect()
+    };
+    assert_eq!(order, vec![("urgent".to_owned(),), ("default".to_owned(),)]);
+}
+
+#[tokio::test]
+async fn a_shut_down_worker_returns_and_gives_back_what_it_had_not_started() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
+    let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["default"]));
+    let (trigger, shutdown) = shutdown_channel();
+    trigger.trigger();
+    for i in 0..3 {
+        create_item(&h.bus, &format!("{i}")).await.unwrap();
+    }
+    let report = worker.run(shutdown).await.unwrap();
+    assert_eq!(report.processed, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE reserved_by IS NULL").await, 3);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE attempts = 0").await, 3);
+}
+
+// ---- registry ----------------------------------------------------------------------------
+
+#[test]
+fn the_registry_lists_listeners_in_registration_order_with_wildcards() {
+    let probe = Arc::new(Probe::default());
+    let registry = Registry::builder()
+        .listen_all_sync(LogDomainEvent, &[Pinged::NAME])
+        .event::<Pinged>()
+        .listen_sync(ShipOnCreate)
+        .listen_queued(Deliver(probe), QueueOptions::on("notifications"))
+        .build()
+        .unwrap();
+
+    let listing = registry.listing();
+    let created = listing.iter().find(|l| l.event == "item.created").unwrap();
+    let names: Vec<&str> = created.listeners.iter().map(|l| l.listener).collect();
+    assert_eq!(names, ["LogDomainEvent", "ShipOnCreate", "Deliver"]);
+    assert!(created.listeners[0].wildcard);
+    let ping = listing.iter().find(|l| l.event == "ping.pinged").unwrap();
+    assert!(ping.listeners.is_empty(), "excepted from the wildcard");
+    assert_listening::<ItemCreated>(&registry, "Deliver");
+    assert_listening::<ItemCreated>(&registry, "LogDomainEvent");
+    assert!(!registry.is_listening(Pinged::NAME, "LogDomainEvent"));
+    assert_eq!(registry.queues(), ["notifications"]);
+}
+
+#[test]
+fn registrations_that_could_not_work_are_rejected_at_startup() {
+    use shared_kernel::RegistryError;
+    let probe = Arc::new(Probe::default());
+    let twice = Registry::builder()
+        .listen_sync(ShipOnCreate)
+        .listen_sync(ShipOnCreate)
+        .build();
+    assert!(matches!(twice, Err(RegistryError::Duplicate { .. })));
+
+    let wildcard_and_specific = Registry::builder()
+        .listen_all_sync(LogDomainEvent, &[])
+        .listen_all_sync(LogDomainEvent, &[])
+        .build();
+    assert!(matches!(wildcard_and_specific, Err(RegistryError::Duplicate { .. })));
+
+    let typo = Registry::builder().listen_all_sync(LogDomainEvent, &["item.craeted"]).build();
+    assert!(matches!(typo, Err(RegistryError::UnknownException { .. })));
+
+    let zero_tries = Registry::builder()
+        .listen_queued(Deliver(probe.clone()), QueueOptions::on("default").tries(0))
+        .build();
+    assert!(matches!(zero_tries, Err(RegistryError::InvalidQueueOptions { .. })));
+
+    let bad_queue = Registry::builder()
+        .listen_queued(Deliver(probe), QueueOptions::on("Not A Queue"))
+        .build();
+    assert!(matches!(bad_queue, Err(RegistryError::InvalidQueueOptions { .. })));
+}
+
+// ---- audit queries -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_audit_log_filters_by_aggregate_actor_name_time_and_correlation() {
+    let h = harness(|r| r.listen_sync(ShipOnCreate)).await;
+    let a = create_item(&h.bus, "a").await.unwrap();
+    h.clock.advance(chrono::Duration::seconds(60));
+    let b = create_item(&h.bus, "b").await.unwrap();
+    let log = AuditLog::new(h.db.db().clone());
+
+    let all = log.query(&AuditQuery::new()).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at));
+
+    let of_a = log.query(&AuditQuery::new().aggregate("item", Some(a.clone()))).await.unwrap();
+    assert_eq!(of_a.len(), 2);
+    let shipped = log.query(&AuditQuery::new().event_name("item.shipped")).await.unwrap();
+    assert_eq!(shipped.iter().map(|e| e.aggregate_id.clone()).collect::<Vec<_>>(), [a.clone(), b.clone()]);
+    let actor = all[2].actor_id.unwrap();
+    let by_actor = log.query(&AuditQuery::new().actor(actor)).await.unwrap();
+    assert!(by_actor.iter().all(|e| e.aggregate_id == b));
+    let later = log.query(&AuditQuery::new().from(all[2].occurred_at)).await.unwrap();
+    assert_eq!(later.len(), 2);
+    let earlier = log.query(&AuditQuery::new().until(all[2].occurred_at)).await.unwrap();
+    assert_eq!(earlier.len(), 2);
+    let cascade = log.query(&AuditQuery::new().correlation(all[0].correlation_id)).await.unwrap();
+    assert_eq!(cascade.len(), 2);
+    assert_eq!(all[0].metadata["name"], "a");
+    assert_eq!(log.query(&AuditQuery::new().limit(1)).await.unwrap().len(), 1);
+}
