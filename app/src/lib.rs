@@ -1,2 +1,117 @@
-//! The `enteraksi` application: the only crate that knows every context. It wires them together
-//! (the EventServiceProvider), reads configuration and runs the CLI.
+//! # app
+//!
+//! The `enteraksi` application: the only crate that knows every context. It reads the
+//! [`config`], opens and migrates the database, builds the listener registry in
+//! [`provider`] (the EventServiceProvider: explicit registration, nothing else), and runs the
+//! [`cli`] — including the [`demo`] of a whole LMS flow.
+//!
+//! Only `app` knows the CLI, configuration and the adapters that connect contexts through their
+//! ports; contexts never see each other except along DESIGN.md's dependency rule.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod provider;
+
+use std::sync::Arc;
+
+use shared_kernel::notifications::{MailTransport, NotificationSender, Notifier};
+use shared_kernel::{CommitObserver, Database, EventBus, InProcessHub};
+
+use crate::config::Config;
+
+/// Starting the application failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] shared_kernel::DbError),
+    /// A listener registration cannot work.
+    #[error("invalid listener registration")]
+    Registry(#[from] shared_kernel::RegistryError),
+}
+
+/// A running application: database, bus (with every listener registered) and live hub.
+#[derive(Clone)]
+pub struct Application {
+    db: Database,
+    bus: EventBus,
+    hub: Arc<InProcessHub>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`Application::start_with`]: what tests and the demo swap in.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Replaces the configured mail transport.
+    pub mail_transport: Option<Arc<dyn MailTransport>>,
+    /// Observers of committed events (e.g. the test fake).
+    pub observers: Vec<Arc<dyn CommitObserver>>,
+}
+
+impl Application {
+    /// Connects, migrates and wires everything per `config`.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        Self::start_with(config, StartOptions::default()).await
+    }
+
+    /// Like [`start`](Self::start), with parts swapped in.
+    pub async fn start_with(config: &Config, options: StartOptions) -> Result<Self, StartError> {
+        let db = Database::connect(&config.database_url).await?;
+        db.migrate(&provider::migrators()).await?;
+        let transport = match options.mail_transport {
+            Some(transport) => transport,
+            None => config.mail.transport()?,
+        };
+        let notifier: Arc<dyn NotificationSender> = Arc::new(Notifier::new(
+            transport,
+            config.app_url.clone(),
+            &config.mail_from.0,
+            &config.mail_from.1,
+        ));
+        let registry = provider::register(&provider::Dependencies {
+            notifier,
+            app_url: config.app_url.clone(),
+        })?;
+        let hub = Arc::new(InProcessHub::default());
+        let mut builder = EventBus::builder(db.clone(), Arc::new(registry)).broadcaster(hub.clone());
+        for observer in options.observers {
+            builder = builder.observer(observer);
+        }
+        Ok(Self {
+            db,
+            bus: builder.build(),
+            hub,
+        })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The event bus every command starts from.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The live broadcast hub.
+    pub fn hub(&self) -> &Arc<InProcessHub> {
+        &self.hub
+    }
+
+    /// The queues workers take by default, in priority order.
+    pub fn queues(&self) -> Vec<String> {
+        provider::queues_in_priority_order(self.bus.registry())
+    }
+}

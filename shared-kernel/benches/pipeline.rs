@@ -81,7 +81,10 @@ async fn bus(registry: RegistryBuilder) -> (TestDb, EventBus) {
 }
 
 fn sync_dispatch(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("sync dispatch");
     for n in [1usize, 10] {
         let (_db, bus) = rt.block_on(bus(with_sync_listeners(n)));
@@ -117,7 +120,11 @@ async fn command(bus: &EventBus) {
 }
 
 fn commands(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("commands");
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(10));
@@ -140,7 +147,11 @@ fn commands(c: &mut Criterion) {
 }
 
 fn drain(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("drain");
     const JOBS: u64 = 10_000;
     group.throughput(Throughput::Elements(JOBS));

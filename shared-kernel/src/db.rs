@@ -225,9 +225,15 @@ mod tests {
         let url = format!("sqlite:{}/data/test.db", dir.path().display());
         let db = Database::connect(&url).await.unwrap();
         db.migrate(&[migrator()]).await.unwrap();
-        let mode: (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
+        let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert_eq!(mode.0.to_lowercase(), "wal");
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs").fetch_one(db.pool()).await.unwrap();
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
         assert_eq!(n.0, 0);
     }
 }

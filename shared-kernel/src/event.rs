@@ -305,7 +305,10 @@ mod tests {
         fn broadcast(&self) -> Option<Broadcast> {
             Some(Broadcast::new(
                 Self::NAME,
-                vec![Channel::public("courses"), Channel::private(format!("course.{}", self.course_id))],
+                vec![
+                    Channel::public("courses"),
+                    Channel::private(format!("course.{}", self.course_id)),
+                ],
             ))
         }
     }
@@ -317,7 +320,13 @@ mod tests {
 
     #[test]
     fn an_envelope_is_rebuilt_from_its_json_by_type() {
-        let env = Envelope::new(meta(), Published { course_id: CourseId::new(), title: "Rust".into() });
+        let env = Envelope::new(
+            meta(),
+            Published {
+                course_id: CourseId::new(),
+                title: "Rust".into(),
+            },
+        );
         let json = AnyEnvelope::to_json(&env).unwrap();
         let back: Envelope<Published> = Envelope::from_json(&json).unwrap();
         assert_eq!(back, env);
@@ -325,8 +334,13 @@ mod tests {
 
     #[test]
     fn an_erased_envelope_downcasts_only_to_its_own_type() {
-        let env: SharedEnvelope =
-            Arc::new(Envelope::new(meta(), Published { course_id: CourseId::new(), title: "Rust".into() }));
+        let env: SharedEnvelope = Arc::new(Envelope::new(
+            meta(),
+            Published {
+                course_id: CourseId::new(),
+                title: "Rust".into(),
+            },
+        ));
         assert_eq!(env.name(), "course.published");
         assert!(env.downcast::<Published>().is_some());
     }
@@ -334,7 +348,13 @@ mod tests {
     #[test]
     fn the_default_metadata_is_the_events_fields() {
         let course_id = CourseId::new();
-        let env = Envelope::new(meta(), Published { course_id, title: "Rust".into() });
+        let env = Envelope::new(
+            meta(),
+            Published {
+                course_id,
+                title: "Rust".into(),
+            },
+        );
         let metadata = AnyEnvelope::metadata(&env);
         assert_eq!(metadata["title"], "Rust");
         assert_eq!(metadata["course_id"], course_id.to_string());
@@ -342,7 +362,13 @@ mod tests {
 
     #[test]
     fn a_json_event_keeps_name_meta_and_body() {
-        let env = Envelope::new(meta(), Published { course_id: CourseId::new(), title: "Rust".into() });
+        let env = Envelope::new(
+            meta(),
+            Published {
+                course_id: CourseId::new(),
+                title: "Rust".into(),
+            },
+        );
         let json = AnyEnvelope::to_json(&env).unwrap();
         let raw = JsonEvent::from_payload("course.published", &json).unwrap();
         assert_eq!(raw.meta(), env.meta());

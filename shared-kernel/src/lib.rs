@@ -45,9 +45,9 @@ mod worker;
 pub mod testing;
 
 pub use audit::{AuditEntry, AuditError, AuditLog, AuditQuery, LogDomainEvent, query_with as query_audit_with};
-pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster};
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcast::MockBroadcaster;
+pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster};
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
 pub use db::{Backend, Database, DbError, DbOptions, migrator, shared_migrator};
 pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};

@@ -196,9 +196,8 @@ pub(crate) trait ErasedQueued: Send + Sync {
 pub(crate) struct TypedQueued<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
 
 fn rebuild<E: DomainEvent>(payload: &str) -> Result<Envelope<E>, ListenerError> {
-    Envelope::<E>::from_json(payload).map_err(|e| {
-        ListenerError::permanent(format!("the `{}` payload cannot be rebuilt: {e}", E::NAME))
-    })
+    Envelope::<E>::from_json(payload)
+        .map_err(|e| ListenerError::permanent(format!("the `{}` payload cannot be rebuilt: {e}", E::NAME)))
 }
 
 #[async_trait]

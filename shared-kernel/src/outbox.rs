@@ -27,7 +27,11 @@ pub(crate) struct JobRow {
 }
 
 /// The jobs the dispatched events create: one per (event, queued listener that wants it).
-pub(crate) fn job_rows(bus: &EventBus, events: &[SharedEnvelope], _now: DateTime<Utc>) -> Result<Vec<JobRow>, UowError> {
+pub(crate) fn job_rows(
+    bus: &EventBus,
+    events: &[SharedEnvelope],
+    _now: DateTime<Utc>,
+) -> Result<Vec<JobRow>, UowError> {
     let mut rows = Vec::new();
     for event in events {
         let targets = bus.registry().queued_for(&**event);

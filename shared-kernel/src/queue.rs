@@ -244,7 +244,10 @@ impl Queue {
     /// Acknowledges finished jobs that wrote nothing to the database, in one statement.
     pub(crate) async fn ack(&self, token: &str, ids: &[String]) -> Result<(), QueueError> {
         for chunk in ids.chunks(500) {
-            let sql = format!("DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}", in_list(2, chunk.len()));
+            let sql = format!(
+                "DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}",
+                in_list(2, chunk.len())
+            );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(token.to_owned());
             for id in chunk {
                 query = query.bind(id.clone());
@@ -431,14 +434,16 @@ impl Queue {
             .into_iter()
             .map(|queue| {
                 let row = rows.iter().find(|r| r.0 == queue);
-                let (depth, reserved, delayed, oldest) = row.map(|r| (r.1, r.2, r.3, Some(r.4))).unwrap_or((0, 0, 0, None));
+                let (depth, reserved, delayed, oldest) =
+                    row.map(|r| (r.1, r.2, r.3, Some(r.4))).unwrap_or((0, 0, 0, None));
                 QueueStats {
                     depth,
                     ready: depth - reserved - delayed,
                     reserved,
                     delayed,
                     failed: failed.iter().find(|f| f.0 == queue).map_or(0, |f| f.1),
-                    oldest_age: oldest.map(|created| Duration::from_micros(u64::try_from(now_micros - created).unwrap_or(0))),
+                    oldest_age: oldest
+                        .map(|created| Duration::from_micros(u64::try_from(now_micros - created).unwrap_or(0))),
                     queue,
                 }
             })

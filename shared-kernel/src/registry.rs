@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::event::{AnyEnvelope, DomainEvent};
 use crate::listener::{
-    QueuedHandler, QueuedListener, SyncHandler, SyncListener, TypedQueued, TypedSync,
-    WildQueued, WildSync, WildcardQueuedListener, WildcardSyncListener,
+    QueuedHandler, QueuedListener, SyncHandler, SyncListener, TypedQueued, TypedSync, WildQueued, WildSync,
+    WildcardQueuedListener, WildcardSyncListener,
 };
 
 /// How a queued listener's jobs run: which queue, how many tries, the wait before each retry,
@@ -207,7 +207,10 @@ impl RegistryBuilder {
         self.declare::<E>();
         self.entries.push(Entry {
             listener: L::NAME,
-            target: Target::Event { type_id: TypeId::of::<E>(), name: E::NAME },
+            target: Target::Event {
+                type_id: TypeId::of::<E>(),
+                name: E::NAME,
+            },
             handler: Handler::Sync(Arc::new(TypedSync(listener, PhantomData::<fn(E)>))),
         });
         self
@@ -218,7 +221,10 @@ impl RegistryBuilder {
         self.declare::<E>();
         self.entries.push(Entry {
             listener: L::NAME,
-            target: Target::Event { type_id: TypeId::of::<E>(), name: E::NAME },
+            target: Target::Event {
+                type_id: TypeId::of::<E>(),
+                name: E::NAME,
+            },
             handler: Handler::Queued(Arc::new(TypedQueued(listener, PhantomData::<fn(E)>)), Arc::new(options)),
         });
         self
@@ -228,7 +234,9 @@ impl RegistryBuilder {
     pub fn listen_all_sync<L: WildcardSyncListener>(mut self, listener: L, except: &[&'static str]) -> Self {
         self.entries.push(Entry {
             listener: L::NAME,
-            target: Target::Wildcard { except: except.to_vec() },
+            target: Target::Wildcard {
+                except: except.to_vec(),
+            },
             handler: Handler::Sync(Arc::new(WildSync(listener))),
         });
         self
@@ -243,7 +251,9 @@ impl RegistryBuilder {
     ) -> Self {
         self.entries.push(Entry {
             listener: L::NAME,
-            target: Target::Wildcard { except: except.to_vec() },
+            target: Target::Wildcard {
+                except: except.to_vec(),
+            },
             handler: Handler::Queued(Arc::new(WildQueued(listener)), Arc::new(options)),
         });
         self
@@ -409,7 +419,9 @@ pub struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry").field("events", &self.events).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("events", &self.events)
+            .finish_non_exhaustive()
     }
 }
 
@@ -541,4 +553,3 @@ impl Registry {
             .collect()
     }
 }
-

@@ -69,7 +69,12 @@ impl EventFake {
     #[track_caller]
     pub fn assert_dispatched_times<E: DomainEvent>(&self, times: usize) {
         let n = self.dispatched::<E>().len();
-        assert_eq!(n, times, "expected `{}` to be dispatched {times} times, got {n}", E::NAME);
+        assert_eq!(
+            n,
+            times,
+            "expected `{}` to be dispatched {times} times, got {n}",
+            E::NAME
+        );
     }
 
     /// Asserts that no `E` was committed.

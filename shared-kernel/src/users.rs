@@ -40,7 +40,11 @@ impl Email {
                     && !domain.contains('@')
             })
             && !value.chars().any(char::is_whitespace);
-        if valid { Ok(Self(value)) } else { Err(UserError::InvalidEmail(value)) }
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(UserError::InvalidEmail(value))
+        }
     }
 
     /// The address.
@@ -69,7 +73,11 @@ impl User {
             id,
             name: name.to_owned(),
             email: Email::parse(email)?,
-            locale: if locale.trim().is_empty() { "id".to_owned() } else { locale.trim().to_owned() },
+            locale: if locale.trim().is_empty() {
+                "id".to_owned()
+            } else {
+                locale.trim().to_owned()
+            },
         })
     }
 
@@ -118,7 +126,8 @@ pub async fn find_user(conn: &mut AnyConnection, id: UserId) -> Result<Option<Us
         .fetch_optional(conn)
         .await
         .map_err(UserError::Database)?;
-    row.map(|(name, email, locale)| User::new(id, &name, &email, &locale)).transpose()
+    row.map(|(name, email, locale)| User::new(id, &name, &email, &locale))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -127,7 +136,10 @@ mod tests {
 
     #[test]
     fn an_email_is_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Siti@Example.COM ").unwrap().as_str(), "siti@example.com");
+        assert_eq!(
+            Email::parse("  Siti@Example.COM ").unwrap().as_str(),
+            "siti@example.com"
+        );
     }
 
     #[test]
@@ -139,7 +151,10 @@ mod tests {
 
     #[test]
     fn a_user_needs_a_name_and_defaults_to_the_indonesian_locale() {
-        assert!(matches!(User::new(UserId::new(), " ", "a@b.id", ""), Err(UserError::InvalidName)));
+        assert!(matches!(
+            User::new(UserId::new(), " ", "a@b.id", ""),
+            Err(UserError::InvalidName)
+        ));
         assert_eq!(User::new(UserId::new(), "Siti", "a@b.id", "").unwrap().locale(), "id");
     }
 }

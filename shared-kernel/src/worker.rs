@@ -335,10 +335,11 @@ impl Worker {
 
             let mut ctx = JobContext::new(&self.bus, job);
             let limit = options.try_timeout();
-            let result = match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {
-                Ok(result) => result,
-                Err(_) => Err(ListenerError::msg(format!("timed out after {limit:?}"))),
-            };
+            let result =
+                match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ListenerError::msg(format!("timed out after {limit:?}"))),
+                };
             let result = match result {
                 Ok(()) if !ctx.uow().has_work() => return Ok(Outcome::AckLater(job.id.clone())),
                 Ok(()) => self.commit_with_ack(ctx, job, token).await,

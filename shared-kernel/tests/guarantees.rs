@@ -329,7 +329,14 @@ async fn a_failing_sync_listener_rolls_the_whole_command_back() {
     let err = create_item(&h.bus, "fail-sync").await.unwrap_err();
 
     assert!(
-        matches!(err, UowError::Listener { listener: "ShipOnCreate", event: "item.created", .. }),
+        matches!(
+            err,
+            UowError::Listener {
+                listener: "ShipOnCreate",
+                event: "item.created",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
@@ -378,7 +385,16 @@ async fn a_runaway_cascade_stops_with_an_error_and_rolls_back() {
     uow.record(Pinged { n: 0 });
     let err = uow.commit().await.unwrap_err();
 
-    assert!(matches!(err, UowError::CascadeTooDeep { event: "ping.pinged", limit: 8 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            UowError::CascadeTooDeep {
+                event: "ping.pinged",
+                limit: 8
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 0);
     assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 0);
     h.fake.assert_nothing_dispatched();
@@ -414,7 +430,11 @@ async fn a_listener_failing_every_try_ends_in_failed_jobs_while_its_sibling_succ
     // Try 1 fails, Thank succeeds; the retry waits 10 s, then 60 s (no sleeping: the clock moves).
     let first = drain(&h.bus).await;
     assert_eq!((first.processed, first.retried, first.failed), (1, 1, 0));
-    assert_eq!(drain(&h.bus).await.retried, 0, "nothing is ready before the backoff has passed");
+    assert_eq!(
+        drain(&h.bus).await.retried,
+        0,
+        "nothing is ready before the backoff has passed"
+    );
     let (last_error,): (String,) = sqlx::query_as("SELECT last_error FROM jobs")
         .fetch_one(h.db.db().pool())
         .await
@@ -498,7 +518,10 @@ async fn a_job_whose_worker_crashed_runs_again_after_its_lease_expires() {
     let h = harness(|r| r.listen_queued(Hang(probe.clone()), options())).await;
     create_item(&h.bus, "kasur").await.unwrap();
 
-    let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["default"]).lease(Duration::from_secs(30)));
+    let worker = Worker::new(
+        h.bus.clone(),
+        WorkerOptions::new(["default"]).lease(Duration::from_secs(30)),
+    );
     let (_trigger, shutdown) = shutdown_channel();
     let running = tokio::spawn(async move { worker.run(shutdown).await });
     probe.started.notified().await;
@@ -525,25 +548,47 @@ async fn a_database_writing_listener_whose_transaction_fails_leaves_no_write_and
     let report = drain(&h.bus).await;
 
     assert_eq!(report.retried, 1);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 0, "the write rolled back");
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM ledger").await,
+        0,
+        "the write rolled back"
+    );
     assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 1, "the job was not lost");
 
     probe.broken.store(false, Ordering::SeqCst);
     h.clock.advance(chrono::Duration::seconds(11));
     assert_eq!(drain(&h.bus).await.processed, 1);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 1, "written exactly once");
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0, "acknowledged with the write");
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM ledger").await,
+        1,
+        "written exactly once"
+    );
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM jobs").await,
+        0,
+        "acknowledged with the write"
+    );
 }
 
 #[tokio::test]
 async fn a_try_that_times_out_counts_as_a_failure() {
     let probe = Arc::new(Probe::default());
     probe.broken.store(true, Ordering::SeqCst);
-    let h = harness(|r| r.listen_queued(Hang(probe.clone()), options().tries(1).timeout(Duration::from_millis(20)))).await;
+    let h = harness(|r| {
+        r.listen_queued(
+            Hang(probe.clone()),
+            options().tries(1).timeout(Duration::from_millis(20)),
+        )
+    })
+    .await;
     create_item(&h.bus, "x").await.unwrap();
     assert_eq!(drain(&h.bus).await.failed, 1);
     let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
-    assert!(failed[0].exception.starts_with("timed out after"), "{}", failed[0].exception);
+    assert!(
+        failed[0].exception.starts_with("timed out after"),
+        "{}",
+        failed[0].exception
+    );
 }
 
 #[tokio::test]
@@ -557,7 +602,10 @@ async fn a_job_for_a_listener_no_longer_registered_fails_with_a_clear_error() {
         .unwrap();
     assert_eq!(drain(&h.bus).await.failed, 1);
     let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
-    assert_eq!(failed[0].exception, "no listener `Removed` is registered for `item.created`");
+    assert_eq!(
+        failed[0].exception,
+        "no listener `Removed` is registered for `item.created`"
+    );
 }
 
 // ---- workers -----------------------------------------------------------------------------
@@ -634,7 +682,14 @@ async fn workers_take_queues_in_priority_order() {
             }
             trigger.trigger();
             run.await.unwrap().unwrap();
-            seen.push((if urgent.runs.load(Ordering::SeqCst) > before.0 { "urgent" } else { "default" }).to_owned(),);
+            seen.push(
+                (if urgent.runs.load(Ordering::SeqCst) > before.0 {
+                    "urgent"
+                } else {
+                    "default"
+                })
+                .to_owned(),
+            );
         }
         seen.into_iter().map(|s| (s,)).collect()
     };
@@ -653,7 +708,10 @@ async fn a_shut_down_worker_returns_and_gives_back_what_it_had_not_started() {
     }
     let report = worker.run(shutdown).await.unwrap();
     assert_eq!(report.processed, 0);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE reserved_by IS NULL").await, 3);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM jobs WHERE reserved_by IS NULL").await,
+        3
+    );
     assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE attempts = 0").await, 3);
 }
 
@@ -699,7 +757,9 @@ fn registrations_that_could_not_work_are_rejected_at_startup() {
         .build();
     assert!(matches!(wildcard_and_specific, Err(RegistryError::Duplicate { .. })));
 
-    let typo = Registry::builder().listen_all_sync(LogDomainEvent, &["item.craeted"]).build();
+    let typo = Registry::builder()
+        .listen_all_sync(LogDomainEvent, &["item.craeted"])
+        .build();
     assert!(matches!(typo, Err(RegistryError::UnknownException { .. })));
 
     let zero_tries = Registry::builder()
@@ -727,10 +787,16 @@ async fn the_audit_log_filters_by_aggregate_actor_name_time_and_correlation() {
     assert_eq!(all.len(), 4);
     assert!(all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at));
 
-    let of_a = log.query(&AuditQuery::new().aggregate("item", Some(a.clone()))).await.unwrap();
+    let of_a = log
+        .query(&AuditQuery::new().aggregate("item", Some(a.clone())))
+        .await
+        .unwrap();
     assert_eq!(of_a.len(), 2);
     let shipped = log.query(&AuditQuery::new().event_name("item.shipped")).await.unwrap();
-    assert_eq!(shipped.iter().map(|e| e.aggregate_id.clone()).collect::<Vec<_>>(), [a.clone(), b.clone()]);
+    assert_eq!(
+        shipped.iter().map(|e| e.aggregate_id.clone()).collect::<Vec<_>>(),
+        [a.clone(), b.clone()]
+    );
     let actor = all[2].actor_id.unwrap();
     let by_actor = log.query(&AuditQuery::new().actor(actor)).await.unwrap();
     assert!(by_actor.iter().all(|e| e.aggregate_id == b));
@@ -738,7 +804,10 @@ async fn the_audit_log_filters_by_aggregate_actor_name_time_and_correlation() {
     assert_eq!(later.len(), 2);
     let earlier = log.query(&AuditQuery::new().until(all[2].occurred_at)).await.unwrap();
     assert_eq!(earlier.len(), 2);
-    let cascade = log.query(&AuditQuery::new().correlation(all[0].correlation_id)).await.unwrap();
+    let cascade = log
+        .query(&AuditQuery::new().correlation(all[0].correlation_id))
+        .await
+        .unwrap();
     assert_eq!(cascade.len(), 2);
     assert_eq!(all[0].metadata["name"], "a");
     assert_eq!(log.query(&AuditQuery::new().limit(1)).await.unwrap().len(), 1);

@@ -144,7 +144,10 @@ impl MailMessage {
             ));
         }
         self.outro.iter().for_each(|l| out.push_str(&p(l)));
-        out.push_str(&format!("<p>{}</p>\n</body></html>\n", escape(self.salutation_text()).replace('\n', "<br>")));
+        out.push_str(&format!(
+            "<p>{}</p>\n</body></html>\n",
+            escape(self.salutation_text()).replace('\n', "<br>")
+        ));
         out
     }
 }
@@ -363,7 +366,12 @@ mod tests {
     async fn the_file_transport_writes_one_eml_per_message() {
         let dir = tempfile::tempdir().unwrap();
         let user = User::new(UserId::new(), "Siti", "siti@example.id", "id").unwrap();
-        let mail = OutgoingMail::new(&("Enteraksi".into(), "noreply@example.id".into()), &user, &welcome(), "e:l:u:mail");
+        let mail = OutgoingMail::new(
+            &("Enteraksi".into(), "noreply@example.id".into()),
+            &user,
+            &welcome(),
+            "e:l:u:mail",
+        );
         FileTransport::new(dir.path().join("mail")).send(&mail).await.unwrap();
         let files: Vec<_> = std::fs::read_dir(dir.path().join("mail")).unwrap().collect();
         assert_eq!(files.len(), 1);

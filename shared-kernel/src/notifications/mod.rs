@@ -259,27 +259,30 @@ pub async fn notifications_of(
         .map_err(NotifyError::Database)?;
     Ok(rows
         .into_iter()
-        .map(|(id, notifiable_id, kind, data, read_at, created_at)| StoredNotification {
-            id,
-            notifiable_id,
-            kind,
-            data: serde_json::from_str(&data).unwrap_or(Value::Null),
-            read_at,
-            created_at,
-        })
+        .map(
+            |(id, notifiable_id, kind, data, read_at, created_at)| StoredNotification {
+                id,
+                notifiable_id,
+                kind,
+                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                read_at,
+                created_at,
+            },
+        )
         .collect())
 }
 
 /// Marks one of a user's notifications read; returns whether it was unread.
 pub async fn mark_read(conn: &mut sqlx::AnyConnection, user: UserId, id: &str) -> Result<bool, NotifyError> {
-    let updated = sqlx::query("UPDATE notifications SET read_at = $1 WHERE id = $2 AND notifiable_id = $3 AND read_at IS NULL")
-        .bind(to_db_text(chrono::Utc::now()))
-        .bind(id.to_owned())
-        .bind(user.to_string())
-        .execute(conn)
-        .await
-        .map_err(NotifyError::Database)?
-        .rows_affected();
+    let updated =
+        sqlx::query("UPDATE notifications SET read_at = $1 WHERE id = $2 AND notifiable_id = $3 AND read_at IS NULL")
+            .bind(to_db_text(chrono::Utc::now()))
+            .bind(id.to_owned())
+            .bind(user.to_string())
+            .execute(conn)
+            .await
+            .map_err(NotifyError::Database)?
+            .rows_affected();
     Ok(updated == 1)
 }
 

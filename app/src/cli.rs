@@ -1,0 +1,363 @@
+//! The `enteraksi` command line (clap). Each subcommand is a thin shell over the application
+//! services; output for people goes to stdout, logs to stderr.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use shared_kernel::{
+    AuditLog, AuditQuery, CorrelationId, Mode, Queue, QueueStats, UserId, Worker, WorkerOptions, shutdown_channel,
+};
+
+use crate::Application;
+use crate::config::Config;
+
+/// Enteraksi: the event-driven core of a learning-management system.
+#[derive(Debug, Parser)]
+#[command(name = "enteraksi", version, about)]
+pub struct Cli {
+    /// Database URL (overrides DATABASE_URL). Default: sqlite:data/enteraksi.db
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log more (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    /// The log filter when `ENTERAKSI_LOG` is not set.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database if needed and apply every migration.
+    Migrate,
+    /// Run the LMS demo end to end on a fresh database.
+    Demo(crate::demo::DemoArgs),
+    /// Inspect event registrations.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Run and manage the queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Query the audit log (domain_event_log).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCommand {
+    /// Every event with its listeners, in order, with mode and queue.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Run queued listeners.
+    Work(WorkArgs),
+    /// List failed jobs.
+    Failed {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed job (or `all`) back on its queue.
+    Retry {
+        /// A failed job's id, or `all`.
+        id: String,
+    },
+    /// Delete one failed job.
+    Forget {
+        /// The failed job's id.
+        id: String,
+    },
+    /// Delete every failed job.
+    Flush,
+    /// Depth and oldest-job age per queue.
+    Monitor {
+        /// Refresh every N seconds until interrupted.
+        #[arg(long)]
+        watch: Option<u64>,
+        /// One JSON object per queue and line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct WorkArgs {
+    /// Queues in priority order, comma-separated. Default: every registered queue.
+    #[arg(long, value_delimiter = ',')]
+    queue: Vec<String>,
+    /// Batches run at once.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Jobs claimed per batch.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Seconds a claim holds its jobs.
+    #[arg(long, default_value_t = 300)]
+    lease: u64,
+    /// Milliseconds an idle worker waits before looking again.
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
+    /// Stop once no job is ready.
+    #[arg(long)]
+    stop_when_empty: bool,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Aggregate type, optionally with an id: `enrollment` or `enrollment:<uuid>`.
+    #[arg(long)]
+    aggregate: Option<String>,
+    /// Only events caused by this user id.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this event name (e.g. `enrollment.created`).
+    #[arg(long)]
+    event: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only events of this cascade.
+    #[arg(long)]
+    correlation: Option<String>,
+    /// At most this many rows.
+    #[arg(long)]
+    limit: Option<u32>,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    if let Some(url) = cli.database_url {
+        config.database_url = url;
+    }
+    match cli.command {
+        Command::Migrate => {
+            Application::start(&config).await?;
+            println!("Database ready: {}", config.database_url);
+        }
+        Command::Demo(args) => crate::demo::run(&config, args).await?,
+        Command::Event(EventCommand::List) => {
+            let app = Application::start(&config).await?;
+            print_event_list(&app)?;
+        }
+        Command::Queue(command) => queue(&config, command).await?,
+        Command::Audit(args) => audit(&config, args).await?,
+    }
+    Ok(())
+}
+
+fn print_event_list(app: &Application) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for listing in app.bus().registry().listing() {
+        writeln!(out, "{}", listing.event)?;
+        if listing.listeners.is_empty() {
+            writeln!(out, "    (no listeners)")?;
+        }
+        for (i, l) in listing.listeners.iter().enumerate() {
+            let mode = match &l.mode {
+                Mode::Sync => "sync".to_owned(),
+                Mode::Queued(o) => format!(
+                    "queued  queue={} tries={} backoff={:?} timeout={:?}",
+                    o.queue(),
+                    o.max_tries(),
+                    o.backoff_schedule(),
+                    o.try_timeout()
+                ),
+            };
+            let wildcard = if l.wildcard { " (wildcard)" } else { "" };
+            writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener)?;
+        }
+    }
+    Ok(())
+}
+
+async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
+    let app = Application::start(config).await?;
+    let queue = Queue::new(app.bus().clone());
+    match command {
+        QueueCommand::Work(args) => {
+            let queues = if args.queue.is_empty() {
+                app.queues()
+            } else {
+                args.queue
+            };
+            let options = WorkerOptions::new(queues.clone())
+                .concurrency(args.concurrency)
+                .batch_size(args.batch_size)
+                .lease(Duration::from_secs(args.lease))
+                .poll_interval(Duration::from_millis(args.poll_ms))
+                .stop_when_empty(args.stop_when_empty);
+            let worker = Worker::new(app.bus().clone(), options);
+            let (trigger, shutdown) = shutdown_channel();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("Shutting down: finishing the jobs in hand…");
+                    trigger.trigger();
+                }
+            });
+            eprintln!("Working queues {} (Ctrl-C stops gracefully)", queues.join(", "));
+            let report = worker.run(shutdown).await?;
+            println!(
+                "Processed {} jobs, {} retries scheduled, {} failed.",
+                report.processed, report.retried, report.failed
+            );
+        }
+        QueueCommand::Failed { json } => {
+            let failed = queue.failed_jobs().await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                for job in failed {
+                    writeln!(out, "{}", serde_json::to_string(&job)?)?;
+                }
+            } else if failed.is_empty() {
+                writeln!(out, "No failed jobs.")?;
+            } else {
+                for job in failed {
+                    writeln!(
+                        out,
+                        "{}  {}  {} → {}  after {} tries  at {}\n    {}",
+                        job.id, job.queue, job.event_name, job.listener, job.attempts, job.failed_at, job.exception
+                    )?;
+                }
+            }
+        }
+        QueueCommand::Retry { id } if id == "all" => {
+            let n = queue.retry_all().await?;
+            println!("{n} failed jobs put back on their queues.");
+        }
+        QueueCommand::Retry { id } => {
+            queue.retry(&id).await?;
+            println!("Failed job {id} put back on its queue.");
+        }
+        QueueCommand::Forget { id } => {
+            queue.forget(&id).await?;
+            println!("Failed job {id} deleted.");
+        }
+        QueueCommand::Flush => {
+            let n = queue.flush().await?;
+            println!("{n} failed jobs deleted.");
+        }
+        QueueCommand::Monitor { watch, json } => loop {
+            let stats = queue.stats(&app.queues()).await?;
+            print_stats(&stats, json)?;
+            match watch {
+                Some(secs) => tokio::time::sleep(Duration::from_secs(secs.max(1))).await,
+                None => break,
+            }
+        },
+    }
+    Ok(())
+}
+
+fn print_stats(stats: &[QueueStats], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for s in stats {
+            let line = serde_json::json!({
+                "queue": s.queue, "depth": s.depth, "ready": s.ready, "reserved": s.reserved,
+                "delayed": s.delayed, "failed": s.failed,
+                "oldest_age_seconds": s.oldest_age.map(|a| a.as_secs_f64()),
+            });
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<16} {:>7} {:>7} {:>9} {:>8} {:>7} {:>12}",
+        "QUEUE", "DEPTH", "READY", "RESERVED", "DELAYED", "FAILED", "OLDEST"
+    )?;
+    for s in stats {
+        let oldest = s
+            .oldest_age
+            .map_or("-".to_owned(), |a| format!("{:.1}s", a.as_secs_f64()));
+        writeln!(
+            out,
+            "{:<16} {:>7} {:>7} {:>9} {:>8} {:>7} {:>12}",
+            s.queue, s.depth, s.ready, s.reserved, s.delayed, s.failed, oldest
+        )?;
+    }
+    Ok(())
+}
+
+fn parse_time(setting: &str, value: &str) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("--{setting}: `{value}` is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z)"))
+}
+
+async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
+    let mut query = AuditQuery::new();
+    if let Some(aggregate) = &args.aggregate {
+        let (kind, id) = match aggregate.split_once(':') {
+            Some((kind, id)) => (kind, Some(id.to_owned())),
+            None => (aggregate.as_str(), None),
+        };
+        if kind.is_empty() {
+            bail!("--aggregate: expected `type` or `type:id`");
+        }
+        query = query.aggregate(kind, id);
+    }
+    if let Some(actor) = &args.actor {
+        query = query.actor(UserId::parse(actor).context("--actor")?);
+    }
+    if let Some(event) = &args.event {
+        query = query.event_name(event.clone());
+    }
+    if let Some(from) = &args.from {
+        query = query.from(parse_time("from", from)?);
+    }
+    if let Some(until) = &args.until {
+        query = query.until(parse_time("until", until)?);
+    }
+    if let Some(correlation) = &args.correlation {
+        query = query.correlation(CorrelationId::parse(correlation).context("--correlation")?);
+    }
+    if let Some(limit) = args.limit {
+        query = query.limit(limit);
+    }
+    let app = Application::start(config).await?;
+    let entries = AuditLog::new(app.db().clone()).query(&query).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for entry in entries {
+            writeln!(out, "{}", serde_json::to_string(&entry)?)?;
+        }
+    } else {
+        for e in entries {
+            writeln!(
+                out,
+                "{}  {:<34} {}:{}  actor={}  corr={}{}",
+                e.occurred_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                e.event_name,
+                e.aggregate_type,
+                e.aggregate_id,
+                e.actor_id.map_or("system".to_owned(), |a| a.to_string()),
+                e.correlation_id,
+                e.causation_id.map_or(String::new(), |c| format!("  cause={c}")),
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Configuration from the environment (and flags that override it). Every value is checked at
+//! start-up; a wrong one is an error that names the setting.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shared_kernel::notifications::{AppUrl, FileTransport, LogTransport, MailTransport, SmtpTransport};
+
+/// The default database: a SQLite file under `./data`, created on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/enteraksi.db";
+
+/// A setting with a value that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named setting has an invalid value.
+    #[error("{setting}: {reason}")]
+    Invalid {
+        /// The environment variable (or flag) name.
+        setting: &'static str,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Which mail transport to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailConfig {
+    /// Log each mail (default).
+    Log,
+    /// One `.eml` file per mail in a folder.
+    File(PathBuf),
+    /// An SMTP server.
+    Smtp(String),
+}
+
+impl MailConfig {
+    /// Builds the transport.
+    pub fn transport(&self) -> Result<Arc<dyn MailTransport>, ConfigError> {
+        Ok(match self {
+            MailConfig::Log => Arc::new(LogTransport),
+            MailConfig::File(dir) => Arc::new(FileTransport::new(dir.clone())),
+            MailConfig::Smtp(url) => Arc::new(
+                SmtpTransport::from_url(url).map_err(|e| invalid("SMTP_URL", format!("cannot use `{url}`: {e}")))?,
+            ),
+        })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `sqlite:path` or `postgres://…`.
+    pub database_url: String,
+    /// `MAIL_TRANSPORT` (`log`, `file`, `smtp`) with `MAIL_FILE_DIR` / `SMTP_URL`.
+    pub mail: MailConfig,
+    /// `MAIL_FROM_NAME`, `MAIL_FROM_ADDRESS`.
+    pub mail_from: (String, String),
+    /// `APP_URL`: the base of links in notifications.
+    pub app_url: AppUrl,
+}
+
+impl Config {
+    /// Reads the configuration through `get` (the environment in production, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                format!("`{database_url}` is neither sqlite:<path> nor postgres://…"),
+            ));
+        }
+        let mail = match get("MAIL_TRANSPORT").as_deref().unwrap_or("log") {
+            "log" => MailConfig::Log,
+            "file" => MailConfig::File(PathBuf::from(
+                get("MAIL_FILE_DIR").unwrap_or_else(|| "data/mail".to_owned()),
+            )),
+            "smtp" => MailConfig::Smtp(
+                get("SMTP_URL").ok_or_else(|| invalid("SMTP_URL", "required when MAIL_TRANSPORT=smtp"))?,
+            ),
+            other => {
+                return Err(invalid(
+                    "MAIL_TRANSPORT",
+                    format!("`{other}` is not one of log, file, smtp"),
+                ));
+            }
+        };
+        let app_url_text = get("APP_URL").unwrap_or_else(|| "http://localhost:8080".to_owned());
+        let app_url = AppUrl::parse(&app_url_text)
+            .map_err(|_| invalid("APP_URL", format!("`{app_url_text}` is not an http:// or https:// URL")))?;
+        let from_address = get("MAIL_FROM_ADDRESS").unwrap_or_else(|| "noreply@enteraksi.test".to_owned());
+        if shared_kernel::users::Email::parse(&from_address).is_err() {
+            return Err(invalid(
+                "MAIL_FROM_ADDRESS",
+                format!("`{from_address}` is not an email address"),
+            ));
+        }
+        let from_name = get("MAIL_FROM_NAME").unwrap_or_else(|| "Enteraksi".to_owned());
+        Ok(Self {
+            database_url,
+            mail,
+            mail_from: (from_name, from_address),
+            app_url,
+        })
+    }
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_an_embedded_sqlite_file_and_the_log_transport() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.mail, MailConfig::Log);
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_setting() {
+        let err = config(&[("MAIL_TRANSPORT", "pigeon")]).unwrap_err().to_string();
+        assert!(err.starts_with("MAIL_TRANSPORT:"), "{err}");
+        let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_URL:"), "{err}");
+        let err = config(&[("APP_URL", "lms.example")]).unwrap_err().to_string();
+        assert!(err.starts_with("APP_URL:"), "{err}");
+        let err = config(&[("MAIL_TRANSPORT", "smtp")]).unwrap_err().to_string();
+        assert!(err.starts_with("SMTP_URL:"), "{err}");
+    }
+
+    #[test]
+    fn the_file_transport_takes_its_folder() {
+        let c = config(&[("MAIL_TRANSPORT", "file"), ("MAIL_FILE_DIR", "/tmp/m")]).unwrap();
+        assert_eq!(c.mail, MailConfig::File("/tmp/m".into()));
+    }
+}
