@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event::{AnyEnvelope, DomainEvent};
+use crate::event::{AnyEnvelope, DomainEvent, Envelope, SharedEnvelope};
 use crate::listener::{
     QueuedHandler, QueuedListener, SyncHandler, SyncListener, TypedQueued, TypedSync, WildQueued, WildSync,
     WildcardQueuedListener, WildcardSyncListener,
@@ -171,6 +171,12 @@ pub enum RegistryError {
     },
 }
 
+type Decoder = fn(&str) -> Result<SharedEnvelope, serde_json::Error>;
+
+fn decode<E: DomainEvent>(payload: &str) -> Result<SharedEnvelope, serde_json::Error> {
+    Envelope::<E>::from_json(payload).map(|e| Arc::new(e) as SharedEnvelope)
+}
+
 enum Target {
     Event { type_id: TypeId, name: &'static str },
     Wildcard { except: Vec<&'static str> },
@@ -190,7 +196,7 @@ struct Entry {
 /// Builds a [`Registry`]; see the module docs.
 #[derive(Default)]
 pub struct RegistryBuilder {
-    events: Vec<(TypeId, &'static str)>,
+    events: Vec<(TypeId, &'static str, Decoder)>,
     entries: Vec<Entry>,
 }
 
@@ -261,15 +267,15 @@ impl RegistryBuilder {
 
     fn declare<E: DomainEvent>(&mut self) {
         let type_id = TypeId::of::<E>();
-        if !self.events.iter().any(|(t, _)| *t == type_id) {
-            self.events.push((type_id, E::NAME));
+        if !self.events.iter().any(|(t, _, _)| *t == type_id) {
+            self.events.push((type_id, E::NAME, decode::<E>));
         }
     }
 
     /// Checks every registration and freezes the registry.
     pub fn build(self) -> Result<Registry, RegistryError> {
         let mut names = HashSet::new();
-        for (_, name) in &self.events {
+        for (_, name, _) in &self.events {
             if !names.insert(*name) {
                 return Err(RegistryError::NameClash((*name).to_owned()));
             }
@@ -314,14 +320,15 @@ impl RegistryBuilder {
         }
 
         let mut registry = Registry {
-            events: self.events.iter().map(|(_, n)| *n).collect(),
+            events: self.events.iter().map(|(_, n, _)| *n).collect(),
+            decoders: self.events.iter().map(|(_, n, d)| (*n, *d)).collect(),
             sync: HashMap::new(),
             queued: HashMap::new(),
             handlers: HashMap::new(),
             wildcard_handlers: HashMap::new(),
             entries: Vec::new(),
         };
-        for (type_id, name) in &self.events {
+        for (type_id, name, _) in &self.events {
             let applying: Vec<&Entry> = self.entries.iter().filter(|e| applies(e, *type_id, name)).collect();
             registry.sync.insert(*type_id, sync_list(&applying));
             registry.queued.insert(*type_id, queued_list(&applying));
@@ -410,6 +417,7 @@ pub(crate) struct QueuedTarget {
 /// The frozen set of registrations. Cheap to share behind an `Arc`.
 pub struct Registry {
     events: Vec<&'static str>,
+    decoders: HashMap<&'static str, Decoder>,
     sync: HashMap<TypeId, Arc<[(&'static str, SyncHandler)]>>,
     queued: HashMap<TypeId, Arc<[QueuedTarget]>>,
     handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
@@ -486,6 +494,12 @@ impl Registry {
                     RegisteredTarget::Wildcard(except) => !except.contains(&event),
                 }
         })
+    }
+
+    /// Rebuilds a typed event from its name and the JSON of its envelope (a job payload), for
+    /// any event type the registry knows. `None`: no such event is registered.
+    pub fn rebuild(&self, name: &str, payload: &str) -> Option<Result<SharedEnvelope, serde_json::Error>> {
+        self.decoders.get(name).map(|decode| decode(payload))
     }
 
     /// Every queue a registration names, sorted.

@@ -357,8 +357,15 @@ impl UnitOfWork {
                 });
             }
             self.current = Some((event.meta().event_id(), depth));
+            let dispatch_span = tracing::debug_span!(
+                "dispatch",
+                event = event.name(),
+                event_id = %event.meta().event_id(),
+                depth
+            );
             for (listener, handler) in registry.sync_for(&*event).iter() {
                 let span = tracing::debug_span!(
+                    parent: &dispatch_span,
                     "sync listener",
                     listener = *listener,
                     event = event.name(),

@@ -812,3 +812,27 @@ async fn the_audit_log_filters_by_aggregate_actor_name_time_and_correlation() {
     assert_eq!(all[0].metadata["name"], "a");
     assert_eq!(log.query(&AuditQuery::new().limit(1)).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_queued_jobs_payload_is_rebuilt_into_its_typed_event_by_name() {
+    let probe = Arc::new(Probe::default());
+    let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
+    let id = create_item(&h.bus, "kursi").await.unwrap();
+    let (name, payload): (String, String) = sqlx::query_as("SELECT event_name, payload FROM jobs")
+        .fetch_one(h.db.db().pool())
+        .await
+        .unwrap();
+
+    let rebuilt = h
+        .bus
+        .registry()
+        .rebuild(&name, &payload)
+        .expect("a known event")
+        .unwrap();
+
+    let typed = rebuilt.downcast::<ItemCreated>().expect("the original type");
+    assert_eq!(typed.event().item_id, id);
+    assert_eq!(typed.meta(), h.fake.dispatched::<ItemCreated>()[0].meta());
+    assert!(h.bus.registry().rebuild("no.such", &payload).is_none());
+    assert!(h.bus.registry().rebuild(&name, "{}").unwrap().is_err());
+}
