@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
+use crate::db::Backend;
 use crate::event::SharedEnvelope;
 use crate::uow::{EventBus, UowError};
 
@@ -63,8 +64,13 @@ pub(crate) fn job_rows(
 
 /// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns.
 pub(crate) fn values_list(rows: usize, cols: usize) -> String {
-    let mut sql = String::with_capacity(rows * cols * 5);
-    let mut n = 0;
+    values_list_from(1, rows, cols)
+}
+
+/// Like [`values_list`], numbering placeholders from `first`.
+fn values_list_from(first: usize, rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 6);
+    let mut n = first;
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -74,71 +80,136 @@ pub(crate) fn values_list(rows: usize, cols: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            n += 1;
             sql.push('$');
             sql.push_str(&n.to_string());
+            n += 1;
         }
         sql.push(')');
     }
     sql
 }
 
-/// Writes the audit rows and the job rows in the caller's transaction.
+/// A value to bind.
+enum Arg {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+}
+
+/// Statements to send. On SQLite several statements travel in one round trip (placeholders are
+/// numbered across the whole text); PostgreSQL's extended protocol takes one statement at a time.
+struct Batch {
+    combine: bool,
+    sql: String,
+    args: Vec<Arg>,
+    ready: Vec<(String, Vec<Arg>)>,
+}
+
+/// SQLite allows 32,766 bound parameters per statement text; stay well below.
+const MAX_ARGS_PER_ROUND_TRIP: usize = 30_000;
+
+impl Batch {
+    fn new(backend: Backend) -> Self {
+        Self {
+            combine: backend == Backend::Sqlite,
+            sql: String::new(),
+            args: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+
+    /// Adds `INSERT … VALUES` for `rows` rows of `cols` columns; `head` is the part before VALUES.
+    fn insert(&mut self, head: &str, rows: usize, cols: usize, args: impl IntoIterator<Item = Arg>) {
+        if !self.combine || self.args.len() + rows * cols > MAX_ARGS_PER_ROUND_TRIP {
+            self.flush();
+        }
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(head);
+        self.sql.push_str(" VALUES ");
+        self.sql.push_str(&values_list_from(self.args.len() + 1, rows, cols));
+        self.args.extend(args);
+    }
+
+    fn flush(&mut self) {
+        if !self.sql.is_empty() {
+            self.ready
+                .push((std::mem::take(&mut self.sql), std::mem::take(&mut self.args)));
+        }
+    }
+
+    async fn execute(mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        self.flush();
+        for (sql, args) in self.ready {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for arg in args {
+                query = match arg {
+                    Arg::Text(v) => query.bind(v),
+                    Arg::MaybeText(v) => query.bind(v),
+                    Arg::Int(v) => query.bind(v),
+                };
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+const AUDIT_INSERT: &str = "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, \
+                            actor_id, metadata, occurred_at, created_at, correlation_id, causation_id)";
+const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
+                           available_at, created_at)";
+
+/// Writes the audit rows and the job rows in the caller's transaction: multi-row INSERTs, and on
+/// SQLite both tables' INSERTs in one round trip.
 pub(crate) async fn write(
     conn: &mut AnyConnection,
+    backend: Backend,
     audit: &[SharedEnvelope],
     jobs: &[JobRow],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let mut batch = Batch::new(backend);
     let created_at = to_db_text(now);
     for chunk in audit.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, actor_id, \
-             metadata, occurred_at, created_at, correlation_id, causation_id) VALUES {}",
-            values_list(chunk.len(), 11)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for event in chunk {
+        let args = chunk.iter().flat_map(|event| {
             let meta = event.meta();
-            query = query
-                .bind(Uuid::now_v7().to_string())
-                .bind(meta.event_id().to_string())
-                .bind(event.name())
-                .bind(event.aggregate_type())
-                .bind(event.aggregate_id())
-                .bind(meta.actor_id().map(|a| a.to_string()))
-                .bind(event.metadata().to_string())
-                .bind(to_db_text(meta.occurred_at()))
-                .bind(created_at.clone())
-                .bind(meta.correlation_id().to_string())
-                .bind(meta.causation_id().map(|c| c.to_string()));
-        }
-        query.execute(&mut *conn).await?;
+            [
+                Arg::Text(Uuid::now_v7().to_string()),
+                Arg::Text(meta.event_id().to_string()),
+                Arg::Text(event.name().to_owned()),
+                Arg::Text(event.aggregate_type().to_owned()),
+                Arg::Text(event.aggregate_id()),
+                Arg::MaybeText(meta.actor_id().map(|a| a.to_string())),
+                Arg::Text(event.metadata().to_string()),
+                Arg::Text(to_db_text(meta.occurred_at())),
+                Arg::Text(created_at.clone()),
+                Arg::Text(meta.correlation_id().to_string()),
+                Arg::MaybeText(meta.causation_id().map(|c| c.to_string())),
+            ]
+        });
+        batch.insert(AUDIT_INSERT, chunk.len(), 11, args);
     }
     let now_micros = to_micros(now);
     for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
-             available_at, created_at) VALUES {}",
-            values_list(chunk.len(), 10)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for job in chunk {
-            query = query
-                .bind(job.id.clone())
-                .bind(job.queue.clone())
-                .bind(job.event_id.clone())
-                .bind(job.event_name)
-                .bind(job.listener)
-                .bind(job.payload.to_string())
-                .bind(0_i64)
-                .bind(job.max_tries)
-                .bind(now_micros)
-                .bind(now_micros);
-        }
-        query.execute(&mut *conn).await?;
+        let args = chunk.iter().flat_map(|job| {
+            [
+                Arg::Text(job.id.clone()),
+                Arg::Text(job.queue.clone()),
+                Arg::Text(job.event_id.clone()),
+                Arg::Text(job.event_name.to_owned()),
+                Arg::Text(job.listener.to_owned()),
+                Arg::Text(job.payload.to_string()),
+                Arg::Int(0),
+                Arg::Int(job.max_tries),
+                Arg::Int(now_micros),
+                Arg::Int(now_micros),
+            ]
+        });
+        batch.insert(JOBS_INSERT, chunk.len(), 10, args);
     }
-    Ok(())
+    batch.execute(conn).await
 }
 
 #[cfg(test)]
@@ -148,5 +219,28 @@ mod tests {
     #[test]
     fn a_values_list_numbers_placeholders_across_rows() {
         assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn a_sqlite_batch_numbers_placeholders_across_statements() {
+        let mut batch = super::Batch::new(crate::db::Backend::Sqlite);
+        batch.insert("INSERT INTO a (x)", 2, 1, [super::Arg::Int(1), super::Arg::Int(2)]);
+        batch.insert("INSERT INTO b (y)", 1, 1, [super::Arg::Int(3)]);
+        batch.flush();
+        assert_eq!(batch.ready.len(), 1);
+        assert_eq!(
+            batch.ready[0].0,
+            "INSERT INTO a (x) VALUES ($1), ($2);\nINSERT INTO b (y) VALUES ($3)"
+        );
+    }
+
+    #[test]
+    fn a_postgres_batch_sends_one_statement_at_a_time() {
+        let mut batch = super::Batch::new(crate::db::Backend::Postgres);
+        batch.insert("INSERT INTO a (x)", 1, 1, [super::Arg::Int(1)]);
+        batch.insert("INSERT INTO b (y)", 1, 1, [super::Arg::Int(3)]);
+        batch.flush();
+        assert_eq!(batch.ready.len(), 2);
+        assert_eq!(batch.ready[1].0, "INSERT INTO b (y) VALUES ($1)");
     }
 }

@@ -102,6 +102,7 @@ struct Probe {
     failed_hook: std::sync::Mutex<Vec<JobFailure>>,
     broken: AtomicBool,
     started: Notify,
+    order: std::sync::Mutex<Vec<&'static str>>,
 }
 
 /// Queued: counts its runs; fails while the probe is `broken`.
@@ -112,6 +113,7 @@ impl QueuedListener<ItemCreated> for Deliver {
     const NAME: &'static str = "Deliver";
     async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
         self.0.runs.fetch_add(1, Ordering::SeqCst);
+        self.0.order.lock().unwrap().push("Deliver");
         self.0.started.notify_one();
         if self.0.broken.load(Ordering::SeqCst) {
             return Err(ListenerError::msg("the carrier is down"));
@@ -131,6 +133,7 @@ impl QueuedListener<ItemCreated> for Thank {
     const NAME: &'static str = "Thank";
     async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
         self.0.runs.fetch_add(1, Ordering::SeqCst);
+        self.0.order.lock().unwrap().push("Thank");
         Ok(())
     }
 }
@@ -659,41 +662,22 @@ async fn an_idle_worker_wakes_when_a_job_is_enqueued_in_the_same_process() {
 
 #[tokio::test]
 async fn workers_take_queues_in_priority_order() {
-    let urgent = Arc::new(Probe::default());
-    let later = Arc::new(Probe::default());
+    let probe = Arc::new(Probe::default());
     let h = harness(|r| {
-        r.listen_queued(Deliver(later.clone()), options())
-            .listen_queued(Thank(urgent.clone()), QueueOptions::on("urgent"))
+        r.listen_queued(Deliver(probe.clone()), options())
+            .listen_queued(Thank(probe.clone()), QueueOptions::on("urgent"))
     })
     .await;
     create_item(&h.bus, "x").await.unwrap();
-    let order: Vec<(String,)> = {
-        // Claim one job at a time so the order is observable.
-        let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["urgent", "default"]).batch_size(1));
-        let mut seen = Vec::new();
-        for _ in 0..2 {
-            let before = (urgent.runs.load(Ordering::SeqCst), later.runs.load(Ordering::SeqCst));
-            let one = Worker::new(h.bus.clone(), WorkerOptions::new(["urgent", "default"]).batch_size(1));
-            let _ = &worker;
-            let (trigger, shutdown) = shutdown_channel();
-            let run = tokio::spawn(async move { one.run(shutdown).await });
-            while (urgent.runs.load(Ordering::SeqCst), later.runs.load(Ordering::SeqCst)) == before {
-                tokio::task::yield_now().await;
-            }
-            trigger.trigger();
-            run.await.unwrap().unwrap();
-            seen.push(
-                (if urgent.runs.load(Ordering::SeqCst) > before.0 {
-                    "urgent"
-                } else {
-                    "default"
-                })
-                .to_owned(),
-            );
-        }
-        seen.into_iter().map(|s| (s,)).collect()
-    };
-    assert_eq!(order, vec![("urgent".to_owned(),), ("default".to_owned(),)]);
+    create_item(&h.bus, "y").await.unwrap();
+
+    // One job per claim, so each claim must pick the highest-priority ready job.
+    Worker::new(h.bus.clone(), WorkerOptions::new(["urgent", "default"]).batch_size(1))
+        .run_until_empty()
+        .await
+        .unwrap();
+
+    assert_eq!(*probe.order.lock().unwrap(), ["Thank", "Thank", "Deliver", "Deliver"]);
 }
 
 #[tokio::test]
