@@ -38,7 +38,7 @@ CREATE TABLE jobs (
     created_at     BIGINT NOT NULL,
     CONSTRAINT jobs_event_listener_unique UNIQUE (event_id, listener)
 );
-CREATE INDEX jobs_claim ON jobs (queue, available_at);
+CREATE INDEX jobs_claim ON jobs (queue, available_at, id);
 
 CREATE TABLE failed_jobs (
     id         TEXT   NOT NULL PRIMARY KEY,

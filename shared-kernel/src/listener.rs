@@ -9,7 +9,9 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -153,33 +155,34 @@ pub trait WildcardQueuedListener: Send + Sync + 'static {
 
 // ---- type-erased forms -------------------------------------------------------------------
 
-#[async_trait]
+/// The future a listener returns (what `async_trait` produces).
+pub(crate) type ListenerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ListenerError>> + Send + 'a>>;
+
+/// Written by hand rather than with `async_trait` so the listener's own boxed future is passed
+/// through: one allocation per listener call instead of two (this is the dispatch hot path).
 pub(crate) trait ErasedSync: Send + Sync {
-    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError>;
+    fn handle<'a>(&'a self, event: &'a SharedEnvelope, uow: &'a mut UnitOfWork) -> ListenerFuture<'a>;
 }
 
 pub(crate) struct TypedSync<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
 
-#[async_trait]
 impl<E: DomainEvent, L: SyncListener<E>> ErasedSync for TypedSync<E, L> {
-    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
+    fn handle<'a>(&'a self, event: &'a SharedEnvelope, uow: &'a mut UnitOfWork) -> ListenerFuture<'a> {
         match event.downcast::<E>() {
-            Some(typed) => self.0.handle(typed, uow).await,
-            None => Err(ListenerError::permanent(format!(
-                "{} was given a `{}` event",
-                L::NAME,
-                event.name()
-            ))),
+            Some(typed) => self.0.handle(typed, uow),
+            None => {
+                let error = ListenerError::permanent(format!("{} was given a `{}` event", L::NAME, event.name()));
+                Box::pin(std::future::ready(Err(error)))
+            }
         }
     }
 }
 
 pub(crate) struct WildSync<L>(pub(crate) L);
 
-#[async_trait]
 impl<L: WildcardSyncListener> ErasedSync for WildSync<L> {
-    async fn handle(&self, event: &SharedEnvelope, uow: &mut UnitOfWork) -> Result<(), ListenerError> {
-        self.0.handle(event, uow).await
+    fn handle<'a>(&'a self, event: &'a SharedEnvelope, uow: &'a mut UnitOfWork) -> ListenerFuture<'a> {
+        self.0.handle(event, uow)
     }
 }
 

@@ -62,12 +62,7 @@ pub(crate) fn job_rows(
     Ok(rows)
 }
 
-/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns.
-pub(crate) fn values_list(rows: usize, cols: usize) -> String {
-    values_list_from(1, rows, cols)
-}
-
-/// Like [`values_list`], numbering placeholders from `first`.
+/// `($first, …), ($k, …)` for `rows` rows of `cols` columns.
 fn values_list_from(first: usize, rows: usize, cols: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 6);
     let mut n = first;
@@ -214,11 +209,11 @@ pub(crate) async fn write(
 
 #[cfg(test)]
 mod tests {
-    use super::values_list;
+    use super::values_list_from;
 
     #[test]
     fn a_values_list_numbers_placeholders_across_rows() {
-        assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_list_from(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 
     #[test]

@@ -196,22 +196,25 @@ impl Queue {
         self.bus.clock().now()
     }
 
-    /// The claim statement for `queues` in priority order (built once per worker).
+    /// The claim statement for `queues` in priority order (built once per worker). Each queue's
+    /// candidates come from their own index-ordered subquery (no sort over the whole table), and
+    /// the union is cut to the batch size by priority.
     pub(crate) fn claim_sql(&self, queues: &[String]) -> String {
-        let first = 5;
-        let list: Vec<String> = (0..queues.len()).map(|i| format!("${}", first + i)).collect();
-        let priority: String = list
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!(" WHEN {p} THEN {i}"))
+        let skip_locked = self.bus.db().backend().skip_locked();
+        let candidates: Vec<String> = (0..queues.len())
+            .map(|i| {
+                format!(
+                    "SELECT id, {i} AS priority, available_at FROM (SELECT id, available_at FROM jobs \
+                     WHERE queue = ${} AND available_at <= $3 ORDER BY available_at, id LIMIT $4{skip_locked}) AS q{i}",
+                    5 + i
+                )
+            })
             .collect();
         format!(
             "UPDATE jobs SET attempts = attempts + 1, reserved_by = $1, reserved_until = $2, available_at = $2 \
-             WHERE id IN (SELECT id FROM jobs WHERE queue IN ({}) AND available_at <= $3 \
-             ORDER BY CASE queue{priority} END, available_at, id LIMIT $4{}) \
+             WHERE id IN (SELECT id FROM ({}) AS candidates ORDER BY priority, available_at, id LIMIT $4) \
              RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries",
-            list.join(", "),
-            self.bus.db().backend().skip_locked()
+            candidates.join(" UNION ALL ")
         )
     }
 
