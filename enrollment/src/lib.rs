@@ -1,1 +1,54 @@
-//! The `enrollment` bounded context. Its domain, events and listeners arrive with their issue; for now the crate only holds its place in the workspace.
+//! # enrollment
+//!
+//! The enrollment bounded context: a learner's [`Enrollment`] in a published course, its
+//! lifecycle (`active → completed`, `active → dropped → active`; a completed enrollment is
+//! final, one active enrollment per learner and course), its progress percentage, the
+//! [`Certificate`] of a completed enrollment, and the learner notifications.
+//!
+//! * Commands: [`EnrollmentService`] (enroll, drop out, re-enroll, complete), recording
+//!   [`UserEnrolled`], [`UserDropped`], [`UserReenrolled`] and [`EnrollmentCompleted`].
+//! * Steps for `progress`, inside its unit of work: [`set_progress_in`] and [`complete_in`].
+//! * Reads: [`find`], [`find_active`], [`tally`] (what `app`'s adapter of course's
+//!   `EnrollmentCounts` port returns), [`certificate_of`], [`verify_certificate`].
+//! * Queued listeners, each with its `queue_options()`: [`SendWelcomeNotification`] on
+//!   [`UserEnrolled`]; [`SendCompletionCongratulations`] and [`GenerateCertificate`] on
+//!   [`EnrollmentCompleted`]. The notifications are [`WelcomeToCourse`] and [`CourseCompleted`].
+//! * Schema: [`migrator`] (versions 3xxx; run after course's).
+//!
+//! ```text
+//! registry
+//!     .listen_queued::<UserEnrolled, _>(SendWelcomeNotification::new(notifier.clone()),
+//!                                       SendWelcomeNotification::queue_options())
+//!     .listen_queued::<EnrollmentCompleted, _>(SendCompletionCongratulations::new(notifier),
+//!                                              SendCompletionCongratulations::queue_options())
+//!     .listen_queued::<EnrollmentCompleted, _>(GenerateCertificate::new(),
+//!                                              GenerateCertificate::queue_options());
+//! let enrollments = EnrollmentService::new(bus.clone());
+//! let id = enrollments.enroll(learner, learner, course).await?;   // UserEnrolled
+//! ```
+
+mod domain;
+mod error;
+mod events;
+mod listeners;
+mod notifications;
+mod repository;
+mod service;
+
+pub use domain::{
+    Certificate, DropReason, Enrollment, EnrollmentStatus, InvalidTransition, Percentage, PercentageError,
+    VerificationCode,
+};
+pub use error::EnrollmentError;
+pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled};
+pub use listeners::{GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification};
+pub use notifications::{CourseCompleted, WelcomeToCourse};
+pub use service::{
+    EnrollmentService, certificate_of, complete_in, find, find_active, set_progress_in, tally, verify_certificate,
+};
+
+/// The enrollment context's migrations (versions 3xxx), tolerant of the other crates' versions
+/// in the shared migrations table.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    shared_kernel::shared_migrator(sqlx::migrate!("./migrations"))
+}

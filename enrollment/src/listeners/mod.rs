@@ -1,0 +1,8 @@
+//! The enrollment context's queued listeners. Each offers its recommended
+//! [`QueueOptions`](shared_kernel::QueueOptions) as `queue_options()` for `app` to register it with.
+
+mod certificate;
+mod notify;
+
+pub use certificate::GenerateCertificate;
+pub use notify::{SendCompletionCongratulations, SendWelcomeNotification};
