@@ -1,1 +1,47 @@
-//! The `progress` bounded context. Its domain, events and listeners arrive with their issue; for now the crate only holds its place in the workspace.
+//! # progress
+//!
+//! The progress bounded context: a learner's progress through each lesson of an enrollment
+//! ([`LessonProgress`]: completion, time spent, partial progress) and the course progress that
+//! follows from it (completed lessons / lessons of the course; reaching 100 % completes the
+//! enrollment, exactly once).
+//!
+//! * Commands: [`ProgressService`] (complete a lesson, idempotently, recording
+//!   [`LessonCompleted`]; record time spent; update partial progress, recording the broadcast-only
+//!   [`ProgressUpdated`]).
+//! * Sync listener: [`RecalculateCourseProgress`] on [`LessonCompleted`], through the
+//!   [`ProgressTracking`] port; [`CourseProgressTracker`] is the real adapter, which stores the
+//!   progress and completes the enrollment through enrollment's in-unit-of-work API.
+//! * Reads: [`lesson_progress`], [`total_time_spent`].
+//! * Schema: [`migrator`] (versions 5xxx; run after course's and enrollment's).
+//!
+//! ```text
+//! registry
+//!     .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])     // broadcast only
+//!     .event::<ProgressUpdated>()
+//!     .listen_sync::<LessonCompleted, _>(RecalculateCourseProgress::new(Arc::new(CourseProgressTracker)));
+//! let progress = ProgressService::new(bus.clone());
+//! progress.complete_lesson(learner, enrollment, lesson).await?;  // LessonCompleted (+ EnrollmentCompleted at 100 %)
+//! ```
+
+mod domain;
+mod error;
+mod events;
+mod listeners;
+mod ports;
+mod repository;
+mod service;
+
+pub use domain::{InvalidTimeSpent, LessonProgress, TimeSpent};
+pub use error::ProgressError;
+pub use events::{LessonCompleted, ProgressUpdated};
+pub use listeners::RecalculateCourseProgress;
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::MockProgressTracking;
+pub use ports::ProgressTracking;
+pub use service::{CourseProgressTracker, LessonCompletion, ProgressService, lesson_progress, total_time_spent};
+
+/// The progress context's migrations (versions 5xxx), tolerant of the other crates' versions in
+/// the shared migrations table.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    shared_kernel::shared_migrator(sqlx::migrate!("./migrations"))
+}

@@ -1,0 +1,5 @@
+//! The progress context's listeners.
+
+mod recalculate;
+
+pub use recalculate::RecalculateCourseProgress;
