@@ -150,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     if let Some(url) = cli.database_url {
         config.database_url = url;
+        config.database_url_is_default = false;
     }
     match cli.command {
         Command::Migrate => {

@@ -58,6 +58,8 @@ impl MailConfig {
 pub struct Config {
     /// `DATABASE_URL`: `sqlite:path` or `postgres://…`.
     pub database_url: String,
+    /// Whether `database_url` is the default (nothing was configured).
+    pub database_url_is_default: bool,
     /// `MAIL_TRANSPORT` (`log`, `file`, `smtp`) with `MAIL_FILE_DIR` / `SMTP_URL`.
     pub mail: MailConfig,
     /// `MAIL_FROM_NAME`, `MAIL_FROM_ADDRESS`.
@@ -69,7 +71,9 @@ pub struct Config {
 impl Config {
     /// Reads the configuration through `get` (the environment in production, a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let configured_url = get("DATABASE_URL");
+        let database_url_is_default = configured_url.is_none();
+        let database_url = configured_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -107,6 +111,7 @@ impl Config {
         let from_name = get("MAIL_FROM_NAME").unwrap_or_else(|| "Enteraksi".to_owned());
         Ok(Self {
             database_url,
+            database_url_is_default,
             mail,
             mail_from: (from_name, from_address),
             app_url,

@@ -8,6 +8,7 @@
 //! Only `app` knows the CLI, configuration and the adapters that connect contexts through their
 //! ports; contexts never see each other except along DESIGN.md's dependency rule.
 
+pub mod adapters;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -3,9 +3,15 @@
 
 use std::sync::Arc;
 
+use course::{CourseArchived, CoursePublished, CourseUnpublished};
+use enrollment::{
+    EnrollmentCompleted, GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification, UserDropped,
+    UserEnrolled, UserReenrolled,
+};
+use progress::{CourseProgressTracker, LessonCompleted, ProgressUpdated, RecalculateCourseProgress};
 use shared_kernel::notifications::{AppUrl, NotificationSender};
 use shared_kernel::sqlx::migrate::Migrator;
-use shared_kernel::{LogDomainEvent, Registry, RegistryError};
+use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
 
 /// What listeners are built from.
 pub struct Dependencies {
@@ -17,14 +23,40 @@ pub struct Dependencies {
 
 /// Every crate's migrations, the kernel's first.
 pub fn migrators() -> Vec<Migrator> {
-    vec![shared_kernel::migrator()]
+    vec![
+        shared_kernel::migrator(),
+        course::migrator(),
+        enrollment::migrator(),
+        progress::migrator(),
+    ]
 }
 
 /// Every registration of the catalog.
-pub fn register(_deps: &Dependencies) -> Result<Registry, RegistryError> {
+pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
+    let notifier = &deps.notifier;
     Registry::builder()
         // The audit trail: first for every event, in the command's own transaction.
-        .listen_all_sync(LogDomainEvent, &[])
+        // ProgressUpdated is broadcast only: too noisy to audit.
+        .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])
+        // course
+        .event::<CoursePublished>()
+        .event::<CourseUnpublished>()
+        .event::<CourseArchived>()
+        // enrollment
+        .listen_queued::<UserEnrolled, _>(
+            SendWelcomeNotification::new(notifier.clone()),
+            SendWelcomeNotification::queue_options(),
+        )
+        .event::<UserReenrolled>()
+        .listen_queued::<EnrollmentCompleted, _>(
+            SendCompletionCongratulations::new(notifier.clone()),
+            SendCompletionCongratulations::queue_options(),
+        )
+        .listen_queued::<EnrollmentCompleted, _>(GenerateCertificate::new(), GenerateCertificate::queue_options())
+        .event::<UserDropped>()
+        // progress
+        .listen_sync::<LessonCompleted, _>(RecalculateCourseProgress::new(Arc::new(CourseProgressTracker::new())))
+        .event::<ProgressUpdated>()
         .build()
 }
 
