@@ -169,11 +169,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn print_event_list(app: &Application) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    for listing in app.bus().registry().listing() {
-        writeln!(out, "{}", listing.event)?;
+    std::io::stdout()
+        .lock()
+        .write_all(render_event_list(app.bus().registry()).as_bytes())?;
+    Ok(())
+}
+
+/// What `enteraksi event list` prints: every event, then its listeners in the order they run,
+/// each with its mode (and queue options when queued).
+pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for listing in registry.listing() {
+        let _ = writeln!(out, "{}", listing.event);
         if listing.listeners.is_empty() {
-            writeln!(out, "    (no listeners)")?;
+            let _ = writeln!(out, "    (no listeners)");
         }
         for (i, l) in listing.listeners.iter().enumerate() {
             let mode = match &l.mode {
@@ -187,10 +197,10 @@ fn print_event_list(app: &Application) -> anyhow::Result<()> {
                 ),
             };
             let wildcard = if l.wildcard { " (wildcard)" } else { "" };
-            writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener)?;
+            let _ = writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener);
         }
     }
-    Ok(())
+    out
 }
 
 async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {

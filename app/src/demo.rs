@@ -261,7 +261,10 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
         }
     }
 
-    say(&mut out, "Learners study: time spent, completed lessons");
+    say(
+        &mut out,
+        "Learners study: time spent, partial progress, completed lessons",
+    );
     let total = taken.len();
     for (n, (learner, enrollment, course)) in taken.iter().enumerate() {
         let lessons = &catalog[*course].1;
@@ -278,6 +281,9 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
                 Err(progress::ProgressError::EnrollmentNotActive { .. }) => break,
                 Err(e) => return Err(e.into()),
             }
+            progress
+                .update_lesson_progress(*learner, *enrollment, *lesson, 50.0)
+                .await?;
             progress.complete_lesson(*learner, *enrollment, *lesson).await?;
         }
         if verbose {
