@@ -11,6 +11,8 @@
 //! * Sync listener: [`RecalculateCourseProgress`] on [`LessonCompleted`], through the
 //!   [`ProgressTracking`] port; [`CourseProgressTracker`] is the real adapter, which stores the
 //!   progress and completes the enrollment through enrollment's in-unit-of-work API.
+//! * Step for a listener completing a lesson inside another command's unit of work:
+//!   [`complete_lesson_in`].
 //! * Reads: [`lesson_progress`], [`total_time_spent`].
 //! * Schema: [`migrator`] (versions 5xxx; run after course's and enrollment's).
 //!
@@ -38,7 +40,9 @@ pub use listeners::RecalculateCourseProgress;
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockProgressTracking;
 pub use ports::ProgressTracking;
-pub use service::{CourseProgressTracker, LessonCompletion, ProgressService, lesson_progress, total_time_spent};
+pub use service::{
+    CourseProgressTracker, LessonCompletion, ProgressService, complete_lesson_in, lesson_progress, total_time_spent,
+};
 
 /// The progress context's migrations (versions 5xxx), tolerant of the other crates' versions in
 /// the shared migrations table.

@@ -86,9 +86,8 @@ impl ProgressService {
     /// enrollment itself is completed, so a client may safely retry.
     ///
     /// # Errors
-    /// [`ProgressError::EnrollmentNotFound`], [`ProgressError::LessonNotInCourse`],
-    /// [`ProgressError::EnrollmentNotActive`]; [`ProgressError::UnitOfWork`] when the
-    /// recalculation failed (everything rolled back); storage failures.
+    /// As [`complete_lesson_in`]; and [`ProgressError::UnitOfWork`] when the recalculation
+    /// failed (everything rolled back).
     pub async fn complete_lesson(
         &self,
         actor: UserId,
@@ -96,33 +95,13 @@ impl ProgressService {
         lesson: LessonId,
     ) -> Result<LessonCompletion, ProgressError> {
         let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let target = Target::load(conn, enrollment, lesson).await?;
-        let mut progress = repository::load(conn, enrollment, lesson)
-            .await?
-            .unwrap_or_else(|| LessonProgress::start(enrollment, lesson, now));
-        if progress.is_completed() {
-            return Ok(LessonCompletion::AlreadyCompleted);
+        let outcome = complete_lesson_in(&mut uow, enrollment, lesson).await?;
+        if let LessonCompletion::Completed { .. } = outcome {
+            uow.commit().await?;
         }
-        target.ensure_active()?;
-        progress.complete(now);
-        if !repository::save_completion(conn, &progress).await? {
-            // Another command completed it between our read and our write.
-            return Ok(LessonCompletion::AlreadyCompleted);
-        }
-        let course_progress = course_progress(conn, enrollment, &target.course).await?;
-        uow.record(LessonCompleted {
-            enrollment_id: enrollment,
-            user_id: target.enrollment.user_id(),
-            lesson_id: lesson,
-            lesson_title: target.lesson.title().to_string(),
-            course_id: target.course.id(),
-            course_title: target.course.title().to_string(),
-            course_progress: course_progress.value(),
-        });
-        uow.commit().await?;
-        Ok(LessonCompletion::Completed { course_progress })
+        // An already completed lesson leaves the unit of work without writes or events; dropping
+        // it just ends the read transaction.
+        Ok(outcome)
     }
 
     /// Adds a sitting's `seconds` to the time spent on a lesson of an active enrollment and
@@ -187,6 +166,47 @@ impl ProgressService {
         uow.commit().await?;
         Ok(())
     }
+}
+
+/// Completes a lesson inside the caller's unit of work, recording [`LessonCompleted`] there;
+/// see [`ProgressService::complete_lesson`]. For a listener that completes lessons as part of
+/// another command (e.g. passing an assessment lesson), whose sync listeners then include
+/// `RecalculateCourseProgress` in the same cascade.
+///
+/// # Errors
+/// [`ProgressError::EnrollmentNotFound`], [`ProgressError::LessonNotInCourse`],
+/// [`ProgressError::EnrollmentNotActive`]; storage failures.
+pub async fn complete_lesson_in(
+    uow: &mut UnitOfWork,
+    enrollment: EnrollmentId,
+    lesson: LessonId,
+) -> Result<LessonCompletion, ProgressError> {
+    let now = uow.bus().clock().now();
+    let conn = uow.conn().await?;
+    let target = Target::load(conn, enrollment, lesson).await?;
+    let mut progress = repository::load(conn, enrollment, lesson)
+        .await?
+        .unwrap_or_else(|| LessonProgress::start(enrollment, lesson, now));
+    if progress.is_completed() {
+        return Ok(LessonCompletion::AlreadyCompleted);
+    }
+    target.ensure_active()?;
+    progress.complete(now);
+    if !repository::save_completion(conn, &progress).await? {
+        // Another command completed it between our read and our write.
+        return Ok(LessonCompletion::AlreadyCompleted);
+    }
+    let course_progress = course_progress(conn, enrollment, &target.course).await?;
+    uow.record(LessonCompleted {
+        enrollment_id: enrollment,
+        user_id: target.enrollment.user_id(),
+        lesson_id: lesson,
+        lesson_title: target.lesson.title().to_string(),
+        course_id: target.course.id(),
+        course_title: target.course.title().to_string(),
+        course_progress: course_progress.value(),
+    });
+    Ok(LessonCompletion::Completed { course_progress })
 }
 
 /// The real [`ProgressTracking`]: course progress from the completed lessons still in the

@@ -399,6 +399,28 @@ async fn course_progress_counts_only_lessons_still_in_the_course() {
     assert_eq!(h.enrollment(e.enrollment).await.progress(), half);
 }
 
+#[tokio::test]
+async fn a_lesson_completed_inside_another_unit_of_work_cascades_and_rolls_back_with_it() {
+    let h = Harness::new().await;
+    let e = h.enrolled(&["Kuis"]).await;
+    let before = h.enrollment(e.enrollment).await;
+    h.fake.clear();
+
+    let mut uow = h.bus.begin().with_actor(Some(h.learner));
+    let outcome = progress::complete_lesson_in(&mut uow, e.enrollment, e.lessons[0])
+        .await
+        .unwrap();
+    uow.dispatch().await.unwrap();
+    let recorded: Vec<&str> = uow.recorded().map(|event| event.name()).collect();
+    assert_eq!(recorded, ["lesson.completed", "enrollment.completed"]);
+    uow.rollback().await.unwrap();
+
+    assert!(matches!(outcome, LessonCompletion::Completed { .. }));
+    h.fake.assert_nothing_dispatched();
+    assert_eq!(h.progress_rows().await, 0);
+    assert_eq!(h.enrollment(e.enrollment).await, before);
+}
+
 // ---- time spent and partial progress ---------------------------------------------------------
 
 #[tokio::test]
