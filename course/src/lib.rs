@@ -14,7 +14,8 @@
 //! * Schema: [`migrator`] (versions 2xxx).
 //!
 //! ```text
-//! let courses = CourseService::new(bus.clone(), Arc::new(EnrollmentCountsAdapter));
+//! // app's adapter of the port answers from enrollment's `tally`
+//! let courses = CourseService::new(bus.clone(), Arc::new(enrollment_counts));
 //! let id = courses.create(instructor, "Rust Dasar", "Belajar Rust dari nol").await?;
 //! courses.add_lesson(instructor, id, "Pengenalan", LessonKind::Content).await?;
 //! courses.publish(instructor, id).await?;       // CoursePublished, broadcast on `courses`

@@ -4,7 +4,7 @@ use course::{CourseError, CourseStatus};
 use shared_kernel::users::UserError;
 use shared_kernel::{CourseId, EnrollmentId, UowError, UserId};
 
-use crate::domain::{EnrollmentStatus, InvalidTransition, PercentageError};
+use crate::domain::{EnrollmentStatus, InvalidTransition};
 
 /// Why an enrollment command or read failed. A command that fails changed nothing: no row, no
 /// event.
@@ -49,9 +49,6 @@ pub enum EnrollmentError {
         /// Its status.
         status: EnrollmentStatus,
     },
-    /// A progress outside 0–100. Maps to 422 Unprocessable Entity.
-    #[error(transparent)]
-    InvalidPercentage(#[from] PercentageError),
     /// The drop reason is too long. Maps to 422 Unprocessable Entity.
     #[error("a drop reason can have at most {max} characters")]
     ReasonTooLong {
