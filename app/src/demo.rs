@@ -67,7 +67,7 @@ impl Progress {
     }
 
     fn tick(&self, done: usize, total: usize) {
-        if total > 0 && (done == total || done % 10 == 0) {
+        if total > 0 && (done == total || done.is_multiple_of(10)) {
             print!("\r      {done}/{total}");
             let _ = std::io::stdout().flush();
             if done == total {

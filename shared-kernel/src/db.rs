@@ -176,13 +176,14 @@ fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.trim_start_matches("//");
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if path != ":memory:" && !path.is_empty() {
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-            }
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| path != ":memory:" && !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let query = if query.contains("mode=") {
             query.to_owned()

@@ -306,16 +306,16 @@ impl RegistryBuilder {
         }
         // A wildcard and a specific registration of the same listener on one event would run it twice.
         for entry in &self.entries {
-            if let Target::Event { name, .. } = entry.target {
-                if self.entries.iter().any(|other| {
+            if let Target::Event { name, .. } = entry.target
+                && self.entries.iter().any(|other| {
                     other.listener == entry.listener
                         && matches!(&other.target, Target::Wildcard { except } if !except.contains(&name))
-                }) {
-                    return Err(RegistryError::Duplicate {
-                        event: name.to_owned(),
-                        listener: entry.listener.to_owned(),
-                    });
-                }
+                })
+            {
+                return Err(RegistryError::Duplicate {
+                    event: name.to_owned(),
+                    listener: entry.listener.to_owned(),
+                });
             }
         }
 
