@@ -102,30 +102,104 @@ pub fn assert_listening<E: DomainEvent>(registry: &Registry, listener: &str) {
     );
 }
 
-/// A temporary SQLite database file with the kernel's and the given crates' migrations applied.
-/// Deleted when dropped.
+/// The environment variable naming a PostgreSQL server for tests (`.ci/run` sets it).
+pub const POSTGRES_URL_VAR: &str = "ENTERAKSI_TEST_POSTGRES_URL";
+
+/// A temporary database with the kernel's and the given crates' migrations applied: a SQLite
+/// file (deleted on drop), or a fresh PostgreSQL database (dropped by [`TestDb::cleanup`]).
 #[derive(Debug)]
 pub struct TestDb {
     db: Database,
-    _dir: TempDir,
+    url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
 }
 
 impl TestDb {
-    /// Creates and migrates the database. Panics on failure: this is test setup.
+    /// Creates and migrates a SQLite database. Panics on failure: this is test setup.
     pub async fn new(migrators: Vec<Migrator>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite:{}", dir.path().join("test.db").display());
         let db = Database::connect(&url).await.expect("open the test database");
-        let mut all = vec![migrator()];
-        all.extend(migrators);
-        db.migrate(&all).await.expect("migrate the test database");
-        Self { db, _dir: dir }
+        migrate(&db, migrators).await;
+        Self {
+            db,
+            url,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// Creates and migrates a fresh PostgreSQL database on the server named by
+    /// [`POSTGRES_URL_VAR`]. Without that variable it prints that the test was not run and
+    /// returns `None`, so the caller returns early: such a test never passes silently as if it
+    /// had checked something.
+    pub async fn postgres(test: &str, migrators: Vec<Migrator>) -> Option<Self> {
+        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+            // Written to the stderr handle directly, not with `eprintln!`, so the test harness
+            // does not capture it: the skip is visible in every run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT RUN: {test} needs PostgreSQL; set {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test)"
+            );
+            return None;
+        };
+        let name = format!("enteraksi_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&base)
+            .await
+            .expect("connect to the PostgreSQL test server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(admin.pool())
+            .await
+            .expect("create the test database");
+        admin.close().await;
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("{POSTGRES_URL_VAR} must end with /<database>"),
+        };
+        let db = Database::connect(&url)
+            .await
+            .expect("open the PostgreSQL test database");
+        migrate(&db, migrators).await;
+        Some(Self {
+            db,
+            url,
+            _dir: None,
+            postgres: Some((base, name)),
+        })
     }
 
     /// The database handle.
     pub fn db(&self) -> &Database {
         &self.db
     }
+
+    /// The database's URL (to start an application on it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the pool and drops a PostgreSQL test database (SQLite files go with the value).
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Some((base, name)) = &self.postgres {
+            let admin = Database::connect(base)
+                .await
+                .expect("connect to the PostgreSQL test server");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                .execute(admin.pool())
+                .await
+                .expect("drop the test database");
+            admin.close().await;
+        }
+    }
+}
+
+async fn migrate(db: &Database, migrators: Vec<Migrator>) {
+    let mut all = vec![migrator()];
+    all.extend(migrators);
+    db.migrate(&all).await.expect("migrate the test database");
 }
 
 /// Runs every queue the registry knows until no job is ready, and returns what happened.

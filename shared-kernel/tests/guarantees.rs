@@ -193,7 +193,10 @@ fn options() -> QueueOptions {
 }
 
 async fn harness(register: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Harness {
-    let db = TestDb::new(vec![]).await;
+    harness_on(TestDb::new(vec![]).await, register).await
+}
+
+async fn harness_on(db: TestDb, register: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Harness {
     sqlx::raw_sql(
         "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, shipped BIGINT NOT NULL DEFAULT 0); \
          CREATE TABLE ledger (event_id TEXT PRIMARY KEY, item_id TEXT NOT NULL);",
@@ -819,4 +822,65 @@ async fn a_queued_jobs_payload_is_rebuilt_into_its_typed_event_by_name() {
     assert_eq!(typed.meta(), h.fake.dispatched::<ItemCreated>()[0].meta());
     assert!(h.bus.registry().rebuild("no.such", &payload).is_none());
     assert!(h.bus.registry().rebuild(&name, "{}").unwrap().is_err());
+}
+
+// ---- PostgreSQL --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_and_queue_guarantees_hold_on_postgres() {
+    let Some(db) = TestDb::postgres("the_outbox_and_queue_guarantees_hold_on_postgres", vec![]).await else {
+        return;
+    };
+    let ledger = Arc::new(Probe::default());
+    let failing = Arc::new(Probe::default());
+    failing.broken.store(true, Ordering::SeqCst);
+    let h = harness_on(db, |r| {
+        r.listen_sync(ShipOnCreate)
+            .listen_queued(WriteLedger(ledger.clone()), options())
+            .listen_queued(Deliver(failing.clone()), options().tries(1))
+    })
+    .await;
+
+    // Commit: state, audit rows (the cascade too) and one job per queued listener, atomically.
+    for i in 0..60 {
+        create_item(&h.bus, &format!("item {i}")).await.unwrap();
+    }
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 120);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 120);
+    // A failing sync listener leaves nothing.
+    assert!(create_item(&h.bus, "fail-sync").await.is_err());
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM items").await, 60);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 120);
+
+    // Ten workers claim with FOR UPDATE SKIP LOCKED: every job runs once.
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let worker = Worker::new(h.bus.clone(), WorkerOptions::new(["default"]).batch_size(5));
+        workers.spawn(async move { worker.run_until_empty().await.unwrap() });
+    }
+    let mut failed = 0;
+    while let Some(report) = workers.join_next().await {
+        failed += report.unwrap().failed;
+    }
+    assert_eq!(ledger.runs.load(Ordering::SeqCst), 60);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 60);
+    assert_eq!(failed, 60);
+    assert_eq!(failing.failed_hook.lock().unwrap().len(), 60);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
+
+    // Fixed, the failed jobs are retried and succeed.
+    failing.broken.store(false, Ordering::SeqCst);
+    let queue = Queue::new(h.bus.clone());
+    assert_eq!(queue.retry_all().await.unwrap(), 60);
+    assert_eq!(drain(&h.bus).await.processed, 60);
+    assert!(queue.failed_jobs().await.unwrap().is_empty());
+    let trail = AuditLog::new(h.db.db().clone())
+        .query(&AuditQuery::new().limit(2))
+        .await
+        .unwrap();
+    assert_eq!(trail[1].causation_id, Some(trail[0].event_id));
+
+    let Harness { db, bus, .. } = h;
+    drop(bus);
+    db.cleanup().await;
 }

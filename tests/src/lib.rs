@@ -7,7 +7,7 @@ use std::sync::Arc;
 use app::config::Config;
 use app::{Application, StartOptions};
 use shared_kernel::notifications::MemoryTransport;
-use shared_kernel::testing::EventFake;
+use shared_kernel::testing::{EventFake, TestDb};
 
 /// A running application and what the test observes it through.
 pub struct TestApp {
@@ -17,13 +17,26 @@ pub struct TestApp {
     pub events: Arc<EventFake>,
     /// Every mail sent.
     pub mail: Arc<MemoryTransport>,
+    postgres: Option<TestDb>,
     _dir: tempfile::TempDir,
 }
 
-/// Starts the application on a fresh temporary database.
+/// Starts the application on a fresh temporary SQLite database.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite:{}", dir.path().join("lms.db").display());
+    spawn_app_on(url, dir, None).await
+}
+
+/// Starts the application on a fresh PostgreSQL database, or returns `None` (saying so) when no
+/// PostgreSQL server is configured for tests.
+pub async fn spawn_app_on_postgres(test: &str) -> Option<TestApp> {
+    let db = TestDb::postgres(test, app::provider::migrators()).await?;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    Some(spawn_app_on(db.url().to_owned(), dir, Some(db)).await)
+}
+
+async fn spawn_app_on(url: String, dir: tempfile::TempDir, postgres: Option<TestDb>) -> TestApp {
     let config = Config::from_lookup(|key| match key {
         "DATABASE_URL" => Some(url.clone()),
         "APP_URL" => Some("https://lms.example.id".to_owned()),
@@ -45,6 +58,17 @@ pub async fn spawn_app() -> TestApp {
         app,
         events,
         mail,
+        postgres,
         _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Closes the application and drops a PostgreSQL test database.
+    pub async fn cleanup(self) {
+        self.app.db().close().await;
+        if let Some(db) = self.postgres {
+            db.cleanup().await;
+        }
     }
 }

@@ -9,7 +9,7 @@ use enrollment::{EnrollmentCompleted, UserEnrolled};
 use progress::ProgressUpdated;
 use shared_kernel::testing::assert_listening;
 use shared_kernel::{AuditLog, AuditQuery, DomainEvent, EventId, JobContext, QueuedListener, UserId};
-use tests::spawn_app;
+use tests::{spawn_app, spawn_app_on_postgres};
 
 async fn count(t: &tests::TestApp, sql: &'static str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().pool()).await.unwrap();
@@ -188,4 +188,36 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
     assert!(listing.contains("progress.updated\n    (no listeners)"));
     assert_listening::<UserEnrolled>(registry, "SendWelcomeNotification");
     assert_listening::<progress::LessonCompleted>(registry, "RecalculateCourseProgress");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lms_flow_runs_on_postgres_with_the_same_code() {
+    let Some(t) = spawn_app_on_postgres("the_lms_flow_runs_on_postgres_with_the_same_code").await else {
+        return;
+    };
+
+    let summary = run_flow(&t.app, 8, false).await.expect("the flow runs on PostgreSQL");
+
+    let audited = t
+        .events
+        .all()
+        .iter()
+        .filter(|e| e.name() != ProgressUpdated::NAME)
+        .count();
+    let log = AuditLog::new(t.app.db().clone())
+        .query(&AuditQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(log.len(), audited);
+    let completed = t.events.dispatched::<EnrollmentCompleted>().len();
+    assert!(completed > 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM certificates").await as usize, completed);
+    assert_eq!(
+        t.mail.sent().len(),
+        t.events.dispatched::<UserEnrolled>().len() + completed
+    );
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM failed_jobs").await, 0);
+    assert_eq!(summary.jobs.failed, 0);
+    t.cleanup().await;
 }
