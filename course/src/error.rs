@@ -1,6 +1,6 @@
 //! Everything a course command or read can fail with.
 
-use shared_kernel::{CourseId, LessonId, UowError};
+use shared_kernel::{AssessmentId, CourseId, LessonId, UowError};
 
 use crate::domain::{InvalidTransition, TitleError};
 use crate::ports::EnrollmentCountsError;
@@ -22,6 +22,23 @@ pub enum CourseError {
         course: CourseId,
         /// The lesson asked for.
         lesson: LessonId,
+    },
+    /// The lesson is content, so no assessment can be linked to it. Maps to 422 Unprocessable
+    /// Entity: link the assessment to an assessment lesson.
+    #[error("lesson {lesson} of course {course} is a content lesson, not an assessment lesson")]
+    NotAnAssessmentLesson {
+        /// The course.
+        course: CourseId,
+        /// The lesson.
+        lesson: LessonId,
+    },
+    /// The assessment lesson already has another assessment. Maps to 409 Conflict.
+    #[error("lesson {lesson} already has assessment {linked}")]
+    AssessmentAlreadyLinked {
+        /// The lesson.
+        lesson: LessonId,
+        /// The assessment linked to it.
+        linked: AssessmentId,
     },
     /// The course's lifecycle does not allow this move (e.g. publishing an archived course).
     /// Maps to 409 Conflict: show the course's current status.

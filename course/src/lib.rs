@@ -34,7 +34,7 @@ pub use events::{CourseArchived, CoursePublished, CourseUnpublished};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockEnrollmentCounts;
 pub use ports::{EnrollmentCounts, EnrollmentCountsError, EnrollmentTally};
-pub use service::{CourseService, find, lessons_of};
+pub use service::{CourseService, find, lessons_of, link_assessment_in};
 
 /// The course context's migrations (versions 2xxx), tolerant of the other crates' versions in
 /// the shared migrations table.

@@ -217,3 +217,27 @@ pub(crate) async fn delete_lesson(
         .await?;
     Ok(())
 }
+
+/// Sets the assessment of an assessment lesson that has none yet.
+#[tracing::instrument(name = "link an assessment to a lesson", skip(conn))]
+pub(crate) async fn link_assessment(
+    conn: &mut AnyConnection,
+    course: CourseId,
+    lesson: LessonId,
+    assessment: AssessmentId,
+) -> Result<(), CourseError> {
+    let updated = sqlx::query(
+        "UPDATE lessons SET assessment_id = $1 WHERE id = $2 AND course_id = $3 AND kind = 'assessment' \
+         AND assessment_id IS NULL",
+    )
+    .bind(assessment.to_string())
+    .bind(lesson.to_string())
+    .bind(course.to_string())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if updated != 1 {
+        return Err(CourseError::ConcurrentChange(course));
+    }
+    Ok(())
+}

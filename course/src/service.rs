@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use shared_kernel::sqlx::AnyConnection;
-use shared_kernel::{CourseId, EventBus, LessonId, UnitOfWork, UserId};
+use shared_kernel::{AssessmentId, CourseId, EventBus, LessonId, UnitOfWork, UserId};
 
 use crate::domain::{Course, Lesson, LessonKind, Title};
 use crate::error::CourseError;
@@ -205,6 +205,42 @@ impl CourseService {
         });
         uow.commit().await?;
         Ok(())
+    }
+}
+
+/// Links `assessment` to an assessment lesson of `course`, inside the caller's unit of work (the
+/// step `assessment` runs when it creates an assessment for a lesson). Linking the same
+/// assessment again changes nothing.
+///
+/// # Errors
+/// [`CourseError::NotFound`], [`CourseError::LessonNotFound`],
+/// [`CourseError::NotAnAssessmentLesson`], [`CourseError::AssessmentAlreadyLinked`] (another
+/// assessment), [`CourseError::Archived`]; storage failures. The caller's unit of work should then
+/// be rolled back.
+pub async fn link_assessment_in(
+    conn: &mut AnyConnection,
+    course: CourseId,
+    lesson: LessonId,
+    assessment: AssessmentId,
+) -> Result<(), CourseError> {
+    let loaded = repository::get(conn, course).await?;
+    if loaded.status() == crate::CourseStatus::Archived {
+        return Err(CourseError::Archived(course));
+    }
+    let found = loaded
+        .lesson(lesson)
+        .ok_or(CourseError::LessonNotFound { course, lesson })?;
+    match found.kind() {
+        LessonKind::Content => Err(CourseError::NotAnAssessmentLesson { course, lesson }),
+        LessonKind::Assessment {
+            assessment: Some(linked),
+        } if linked == assessment => Ok(()),
+        LessonKind::Assessment {
+            assessment: Some(linked),
+        } => Err(CourseError::AssessmentAlreadyLinked { lesson, linked }),
+        LessonKind::Assessment { assessment: None } => {
+            repository::link_assessment(conn, course, lesson, assessment).await
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use course::{
 };
 use shared_kernel::testing::{EventFake, TestDb};
 use shared_kernel::{
-    AuditLog, AuditQuery, CourseId, EventBus, InProcessHub, LessonId, LogDomainEvent, Registry, UserId,
+    AssessmentId, AuditLog, AuditQuery, CourseId, EventBus, InProcessHub, LessonId, LogDomainEvent, Registry, UserId,
 };
 
 struct Harness {
@@ -203,6 +203,48 @@ async fn lessons_keep_the_order_they_were_added_in_and_their_kind() {
     assert_eq!(lessons[1].id(), quiz);
     assert_eq!(lessons[1].kind(), LessonKind::Assessment { assessment: None });
     assert_eq!(lessons[1].position(), 2);
+}
+
+#[tokio::test]
+async fn an_assessment_is_linked_once_to_an_assessment_lesson_and_only_there() {
+    let h = Harness::new().await;
+    let id = h.course_with_lessons(&["Pengenalan"]).await;
+    let quiz = h
+        .courses()
+        .add_lesson(h.instructor, id, "Kuis", LessonKind::assessment())
+        .await
+        .unwrap();
+    let mut conn = h.bus.db().pool().acquire().await.unwrap();
+    let content = course::lessons_of(&mut conn, id).await.unwrap()[0].id();
+    let assessment = AssessmentId::new();
+
+    let refused = course::link_assessment_in(&mut conn, id, content, assessment).await;
+    assert!(
+        matches!(refused, Err(CourseError::NotAnAssessmentLesson { lesson, .. }) if lesson == content),
+        "{refused:?}"
+    );
+    let unknown = LessonId::new();
+    let refused = course::link_assessment_in(&mut conn, id, unknown, assessment).await;
+    assert!(
+        matches!(refused, Err(CourseError::LessonNotFound { lesson, .. }) if lesson == unknown),
+        "{refused:?}"
+    );
+
+    course::link_assessment_in(&mut conn, id, quiz, assessment)
+        .await
+        .unwrap();
+    course::link_assessment_in(&mut conn, id, quiz, assessment)
+        .await
+        .expect("linking the same assessment again changes nothing");
+    let other = AssessmentId::new();
+    let refused = course::link_assessment_in(&mut conn, id, quiz, other).await;
+    assert!(
+        matches!(refused, Err(CourseError::AssessmentAlreadyLinked { linked, .. }) if linked == assessment),
+        "{refused:?}"
+    );
+    let lessons = course::lessons_of(&mut conn, id).await.unwrap();
+    assert_eq!(lessons[1].kind().assessment_id(), Some(assessment));
+    assert_eq!(lessons[0].kind(), LessonKind::Content);
 }
 
 #[tokio::test]

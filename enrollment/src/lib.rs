@@ -7,7 +7,8 @@
 //!
 //! * Commands: [`EnrollmentService`] (enroll, drop out, re-enroll, complete), recording
 //!   [`UserEnrolled`], [`UserDropped`], [`UserReenrolled`] and [`EnrollmentCompleted`].
-//! * Steps for `progress`, inside its unit of work: [`set_progress_in`] and [`complete_in`].
+//! * Steps for other contexts, inside their unit of work: [`enroll_in`] (learning-path),
+//!   [`set_progress_in`] and [`complete_in`] (progress).
 //! * Reads: [`find`], [`find_active`], [`tally`] (what `app`'s adapter of course's
 //!   `EnrollmentCounts` port returns), [`certificate_of`], [`verify_certificate`].
 //! * Queued listeners, each with its `queue_options()`: [`SendWelcomeNotification`] on
@@ -44,7 +45,8 @@ pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled}
 pub use listeners::{GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification};
 pub use notifications::{CourseCompleted, WelcomeToCourse};
 pub use service::{
-    EnrollmentService, certificate_of, complete_in, find, find_active, set_progress_in, tally, verify_certificate,
+    EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, set_progress_in, tally,
+    verify_certificate,
 };
 
 /// The enrollment context's migrations (versions 3xxx), tolerant of the other crates' versions

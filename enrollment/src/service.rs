@@ -45,22 +45,7 @@ impl EnrollmentService {
         course: CourseId,
     ) -> Result<EnrollmentId, EnrollmentError> {
         let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let course = load_course(conn, course).await?;
-        if find_user(conn, learner).await.map_err(EnrollmentError::User)?.is_none() {
-            return Err(EnrollmentError::UserNotFound(learner));
-        }
-        let invited_by = (actor != learner).then_some(actor);
-        let enrollment = Enrollment::enroll(learner, &course, invited_by, now)?;
-        repository::insert(conn, &enrollment).await?;
-        uow.record(UserEnrolled {
-            enrollment_id: enrollment.id(),
-            user_id: learner,
-            course_id: course.id(),
-            course_title: course.title().to_string(),
-            invited_by,
-        });
+        let enrollment = enroll_in(&mut uow, actor, learner, course).await?;
         uow.commit().await?;
         Ok(enrollment.id())
     }
@@ -204,6 +189,39 @@ async fn load_course(conn: &mut AnyConnection, id: CourseId) -> Result<Course, E
         .await
         .map_err(EnrollmentError::Course)?
         .ok_or(EnrollmentError::CourseNotFound(id))
+}
+
+/// Enrolls `learner` in a published course inside the caller's unit of work, recording
+/// [`UserEnrolled`] (the step `learning-path` runs when a path enrolls or unlocks a course). When
+/// `actor` is not the learner, the enrollment records them as `invited_by`.
+///
+/// # Errors
+/// [`EnrollmentError::CourseNotFound`], [`EnrollmentError::UserNotFound`],
+/// [`EnrollmentError::CourseNotPublished`], [`EnrollmentError::AlreadyEnrolled`]; storage
+/// failures. The caller's unit of work should then be rolled back.
+pub async fn enroll_in(
+    uow: &mut UnitOfWork,
+    actor: UserId,
+    learner: UserId,
+    course: CourseId,
+) -> Result<Enrollment, EnrollmentError> {
+    let now = uow.bus().clock().now();
+    let conn = uow.conn().await?;
+    let course = load_course(conn, course).await?;
+    if find_user(conn, learner).await.map_err(EnrollmentError::User)?.is_none() {
+        return Err(EnrollmentError::UserNotFound(learner));
+    }
+    let invited_by = (actor != learner).then_some(actor);
+    let enrollment = Enrollment::enroll(learner, &course, invited_by, now)?;
+    repository::insert(conn, &enrollment).await?;
+    uow.record(UserEnrolled {
+        enrollment_id: enrollment.id(),
+        user_id: learner,
+        course_id: course.id(),
+        course_title: course.title().to_string(),
+        invited_by,
+    });
+    Ok(enrollment)
 }
 
 /// An enrollment, or `None`.
