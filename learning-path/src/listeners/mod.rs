@@ -1,0 +1,8 @@
+//! The learning-path context's queued listeners. Each offers its recommended
+//! [`QueueOptions`](shared_kernel::QueueOptions) as `queue_options()` for `app` to register it with.
+
+mod notify;
+mod progress;
+
+pub use notify::{SendPathCompletionCongratulations, SendPathEnrollmentWelcome};
+pub use progress::UpdatePathProgressOnCourseCompletion;
