@@ -375,3 +375,85 @@ pub(crate) async fn has_completed_course(
     .await?;
     Ok(count > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use shared_kernel::testing::TestDb;
+
+    use super::*;
+
+    async fn db() -> TestDb {
+        TestDb::new(vec![course::migrator(), enrollment::migrator(), crate::migrator()]).await
+    }
+
+    async fn published_path(conn: &mut AnyConnection, courses: Vec<CourseId>) -> LearningPath {
+        let now = Utc::now();
+        let path = LearningPath::from_parts(PathParts {
+            id: LearningPathId::new(),
+            owner_id: UserId::new(),
+            title: PathTitle::parse("Jalur Rust").unwrap(),
+            description: String::new(),
+            status: PathStatus::Published,
+            courses,
+            published_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        });
+        insert_path(conn, &path).await.unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn a_path_reads_back_with_its_courses_in_order() {
+        let db = db().await;
+        let mut conn = db.db().pool().acquire().await.unwrap();
+        let courses = vec![CourseId::new(), CourseId::new(), CourseId::new()];
+
+        let path = published_path(&mut conn, courses.clone()).await;
+
+        let back = load_path(&mut conn, path.id()).await.unwrap().unwrap();
+        assert_eq!(back.courses(), courses);
+        assert_eq!(back.title(), "Jalur Rust");
+        assert_eq!(back.status(), PathStatus::Published);
+    }
+
+    #[tokio::test]
+    async fn of_two_saves_from_the_same_read_only_the_first_advances_the_path_enrollment() {
+        let db = db().await;
+        let mut conn = db.db().pool().acquire().await.unwrap();
+        let courses = vec![CourseId::new(), CourseId::new()];
+        let path = published_path(&mut conn, courses.clone()).await;
+        let enrollment = PathEnrollment::start(&path, UserId::new(), Utc::now()).unwrap();
+        insert_enrollment(&mut conn, &enrollment).await.unwrap();
+        let (mut first, mut second) = (enrollment.clone(), enrollment);
+
+        first.advance_past(courses[0], &courses, Utc::now()).unwrap();
+        save_enrollment(&mut conn, &mut first).await.unwrap();
+        second.advance_past(courses[0], &courses, Utc::now()).unwrap();
+        let err = save_enrollment(&mut conn, &mut second).await.unwrap_err();
+
+        assert!(matches!(err, PathError::ConcurrentChange(id) if id == first.id()));
+        let stored = load_enrollment(&mut conn, first.id()).await.unwrap().unwrap();
+        assert_eq!(stored.position(), 1);
+        assert_eq!(stored.current_course(), Some(courses[1]));
+    }
+
+    #[tokio::test]
+    async fn the_unique_index_refuses_a_second_active_path_enrollment_as_already_enrolled() {
+        let db = db().await;
+        let mut conn = db.db().pool().acquire().await.unwrap();
+        let path = published_path(&mut conn, vec![CourseId::new()]).await;
+        let learner = UserId::new();
+        insert_enrollment(&mut conn, &PathEnrollment::start(&path, learner, Utc::now()).unwrap())
+            .await
+            .unwrap();
+
+        let err = insert_enrollment(&mut conn, &PathEnrollment::start(&path, learner, Utc::now()).unwrap())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, PathError::AlreadyEnrolled { user, path: p } if user == learner && p == path.id()));
+        assert_eq!(enrollments_of(&mut conn, learner).await.unwrap().len(), 1);
+    }
+}

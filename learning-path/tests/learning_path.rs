@@ -80,7 +80,7 @@ fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
 }
 
 struct Harness {
-    _db: TestDb,
+    db: TestDb,
     bus: EventBus,
     fake: Arc<EventFake>,
     hub: Arc<InProcessHub>,
@@ -92,14 +92,16 @@ struct Harness {
     learner: UserId,
 }
 
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    vec![course::migrator(), enrollment::migrator(), learning_path::migrator()]
+}
+
 impl Harness {
     async fn new() -> Self {
-        let db = TestDb::new(vec![
-            course::migrator(),
-            enrollment::migrator(),
-            learning_path::migrator(),
-        ])
-        .await;
+        Self::on(TestDb::new(migrators()).await).await
+    }
+
+    async fn on(db: TestDb) -> Self {
         let notifications = NotificationFake::new();
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
@@ -121,7 +123,7 @@ impl Harness {
             courses: CourseService::new(bus.clone(), Arc::new(CountEnrollments)),
             enrollments: EnrollmentService::new(bus.clone()),
             paths: LearningPathService::new(bus.clone()),
-            _db: db,
+            db,
             bus,
             fake,
             hub,
@@ -129,6 +131,13 @@ impl Harness {
             instructor,
             learner,
         }
+    }
+
+    /// Closes the database, dropping it when it is a PostgreSQL one.
+    async fn cleanup(self) {
+        let Self { db, bus, .. } = self;
+        drop(bus);
+        db.cleanup().await;
     }
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
@@ -821,4 +830,40 @@ async fn the_listeners_are_registered_on_the_catalogs_events() {
         SendPathCompletionCongratulations::queue_options().queue(),
         "notifications"
     );
+}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_whole_path_flow_runs_on_postgres_with_the_same_code() {
+    let Some(db) = TestDb::postgres("the_whole_path_flow_runs_on_postgres_with_the_same_code", migrators()).await
+    else {
+        return;
+    };
+    let h = Harness::on(db).await;
+    let courses = h.published_courses(2).await;
+    let path = h.path_of(&courses).await;
+    let id = h.paths.enroll(h.learner, h.learner, path).await.unwrap();
+    let err = h.paths.enroll(h.learner, h.learner, path).await.unwrap_err();
+    assert!(matches!(err, PathError::AlreadyEnrolled { .. }));
+
+    for course in &courses {
+        h.complete_course(*course).await;
+        drain(&h.bus).await;
+    }
+    let event = h.fake.dispatched::<EnrollmentCompleted>().pop().unwrap();
+    let mut job = JobContext::standalone(&h.bus, UpdatePathProgressOnCourseCompletion::NAME, event.meta());
+    UpdatePathProgressOnCourseCompletion::new()
+        .handle(&event, &mut job)
+        .await
+        .unwrap();
+    job.finish().await.unwrap();
+
+    let enrolled = h.path_enrollment(id).await;
+    assert_eq!(enrolled.status(), PathEnrollmentStatus::Completed);
+    assert_eq!(h.unlocked(), courses);
+    h.fake.assert_dispatched_times::<PathCompleted>(1);
+    h.notifications.assert_sent_times("learning_path.completed", 1);
+    assert_eq!(h.count_enrollments(courses[1]).await, 1);
+    h.cleanup().await;
 }
