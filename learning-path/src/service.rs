@@ -6,6 +6,7 @@
 //! the unit of work rolls back), saves, records its events and commits.
 
 use course::Course;
+use enrollment::EnrollmentError;
 use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::users::find_user;
 use shared_kernel::{CourseId, EventBus, LearningPathId, PathEnrollmentId, UnitOfWork, UserId};
@@ -113,8 +114,9 @@ impl LearningPathService {
     ///
     /// # Errors
     /// [`PathError::NotFound`], [`PathError::UserNotFound`], [`PathError::PathNotPublished`],
-    /// [`PathError::AlreadyEnrolled`], [`PathError::CourseNotFound`], [`PathError::Enrollment`]
-    /// (e.g. the course was unpublished since); storage failures.
+    /// [`PathError::AlreadyEnrolled`], [`PathError::CourseNotFound`],
+    /// [`PathError::CourseNotPublished`] (a course of the path was unpublished or archived since
+    /// the path was published), [`PathError::Enrollment`]; storage failures.
     pub async fn enroll(
         &self,
         actor: UserId,
@@ -182,6 +184,17 @@ async fn ensure_user(conn: &mut AnyConnection, user: UserId) -> Result<(), PathE
     match find_user(conn, user).await.map_err(PathError::User)? {
         Some(_) => Ok(()),
         None => Err(PathError::UserNotFound(user)),
+    }
+}
+
+/// A refusal by `enrollment` that this context names too keeps its name (and its HTTP status);
+/// anything else stays wrapped with its source.
+fn from_enrollment(error: EnrollmentError) -> PathError {
+    match error {
+        EnrollmentError::CourseNotPublished { course, status } => PathError::CourseNotPublished { course, status },
+        EnrollmentError::CourseNotFound(course) => PathError::CourseNotFound(course),
+        EnrollmentError::UserNotFound(user) => PathError::UserNotFound(user),
+        other => PathError::Enrollment(other),
     }
 }
 
@@ -265,7 +278,7 @@ async fn open_current_course(
             if !already_active {
                 enrollment::enroll_in(uow, actor, learner, course_id)
                     .await
-                    .map_err(PathError::Enrollment)?;
+                    .map_err(from_enrollment)?;
             }
             return Ok(());
         }

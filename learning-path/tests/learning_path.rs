@@ -26,7 +26,7 @@ use shared_kernel::testing::{EventFake, NotificationFake, TestDb, assert_listeni
 use shared_kernel::users::create_user;
 use shared_kernel::{
     AuditLog, AuditQuery, CourseId, EnrollmentId, EventBus, InProcessHub, JobContext, LearningPathId, LogDomainEvent,
-    PathEnrollmentId, QueuedListener, Registry, UserId, to_db_text,
+    ManualClock, PathEnrollmentId, Queue, QueuedListener, Registry, UserId, to_db_text,
 };
 
 /// What `app`'s adapter of course's port does: count through enrollment's read.
@@ -102,13 +102,25 @@ impl Harness {
     }
 
     async fn on(db: TestDb) -> Self {
+        Self::on_with(db, None).await
+    }
+
+    /// On a clock the test moves (to let a retried job's backoff pass).
+    async fn with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::on_with(TestDb::new(migrators()).await, Some(clock)).await
+    }
+
+    async fn on_with(db: TestDb, clock: Option<Arc<ManualClock>>) -> Self {
         let notifications = NotificationFake::new();
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
-        let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifications.clone())))
+        let mut builder = EventBus::builder(db.db().clone(), Arc::new(registry(notifications.clone())))
             .observer(fake.clone())
-            .broadcaster(hub.clone())
-            .build();
+            .broadcaster(hub.clone());
+        if let Some(clock) = clock {
+            builder = builder.clock(clock);
+        }
+        let bus = builder.build();
         let mut conn = db.db().pool().acquire().await.unwrap();
         let instructor = create_user(&mut conn, "Budi Santoso", "budi@example.id", "id")
             .await
@@ -457,6 +469,24 @@ async fn enrolling_in_a_draft_path_is_refused_and_records_nothing() {
 }
 
 #[tokio::test]
+async fn a_first_course_unpublished_since_the_path_was_published_refuses_the_enrollment_whole() {
+    let h = Harness::new().await;
+    let courses = h.published_courses(2).await;
+    let path = h.path_of(&courses).await;
+    h.courses.unpublish(h.instructor, courses[0]).await.unwrap();
+    h.fake.clear();
+
+    let err = h.paths.enroll(h.learner, h.learner, path).await.unwrap_err();
+
+    assert!(matches!(
+        err,
+        PathError::CourseNotPublished { course, status: CourseStatus::Draft } if course == courses[0]
+    ));
+    h.fake.assert_nothing_dispatched();
+    assert_eq!(h.count_path_enrollments().await, 0);
+}
+
+#[tokio::test]
 async fn enrolling_someone_unknown_or_in_an_unknown_path_is_refused() {
     let h = Harness::new().await;
     let courses = h.published_courses(1).await;
@@ -665,6 +695,33 @@ async fn an_active_enrollment_in_the_next_course_is_used_not_enrolled_twice() {
     assert_eq!(h.count_enrollments(courses[1]).await, 1);
     assert_eq!(h.active_in(courses[1]).await, Some(existing));
     assert_eq!(h.unlocked(), courses);
+}
+
+#[tokio::test]
+async fn a_next_course_unpublished_meanwhile_leaves_the_path_untouched_until_the_retried_job_succeeds() {
+    let clock = Arc::new(ManualClock::default());
+    let h = Harness::with_clock(clock.clone()).await;
+    let courses = h.published_courses(2).await;
+    let path = h.path_of(&courses).await;
+    let id = h.paths.enroll(h.learner, h.learner, path).await.unwrap();
+    h.courses.unpublish(h.instructor, courses[1]).await.unwrap();
+
+    h.complete_course(courses[0]).await;
+    drain(&h.bus).await;
+
+    // The failed job rolled back whole: no step taken, no event, no enrollment; it waits to retry.
+    assert_eq!(h.path_enrollment(id).await.current_course(), Some(courses[0]));
+    assert_eq!(h.unlocked(), [courses[0]]);
+    assert_eq!(h.count_enrollments(courses[1]).await, 0);
+    assert!(Queue::new(h.bus.clone()).pending_count().await.unwrap() > 0);
+
+    h.courses.publish(h.instructor, courses[1]).await.unwrap();
+    clock.advance(chrono::Duration::minutes(10));
+    drain(&h.bus).await;
+
+    assert_eq!(h.path_enrollment(id).await.current_course(), Some(courses[1]));
+    assert_eq!(h.unlocked(), courses);
+    assert!(h.active_in(courses[1]).await.is_some());
 }
 
 #[tokio::test]
