@@ -5,7 +5,7 @@ use enrollment::EnrollmentError;
 use shared_kernel::users::UserError;
 use shared_kernel::{CourseId, LearningPathId, PathEnrollmentId, UowError, UserId};
 
-use crate::domain::{InvalidTransition, PathEnrollmentStatus, PathStatus};
+use crate::domain::{InvalidTransition, PathStatus};
 
 /// Why a learning-path command or read failed. A command that fails changed nothing: no row, no
 /// event.
@@ -99,14 +99,6 @@ pub enum PathError {
     /// dropped one). Maps to 409 Conflict.
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
-    /// Only an active path enrollment advances. Maps to 409 Conflict.
-    #[error("learning path enrollment {enrollment} is {status}, not active")]
-    NotActive {
-        /// The path enrollment.
-        enrollment: PathEnrollmentId,
-        /// Its status.
-        status: PathEnrollmentStatus,
-    },
     /// Another command changed the path enrollment between this command's read and its write.
     /// Maps to 409 Conflict: reload and try again (a queued listener is simply retried).
     #[error("learning path enrollment {0} was changed by someone else meanwhile")]
