@@ -1,0 +1,62 @@
+//! The learner's notification of a graded attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use shared_kernel::notifications::NotificationSender;
+use shared_kernel::{Envelope, JobContext, JobFailure, ListenerError, QueueOptions, QueuedListener};
+
+use crate::events::AssessmentGraded;
+use crate::notifications::AssessmentResult;
+
+/// Sends [`AssessmentResult`] to the learner whose attempt was graded (queue `notifications`).
+/// The notifier deduplicates by the job's `(event, listener)`, so a retried job sends once.
+#[derive(Clone)]
+pub struct NotifyUserOfGradedAssessment {
+    notifier: Arc<dyn NotificationSender>,
+}
+
+impl NotifyUserOfGradedAssessment {
+    /// Sends through `notifier`.
+    pub fn new(notifier: Arc<dyn NotificationSender>) -> Self {
+        Self { notifier }
+    }
+
+    /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try: mail can
+    /// wait for a flaky server for a while.
+    pub fn queue_options() -> QueueOptions {
+        QueueOptions::on("notifications")
+            .tries(5)
+            .backoff([
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(120),
+                Duration::from_secs(300),
+            ])
+            .timeout(Duration::from_secs(30))
+    }
+}
+
+#[async_trait]
+impl QueuedListener<AssessmentGraded> for NotifyUserOfGradedAssessment {
+    const NAME: &'static str = "NotifyUserOfGradedAssessment";
+
+    async fn handle(&self, event: &Envelope<AssessmentGraded>, job: &mut JobContext) -> Result<(), ListenerError> {
+        let graded = event.event();
+        self.notifier
+            .send(job, graded.user_id, &AssessmentResult::new(graded))
+            .await?;
+        Ok(())
+    }
+
+    async fn failed(&self, event: &Envelope<AssessmentGraded>, failure: &JobFailure) {
+        tracing::error!(
+            attempt = %event.event().attempt_id,
+            user = %event.event().user_id,
+            error = %failure.error,
+            attempts = failure.attempts,
+            "the graded-assessment notification could not be sent"
+        );
+    }
+}
