@@ -165,8 +165,8 @@ mod tests {
         let mail = result.to_mail(&siti(), &app);
         let payload = result.to_database(&siti());
 
-        assert!(mail.lines().contains(&"Nilai: 2 dari 3 (66,67%)".to_owned()));
-        assert!(mail.lines().contains(&"Status: Belum lulus".to_owned()));
+        assert!(mail.lines().contains(&"Nilai: 2 dari 3 (66,67%)"));
+        assert!(mail.lines().contains(&"Status: Belum lulus"));
         assert_eq!(payload["type"], "assessment.graded");
         assert_eq!(payload["passed"], false);
         assert_eq!(
