@@ -349,6 +349,27 @@ pub(crate) async fn save_assessment(
     Ok(())
 }
 
+/// Locks the assessment's row at the version it was loaded at, without changing it, so that
+/// starting an attempt and changing the questions exclude each other on PostgreSQL too: whichever
+/// comes second either sees the other's attempt ([`AssessmentError::HasAttempts`]) or finds the
+/// version moved ([`AssessmentError::ConcurrentChange`]). (SQLite serializes writers anyway.)
+#[tracing::instrument(name = "hold an assessment", skip(conn, assessment), fields(assessment = %assessment.id()))]
+pub(crate) async fn hold_assessment(conn: &mut AnyConnection, assessment: &Assessment) -> Result<(), AssessmentError> {
+    let held = sqlx::query("UPDATE assessments SET version = version WHERE id = $1 AND version = $2")
+        .bind(assessment.id().to_string())
+        .bind(assessment.version())
+        .execute(conn)
+        .await?
+        .rows_affected();
+    if held != 1 {
+        return Err(AssessmentError::ConcurrentChange(format!(
+            "assessment {}",
+            assessment.id()
+        )));
+    }
+    Ok(())
+}
+
 /// How many attempts an assessment has, by anyone.
 #[tracing::instrument(name = "count an assessment's attempts", skip(conn))]
 pub(crate) async fn count_attempts(conn: &mut AnyConnection, assessment: AssessmentId) -> Result<i64, AssessmentError> {

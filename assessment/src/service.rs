@@ -229,6 +229,9 @@ impl AssessmentService {
         let mut loaded = repository::get_assessment(conn, assessment).await?;
         let course = load_course(conn, loaded.course_id()).await?;
         ensure_instructor(&course, actor)?;
+        // Held before counting, so that an attempt starting meanwhile is either counted here or
+        // refused there.
+        repository::hold_assessment(conn, &loaded).await?;
         if repository::count_attempts(conn, assessment).await? > 0 {
             return Err(AssessmentError::HasAttempts(assessment));
         }
@@ -251,8 +254,8 @@ impl AssessmentService {
     ///
     /// # Errors
     /// [`AssessmentError::NotFound`], [`AssessmentError::NotEnrolled`],
-    /// [`AssessmentError::AttemptInProgress`], [`AssessmentError::NoAttemptsLeft`]; storage
-    /// failures.
+    /// [`AssessmentError::AttemptInProgress`], [`AssessmentError::NoAttemptsLeft`];
+    /// [`AssessmentError::ConcurrentChange`] (the assessment changed meanwhile); storage failures.
     pub async fn start_attempt(&self, learner: UserId, assessment: AssessmentId) -> Result<AttemptId, AssessmentError> {
         let mut uow = self.begin(learner);
         let now = uow.bus().clock().now();
@@ -265,6 +268,7 @@ impl AssessmentService {
                 user: learner,
                 course: loaded.course_id(),
             })?;
+        repository::hold_assessment(conn, &loaded).await?;
         let (taken, in_progress) = repository::attempt_tally(conn, assessment, learner).await?;
         if in_progress {
             return Err(AssessmentError::AttemptInProgress {

@@ -44,6 +44,10 @@ impl EnrollmentCounts for CountEnrollments {
     }
 }
 
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    vec![course::migrator(), enrollment::migrator(), assessment::migrator()]
+}
+
 fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
     Registry::builder()
         .listen_all_sync(LogDomainEvent, &[])
@@ -68,7 +72,7 @@ fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
 /// A published course of an instructor, with a content lesson and an assessment lesson, in
 /// which the learner is enrolled (the outsider is not).
 struct Harness {
-    _db: TestDb,
+    db: TestDb,
     bus: EventBus,
     fake: Arc<EventFake>,
     hub: Arc<InProcessHub>,
@@ -86,7 +90,10 @@ struct Harness {
 
 impl Harness {
     async fn new(notifier: Arc<dyn NotificationSender>) -> Self {
-        let db = TestDb::new(vec![course::migrator(), enrollment::migrator(), assessment::migrator()]).await;
+        Self::on(TestDb::new(migrators()).await, notifier).await
+    }
+
+    async fn on(db: TestDb, notifier: Arc<dyn NotificationSender>) -> Self {
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
         let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -121,7 +128,7 @@ impl Harness {
         Self {
             assessments: AssessmentService::new(bus.clone()),
             enrollments,
-            _db: db,
+            db,
             bus,
             fake,
             hub,
@@ -138,6 +145,10 @@ impl Harness {
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
         self.bus.db().pool().acquire().await.unwrap()
+    }
+
+    async fn cleanup(self) {
+        self.db.cleanup().await;
     }
 
     /// Creates `draft` as the instructor, without a lesson, and forgets the (absent) events.
@@ -1042,4 +1053,86 @@ async fn the_graded_notification_is_stored_and_mailed_once_even_if_the_job_runs_
         .filter(|m| m.subject == "Penilaian Anda: Kuis Tipe Data")
         .collect();
     assert_eq!(sent.len(), 1);
+}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn authoring_attempts_and_both_gradings_run_on_postgres_with_the_same_code() {
+    let test = "authoring_attempts_and_both_gradings_run_on_postgres_with_the_same_code";
+    let Some(db) = TestDb::postgres(test, migrators()).await else {
+        return;
+    };
+    let notifications = NotificationFake::new();
+    let h = Harness::on(db, notifications.clone()).await;
+    let id = h
+        .assessments
+        .create(h.instructor, h.course, Some(h.quiz_lesson), mixed_quiz())
+        .await
+        .unwrap();
+    let quiz = h.quiz(id).await;
+    let first = h.start(&quiz).await;
+    let in_progress = h
+        .refused(async || h.assessments.start_attempt(h.learner, quiz.id).await)
+        .await;
+    assert!(matches!(in_progress, AssessmentError::AttemptInProgress { .. }));
+    let frozen = h
+        .refused(async || h.assessments.update(h.instructor, quiz.id, choice_quiz()).await)
+        .await;
+    assert!(matches!(frozen, AssessmentError::HasAttempts(_)));
+
+    // Without its open answers the first attempt is graded at once and fails (4 of 10).
+    let auto = h
+        .assessments
+        .submit(h.learner, first, vec![(quiz.q(0), choices(&[0]))])
+        .await
+        .unwrap();
+    assert!(matches!(auto, SubmitOutcome::Graded(g) if g.score() == 4 && !g.passed()));
+
+    let second = h.start(&quiz).await;
+    h.assessments
+        .submit(
+            h.learner,
+            second,
+            vec![(quiz.q(1), text("Satu pemilik.")), (quiz.q(2), text("Pinjam."))],
+        )
+        .await
+        .unwrap();
+    let queue = assessment::awaiting_grading(&mut *h.conn().await, h.course)
+        .await
+        .unwrap();
+    assert_eq!(queue.iter().map(|a| a.id()).collect::<Vec<_>>(), [second]);
+    let refused = h
+        .refused(async || {
+            h.assessments
+                .grade_answer(h.instructor, second, quiz.q(1), 4, None)
+                .await
+        })
+        .await;
+    assert!(matches!(
+        refused,
+        AssessmentError::PointsOutOfRange { points: 4, max: 3 }
+    ));
+    h.assessments
+        .grade_answer(h.instructor, second, quiz.q(1), 3, Some("Bagus"))
+        .await
+        .unwrap();
+    let last = h
+        .assessments
+        .grade_answer(h.instructor, second, quiz.q(2), 2, None)
+        .await
+        .unwrap();
+
+    assert!(matches!(last, GradeOutcome::Graded(g) if g.score() == 5 && g.passed()));
+    h.fake.assert_dispatched::<AssessmentGraded>(|e| {
+        e.attempt_id == second && e.graded_by == Some(h.instructor) && e.lesson_id == Some(h.quiz_lesson)
+    });
+    let attempts = assessment::attempts_of(&mut *h.conn().await, quiz.id, h.learner)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].answers()[1].response(), Some(&text("Satu pemilik.")));
+    drain(&h.bus).await;
+    notifications.assert_sent_times("assessment.graded", 2);
+    h.cleanup().await;
 }
