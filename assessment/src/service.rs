@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use course::{Course, Title};
+use course::{Course, CourseError, CourseStatus, Title};
 use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::{AssessmentId, AttemptId, CourseId, EventBus, LessonId, QuestionId, UnitOfWork, UserId};
 
@@ -173,7 +173,8 @@ impl AssessmentService {
     /// Draft errors ([`AssessmentError::InvalidTitle`], [`AssessmentError::InvalidSettings`],
     /// [`AssessmentError::NoQuestions`], [`AssessmentError::InvalidQuestion`]) before any
     /// database work; [`AssessmentError::CourseNotFound`], [`AssessmentError::NotInstructor`];
-    /// [`AssessmentError::Course`] when the lesson cannot be linked; storage failures.
+    /// [`AssessmentError::Course`] when the course is archived or the lesson cannot be linked;
+    /// storage failures.
     pub async fn create(
         &self,
         actor: UserId,
@@ -187,6 +188,7 @@ impl AssessmentService {
         let conn = uow.conn().await?;
         let loaded = load_course(conn, course).await?;
         ensure_instructor(&loaded, actor)?;
+        ensure_not_archived(&loaded)?;
         let mut assessment = Assessment::create(
             course,
             lesson,
@@ -214,8 +216,8 @@ impl AssessmentService {
     ///
     /// # Errors
     /// Draft errors as for [`AssessmentService::create`]; [`AssessmentError::NotFound`],
-    /// [`AssessmentError::NotInstructor`], [`AssessmentError::HasAttempts`];
-    /// [`AssessmentError::ConcurrentChange`]; storage failures.
+    /// [`AssessmentError::NotInstructor`], [`AssessmentError::Course`] (`Archived`),
+    /// [`AssessmentError::HasAttempts`]; [`AssessmentError::ConcurrentChange`]; storage failures.
     pub async fn update(
         &self,
         actor: UserId,
@@ -229,6 +231,7 @@ impl AssessmentService {
         let mut loaded = repository::get_assessment(conn, assessment).await?;
         let course = load_course(conn, loaded.course_id()).await?;
         ensure_instructor(&course, actor)?;
+        ensure_not_archived(&course)?;
         // Held before counting, so that an attempt starting meanwhile is either counted here or
         // refused there.
         repository::hold_assessment(conn, &loaded).await?;
@@ -423,6 +426,16 @@ fn ensure_instructor(course: &Course, user: UserId) -> Result<(), AssessmentErro
             user,
             course: course.id(),
         })
+    }
+}
+
+/// An archived course is final (DESIGN.md §6): its assessments are neither created nor changed,
+/// refused as course refuses changes to it.
+fn ensure_not_archived(course: &Course) -> Result<(), AssessmentError> {
+    if course.status() == CourseStatus::Archived {
+        Err(AssessmentError::Course(CourseError::Archived(course.id())))
+    } else {
+        Ok(())
     }
 }
 

@@ -366,6 +366,27 @@ async fn a_non_instructor_creating_an_assessment_is_refused_and_stores_nothing()
 }
 
 #[tokio::test]
+async fn an_archived_course_takes_no_new_assessment_and_its_assessments_stay_as_they_are() {
+    let (h, _) = harness().await;
+    let quiz = h.create(choice_quiz()).await;
+    CourseService::new(h.bus.clone(), Arc::new(CountEnrollments))
+        .archive(h.instructor, h.course)
+        .await
+        .unwrap();
+
+    let created = h
+        .refused(async || h.assessments.create(h.instructor, h.course, None, choice_quiz()).await)
+        .await;
+    let updated = h
+        .refused(async || h.assessments.update(h.instructor, quiz.id, mixed_quiz()).await)
+        .await;
+
+    for err in [created, updated] {
+        assert!(matches!(err, AssessmentError::Course(CourseError::Archived(c)) if c == h.course));
+    }
+}
+
+#[tokio::test]
 async fn creating_for_an_unknown_course_is_refused() {
     let (h, _) = harness().await;
     let unknown = CourseId::new();
@@ -540,6 +561,14 @@ async fn an_attempt_at_an_unknown_assessment_is_refused() {
         .await;
 
     assert!(matches!(err, AssessmentError::NotFound(id) if id == unknown));
+    let mut conn = h.conn().await;
+    assert!(assessment::find(&mut conn, unknown).await.unwrap().is_none());
+    assert!(
+        assessment::find_attempt(&mut conn, AttemptId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
