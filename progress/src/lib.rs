@@ -11,6 +11,9 @@
 //! * Sync listener: [`RecalculateCourseProgress`] on [`LessonCompleted`], through the
 //!   [`ProgressTracking`] port; [`CourseProgressTracker`] is the real adapter, which stores the
 //!   progress and completes the enrollment through enrollment's in-unit-of-work API.
+//! * Sync listener: [`CompleteLessonOnPassedAssessment`] on assessment's `AssessmentGraded`:
+//!   passing an assessment lesson completes the lesson (and so may complete the enrollment) in
+//!   the grading's transaction.
 //! * Step for a listener completing a lesson inside another command's unit of work:
 //!   [`complete_lesson_in`].
 //! * Reads: [`lesson_progress`], [`total_time_spent`].
@@ -20,7 +23,8 @@
 //! registry
 //!     .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])     // broadcast only
 //!     .event::<ProgressUpdated>()
-//!     .listen_sync::<LessonCompleted, _>(RecalculateCourseProgress::new(Arc::new(CourseProgressTracker)));
+//!     .listen_sync::<LessonCompleted, _>(RecalculateCourseProgress::new(Arc::new(CourseProgressTracker)))
+//!     .listen_sync::<AssessmentGraded, _>(CompleteLessonOnPassedAssessment::new());
 //! let progress = ProgressService::new(bus.clone());
 //! progress.complete_lesson(learner, enrollment, lesson).await?;  // LessonCompleted (+ EnrollmentCompleted at 100 %)
 //! ```
@@ -36,7 +40,7 @@ mod service;
 pub use domain::{InvalidTimeSpent, LessonProgress, TimeSpent};
 pub use error::ProgressError;
 pub use events::{LessonCompleted, ProgressUpdated};
-pub use listeners::RecalculateCourseProgress;
+pub use listeners::{CompleteLessonOnPassedAssessment, RecalculateCourseProgress};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockProgressTracking;
 pub use ports::ProgressTracking;
