@@ -3,12 +3,20 @@
 
 use std::sync::Arc;
 
+use assessment::{AnswerGraded, AssessmentGraded, AssessmentSubmitted, AttemptStarted, NotifyUserOfGradedAssessment};
 use course::{CourseArchived, CoursePublished, CourseUnpublished};
 use enrollment::{
     EnrollmentCompleted, GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification, UserDropped,
     UserEnrolled, UserReenrolled,
 };
-use progress::{CourseProgressTracker, LessonCompleted, ProgressUpdated, RecalculateCourseProgress};
+use learning_path::{
+    CourseUnlockedInPath, PathCompleted, PathDropped, PathEnrollmentCreated, SendPathCompletionCongratulations,
+    SendPathEnrollmentWelcome, UpdatePathProgressOnCourseCompletion,
+};
+use progress::{
+    CompleteLessonOnPassedAssessment, CourseProgressTracker, LessonCompleted, ProgressUpdated,
+    RecalculateCourseProgress,
+};
 use shared_kernel::notifications::{AppUrl, NotificationSender};
 use shared_kernel::sqlx::migrate::Migrator;
 use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
@@ -27,7 +35,9 @@ pub fn migrators() -> Vec<Migrator> {
         shared_kernel::migrator(),
         course::migrator(),
         enrollment::migrator(),
+        assessment::migrator(),
         progress::migrator(),
+        learning_path::migrator(),
     ]
 }
 
@@ -53,10 +63,34 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
             SendCompletionCongratulations::queue_options(),
         )
         .listen_queued::<EnrollmentCompleted, _>(GenerateCertificate::new(), GenerateCertificate::queue_options())
+        .listen_queued::<EnrollmentCompleted, _>(
+            UpdatePathProgressOnCourseCompletion::new(),
+            UpdatePathProgressOnCourseCompletion::queue_options(),
+        )
         .event::<UserDropped>()
         // progress
         .listen_sync::<LessonCompleted, _>(RecalculateCourseProgress::new(Arc::new(CourseProgressTracker::new())))
         .event::<ProgressUpdated>()
+        // assessment
+        .event::<AttemptStarted>()
+        .event::<AssessmentSubmitted>()
+        .event::<AnswerGraded>()
+        .listen_queued::<AssessmentGraded, _>(
+            NotifyUserOfGradedAssessment::new(notifier.clone()),
+            NotifyUserOfGradedAssessment::queue_options(),
+        )
+        .listen_sync::<AssessmentGraded, _>(CompleteLessonOnPassedAssessment::new())
+        // learning-path
+        .listen_queued::<PathEnrollmentCreated, _>(
+            SendPathEnrollmentWelcome::new(notifier.clone()),
+            SendPathEnrollmentWelcome::queue_options(),
+        )
+        .event::<CourseUnlockedInPath>()
+        .listen_queued::<PathCompleted, _>(
+            SendPathCompletionCongratulations::new(notifier.clone()),
+            SendPathCompletionCongratulations::queue_options(),
+        )
+        .event::<PathDropped>()
         .build()
 }
 
