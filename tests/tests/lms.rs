@@ -11,6 +11,9 @@ use shared_kernel::testing::assert_listening;
 use shared_kernel::{AuditLog, AuditQuery, DomainEvent, EventId, JobContext, QueuedListener, UserId};
 use tests::{spawn_app, spawn_app_on_postgres};
 
+#[path = "lms/learning_path_flow.rs"]
+mod learning_path_flow;
+
 async fn count(t: &tests::TestApp, sql: &'static str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().pool()).await.unwrap();
     n
@@ -23,6 +26,16 @@ async fn email_of(t: &tests::TestApp, user: UserId) -> String {
         .await
         .unwrap();
     email
+}
+
+/// How many notifications the committed events call for: welcome and completion of course
+/// enrollments, graded assessments, path enrollment and path completion, one each.
+fn notified_events(t: &tests::TestApp) -> usize {
+    t.events.dispatched::<UserEnrolled>().len()
+        + t.events.dispatched::<EnrollmentCompleted>().len()
+        + t.events.dispatched::<assessment::AssessmentGraded>().len()
+        + t.events.dispatched::<learning_path::PathEnrollmentCreated>().len()
+        + t.events.dispatched::<learning_path::PathCompleted>().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,9 +132,14 @@ async fn the_lms_flow_keeps_every_guarantee_through_the_real_registration() {
     .await;
     assert_eq!(welcome_rows as usize, t.events.dispatched::<UserEnrolled>().len());
     assert_eq!(completion_rows as usize, completed.len());
+    // Every notification of the flow, once: by mail and in the database alike.
+    let notified = notified_events(&t);
+    assert_eq!(mails.len(), notified);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM notifications").await as usize, notified);
+    assert!(summary.paths_completed > 0, "some learners completed the learning path");
     assert_eq!(
-        mails.len(),
-        t.events.dispatched::<UserEnrolled>().len() + completed.len()
+        summary.paths_completed as usize,
+        t.events.dispatched::<learning_path::PathCompleted>().len()
     );
     assert_eq!(
         count(&t, "SELECT COUNT(*) FROM certificates").await as usize,
@@ -134,8 +152,10 @@ async fn the_lms_flow_keeps_every_guarantee_through_the_real_registration() {
     assert_eq!(summary.jobs.failed, 0);
     assert_eq!(
         summary.refused.len(),
-        2,
-        "the draft and duplicate enrollments were refused"
+        4,
+        "the draft and duplicate enrollments, the attempt without enrollment and the second path enrollment \
+         were refused: {:?}",
+        summary.refused
     );
 }
 
@@ -182,12 +202,43 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
     );
     assert!(block[1].contains("2. SendCompletionCongratulations") && block[1].contains("queue=notifications"));
     assert!(block[2].contains("3. GenerateCertificate") && block[2].contains("queue=certificates"));
+    assert!(block[3].contains("4. UpdatePathProgressOnCourseCompletion") && block[3].contains("queue=default"));
+    assert_eq!(block.len(), 4, "{listing}");
     for audited in registry.listing().iter().filter(|l| l.event != ProgressUpdated::NAME) {
         assert_eq!(audited.listeners[0].listener, "LogDomainEvent", "{}", audited.event);
     }
     assert!(listing.contains("progress.updated\n    (no listeners)"));
     assert_listening::<UserEnrolled>(registry, "SendWelcomeNotification");
     assert_listening::<progress::LessonCompleted>(registry, "RecalculateCourseProgress");
+    assert_listening::<assessment::AssessmentGraded>(registry, "NotifyUserOfGradedAssessment");
+    assert_listening::<assessment::AssessmentGraded>(registry, "CompleteLessonOnPassedAssessment");
+    assert_listening::<learning_path::PathEnrollmentCreated>(registry, "SendPathEnrollmentWelcome");
+    assert_listening::<learning_path::PathCompleted>(registry, "SendPathCompletionCongratulations");
+    assert_listening::<EnrollmentCompleted>(registry, "UpdatePathProgressOnCourseCompletion");
+    // Every event of the catalog is registered, in the catalog's order.
+    let events: Vec<&str> = registry.listing().iter().map(|l| l.event).collect();
+    assert_eq!(
+        events,
+        [
+            "course.published",
+            "course.unpublished",
+            "course.archived",
+            "enrollment.created",
+            "enrollment.reenrolled",
+            "enrollment.completed",
+            "enrollment.dropped",
+            "lesson.completed",
+            "progress.updated",
+            "assessment.attempt.started",
+            "assessment.submitted",
+            "assessment.answer.graded",
+            "assessment.graded",
+            "learning_path.enrollment.created",
+            "learning_path.course_unlocked",
+            "learning_path.completed",
+            "learning_path.dropped",
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,10 +263,10 @@ async fn the_lms_flow_runs_on_postgres_with_the_same_code() {
     let completed = t.events.dispatched::<EnrollmentCompleted>().len();
     assert!(completed > 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM certificates").await as usize, completed);
-    assert_eq!(
-        t.mail.sent().len(),
-        t.events.dispatched::<UserEnrolled>().len() + completed
-    );
+    let notified = notified_events(&t);
+    assert_eq!(t.mail.sent().len(), notified);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM notifications").await as usize, notified);
+    assert!(summary.paths_completed > 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs").await, 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM failed_jobs").await, 0);
     assert_eq!(summary.jobs.failed, 0);
