@@ -173,6 +173,23 @@ pub(crate) async fn load_active(
     row.map(Enrollment::try_from).transpose()
 }
 
+/// Whether the learner has completed the course (in any of their enrollments in it).
+#[tracing::instrument(name = "has the learner completed a course", skip(conn))]
+pub(crate) async fn has_completed(
+    conn: &mut AnyConnection,
+    user: UserId,
+    course: CourseId,
+) -> Result<bool, EnrollmentError> {
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'completed'",
+    )
+    .bind(user.to_string())
+    .bind(course.to_string())
+    .fetch_one(conn)
+    .await?;
+    Ok(count > 0)
+}
+
 /// Stores a new enrollment; a second active one for the same (user, course) is
 /// [`EnrollmentError::AlreadyEnrolled`].
 #[tracing::instrument(name = "insert an enrollment", skip(conn, enrollment), fields(enrollment = %enrollment.id()))]

@@ -244,6 +244,15 @@ pub async fn find_active(
     repository::load_active(conn, user, course).await
 }
 
+/// Whether the learner has completed the course, in this or an earlier enrollment (a learner
+/// who completed it and re-enrolled has still completed it once).
+///
+/// # Errors
+/// [`EnrollmentError::Database`].
+pub async fn has_completed(conn: &mut AnyConnection, user: UserId, course: CourseId) -> Result<bool, EnrollmentError> {
+    repository::has_completed(conn, user, course).await
+}
+
 /// A course's enrollments by state: what `app`'s adapter of course's `EnrollmentCounts` port
 /// returns.
 ///

@@ -531,6 +531,43 @@ async fn an_enrollment_is_completed_only_once() {
 }
 
 #[tokio::test]
+async fn has_completed_answers_for_completed_enrollments_only() {
+    let (h, _) = harness().await;
+    let (course, id) = h.enrolled().await;
+    let other = h.course(CourseStatus::Published).await;
+    assert!(
+        !enrollment::has_completed(&mut *h.conn().await, h.learner, course)
+            .await
+            .unwrap()
+    );
+
+    h.enrollments.complete(h.learner, id, 60).await.unwrap();
+
+    assert!(
+        enrollment::has_completed(&mut *h.conn().await, h.learner, course)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !enrollment::has_completed(&mut *h.conn().await, h.learner, other)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !enrollment::has_completed(&mut *h.conn().await, h.instructor, course)
+            .await
+            .unwrap()
+    );
+    let dropped = h.enrollments.enroll(h.learner, h.learner, other).await.unwrap();
+    h.enrollments.drop_out(h.learner, dropped, None).await.unwrap();
+    assert!(
+        !enrollment::has_completed(&mut *h.conn().await, h.learner, other)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
 async fn the_learner_is_congratulated_once_however_often_the_queues_are_drained() {
     let (h, notifications) = harness().await;
     h.completed().await;

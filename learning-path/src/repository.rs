@@ -355,27 +355,6 @@ pub(crate) async fn save_enrollment(
     Ok(())
 }
 
-/// Whether the learner has a completed enrollment in `course`.
-///
-/// `enrollment` offers no read for this (its `find_active` sees active enrollments only), so
-/// this reads its `enrollments` table directly, and only its `user_id`, `course_id` and `status`
-/// columns; it should become an `enrollment::find_completed` read.
-#[tracing::instrument(name = "has the learner completed a course", skip(conn))]
-pub(crate) async fn has_completed_course(
-    conn: &mut AnyConnection,
-    user: UserId,
-    course: CourseId,
-) -> Result<bool, PathError> {
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'completed'",
-    )
-    .bind(user.to_string())
-    .bind(course.to_string())
-    .fetch_one(conn)
-    .await?;
-    Ok(count > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use shared_kernel::testing::TestDb;

@@ -262,7 +262,9 @@ async fn open_current_course(
     while let Some(course_id) = enrollment.current_course() {
         let conn = uow.conn().await?;
         let course = load_course(conn, course_id).await?;
-        let already_completed = repository::has_completed_course(conn, learner, course_id).await?;
+        let already_completed = enrollment::has_completed(conn, learner, course_id)
+            .await
+            .map_err(PathError::Enrollment)?;
         let already_active = enrollment::find_active(conn, learner, course_id)
             .await
             .map_err(PathError::Enrollment)?
