@@ -153,6 +153,7 @@ impl TestDb {
             .execute(admin.pool())
             .await
             .expect("create the test database");
+        sweep_stale_databases(&admin).await;
         admin.close().await;
         let url = match base.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
@@ -194,6 +195,55 @@ impl TestDb {
             admin.close().await;
         }
     }
+}
+
+/// How old a test database must be before a later test run drops it: far longer than any test.
+const STALE_TEST_DATABASE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Drops the test databases that a panicking test left behind (its `cleanup` never ran): those
+/// whose UUIDv7 name dates from more than [`STALE_TEST_DATABASE_AGE`] ago, so a test running
+/// concurrently keeps its own. Best effort: a failure here is logged, never a test failure.
+async fn sweep_stale_databases(admin: &Database) {
+    let names: Vec<(String,)> =
+        match sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'enteraksi\\_test\\_%'")
+            .fetch_all(admin.pool())
+            .await
+        {
+            Ok(names) => names,
+            Err(error) => {
+                tracing::warn!(%error, "listing stale test databases");
+                return;
+            }
+        };
+    let now = std::time::SystemTime::now();
+    for (name,) in names {
+        if !is_stale_test_database(&name, now) {
+            continue;
+        }
+        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+            .execute(admin.pool())
+            .await
+        {
+            tracing::warn!(%error, database = %name, "dropping a stale test database");
+        }
+    }
+}
+
+/// Whether `name` is a test database (`enteraksi_test_<uuid v7>`) created before
+/// `now - STALE_TEST_DATABASE_AGE`.
+fn is_stale_test_database(name: &str, now: std::time::SystemTime) -> bool {
+    let Some(uuid) = name
+        .strip_prefix("enteraksi_test_")
+        .and_then(|id| uuid::Uuid::try_parse(id).ok())
+    else {
+        return false;
+    };
+    let Some((seconds, nanos)) = uuid.get_timestamp().map(|t| t.to_unix()) else {
+        return false;
+    };
+    let created = std::time::UNIX_EPOCH + std::time::Duration::new(seconds, nanos);
+    now.duration_since(created)
+        .is_ok_and(|age| age > STALE_TEST_DATABASE_AGE)
 }
 
 async fn migrate(db: &Database, migrators: Vec<Migrator>) {
@@ -288,5 +338,25 @@ impl crate::notifications::NotificationSender for NotificationFake {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn only_old_test_databases_are_stale() {
+        let now = SystemTime::now();
+        let fresh = format!("enteraksi_test_{}", uuid::Uuid::now_v7().simple());
+        assert!(!is_stale_test_database(&fresh, now));
+        assert!(is_stale_test_database(&fresh, now + Duration::from_secs(2 * 3600)));
+        // Not ours, or not named by a UUIDv7: never dropped.
+        assert!(!is_stale_test_database("test", now));
+        assert!(!is_stale_test_database("enteraksi_test_notauuid", now));
+        let nil = format!("enteraksi_test_{}", uuid::Uuid::nil().simple());
+        assert!(!is_stale_test_database(&nil, now + Duration::from_secs(2 * 3600)));
     }
 }
