@@ -122,8 +122,14 @@ fn sync_dispatch(c: &mut Criterion) {
 
 /// The outbox-shaped command: one state row, one audit row, two job rows, one sync listener.
 async fn command(bus: &EventBus) {
-    let e = event();
     let mut uow = bus.begin();
+    command_in(&mut uow).await;
+    uow.commit().await.unwrap();
+}
+
+/// The command's work inside a unit of work: its state row and its event.
+async fn command_in(uow: &mut UnitOfWork) {
+    let e = event();
     sqlx::query("INSERT INTO enrollments (id, user_id, course_id) VALUES ($1, $2, $3)")
         .bind(e.enrollment_id.clone())
         .bind(e.user_id.clone())
@@ -132,7 +138,14 @@ async fn command(bus: &EventBus) {
         .await
         .unwrap();
     uow.record(e);
-    uow.commit().await.unwrap();
+}
+
+fn command_registry() -> RegistryBuilder {
+    Registry::builder()
+        .listen_all_sync(LogDomainEvent, &[])
+        .listen_sync(Noop::<0>)
+        .listen_queued(QueuedNoop::<1>, QueueOptions::on("notifications"))
+        .listen_queued(QueuedNoop::<2>, QueueOptions::on("default"))
 }
 
 fn commands(c: &mut Criterion) {
@@ -146,15 +159,28 @@ fn commands(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("sqlite: state + audit + 2 jobs, one transaction each", |b| {
         b.to_async(&rt).iter_custom(|iters| async move {
-            let registry = Registry::builder()
-                .listen_all_sync(LogDomainEvent, &[])
-                .listen_sync(Noop::<0>)
-                .listen_queued(QueuedNoop::<1>, QueueOptions::on("notifications"))
-                .listen_queued(QueuedNoop::<2>, QueueOptions::on("default"));
-            let (_db, bus) = bus(registry).await;
+            let (_db, bus) = bus(command_registry()).await;
             let start = Instant::now();
             for _ in 0..iters {
                 command(&bus).await;
+            }
+            start.elapsed()
+        });
+    });
+    // The same commands grouped 100 to a unit of work (a bulk operation: one BEGIN, one outbox
+    // write and one COMMIT for all of them), like BASELINE.md's "100 commands per transaction".
+    const GROUP: u64 = 100;
+    group.throughput(Throughput::Elements(GROUP));
+    group.bench_function("sqlite: state + audit + 2 jobs, 100 per unit of work", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let (_db, bus) = bus(command_registry()).await;
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut uow = bus.begin();
+                for _ in 0..GROUP {
+                    command_in(&mut uow).await;
+                }
+                uow.commit().await.unwrap();
             }
             start.elapsed()
         });
