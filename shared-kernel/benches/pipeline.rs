@@ -224,5 +224,64 @@ fn drain(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sync_dispatch, commands, drain);
+/// The same drain on PostgreSQL (a fresh database per sample on the server named by
+/// `ENTERAKSI_TEST_POSTGRES_URL`), with 1 and 4 concurrent claimers in one worker: `FOR UPDATE
+/// SKIP LOCKED` lets them claim side by side. Without the variable it says it was not run.
+fn drain_postgres(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::var(shared_kernel::testing::POSTGRES_URL_VAR).is_err() {
+        eprintln!(
+            "NOT RUN: drain/postgres needs PostgreSQL; set {}",
+            shared_kernel::testing::POSTGRES_URL_VAR
+        );
+        return;
+    }
+    let mut group = c.benchmark_group("drain");
+    const JOBS: u64 = 10_000;
+    group.throughput(Throughput::Elements(JOBS));
+    group.sample_size(10);
+    for concurrency in [1usize, 4] {
+        group.bench_with_input(
+            BenchmarkId::new("postgres: 10k jobs, concurrency", concurrency),
+            &concurrency,
+            |b, &concurrency| {
+                b.to_async(&rt).iter_custom(|iters| async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let registry = Registry::builder()
+                            .listen_queued(QueuedNoop::<0>, QueueOptions::on("default"))
+                            .build()
+                            .unwrap();
+                        let db = TestDb::postgres("drain/postgres", vec![]).await.unwrap();
+                        let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+                        for _ in 0..JOBS / 500 {
+                            let mut uow = bus.begin();
+                            for _ in 0..500 {
+                                uow.record(event());
+                            }
+                            uow.commit().await.unwrap();
+                        }
+                        let worker = Worker::new(
+                            bus.clone(),
+                            WorkerOptions::new(["default"]).batch_size(500).concurrency(concurrency),
+                        );
+                        let start = Instant::now();
+                        let report = worker.run_until_empty().await.unwrap();
+                        total += start.elapsed();
+                        assert_eq!(report.processed, JOBS);
+                        db.cleanup().await;
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sync_dispatch, commands, drain, drain_postgres);
 criterion_main!(benches);
