@@ -110,6 +110,10 @@ impl Database {
             .max_connections(max)
             .acquire_timeout(options.acquire_timeout);
         if backend == Backend::Sqlite {
+            // An embedded connection cannot be lost the way a network one can, so the ping sqlx
+            // sends before handing out a pooled connection would only add a round trip to the
+            // connection's worker thread on every command and read.
+            pool_options = pool_options.test_before_acquire(false);
             pool_options = pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     sqlx::raw_sql(
