@@ -1,10 +1,9 @@
 //! The learner's notification of a graded attempt.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use shared_kernel::notifications::NotificationSender;
+use shared_kernel::notifications::{NotificationSender, notification_queue_options};
 use shared_kernel::{Envelope, JobContext, JobFailure, ListenerError, QueueOptions, QueuedListener};
 
 use crate::events::AssessmentGraded;
@@ -26,15 +25,7 @@ impl NotifyUserOfGradedAssessment {
     /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try: mail can
     /// wait for a flaky server for a while.
     pub fn queue_options() -> QueueOptions {
-        QueueOptions::on("notifications")
-            .tries(5)
-            .backoff([
-                Duration::from_secs(10),
-                Duration::from_secs(30),
-                Duration::from_secs(120),
-                Duration::from_secs(300),
-            ])
-            .timeout(Duration::from_secs(30))
+        notification_queue_options()
     }
 }
 

@@ -1,27 +1,13 @@
 //! The learner notifications: a welcome on enrollment, a congratulation on completion.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use shared_kernel::notifications::NotificationSender;
+use shared_kernel::notifications::{NotificationSender, notification_queue_options};
 use shared_kernel::{Envelope, JobContext, JobFailure, ListenerError, QueueOptions, QueuedListener};
 
 use crate::events::{EnrollmentCompleted, UserEnrolled};
 use crate::notifications::{CourseCompleted, WelcomeToCourse};
-
-/// Mail can wait for a flaky server for a while: five tries over about seven minutes.
-fn notification_queue() -> QueueOptions {
-    QueueOptions::on("notifications")
-        .tries(5)
-        .backoff([
-            Duration::from_secs(10),
-            Duration::from_secs(30),
-            Duration::from_secs(120),
-            Duration::from_secs(300),
-        ])
-        .timeout(Duration::from_secs(30))
-}
 
 /// Sends [`WelcomeToCourse`] to a learner who enrolled (queue `notifications`).
 #[derive(Clone)]
@@ -37,7 +23,7 @@ impl SendWelcomeNotification {
 
     /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try.
     pub fn queue_options() -> QueueOptions {
-        notification_queue()
+        notification_queue_options()
     }
 }
 
@@ -77,7 +63,7 @@ impl SendCompletionCongratulations {
 
     /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try.
     pub fn queue_options() -> QueueOptions {
-        notification_queue()
+        notification_queue_options()
     }
 }
 

@@ -2,27 +2,13 @@
 //! one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use shared_kernel::notifications::NotificationSender;
+use shared_kernel::notifications::{NotificationSender, notification_queue_options};
 use shared_kernel::{Envelope, JobContext, JobFailure, ListenerError, QueueOptions, QueuedListener};
 
 use crate::events::{PathCompleted, PathEnrollmentCreated};
 use crate::notifications::{LearningPathCompleted, WelcomeToLearningPath};
-
-/// Mail can wait for a flaky server for a while: five tries over about seven minutes.
-fn notification_queue() -> QueueOptions {
-    QueueOptions::on("notifications")
-        .tries(5)
-        .backoff([
-            Duration::from_secs(10),
-            Duration::from_secs(30),
-            Duration::from_secs(120),
-            Duration::from_secs(300),
-        ])
-        .timeout(Duration::from_secs(30))
-}
 
 /// Sends [`WelcomeToLearningPath`] to a learner who enrolled in a path (queue `notifications`),
 /// by mail and in the database, once per job however often it runs.
@@ -39,7 +25,7 @@ impl SendPathEnrollmentWelcome {
 
     /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try.
     pub fn queue_options() -> QueueOptions {
-        notification_queue()
+        notification_queue_options()
     }
 }
 
@@ -80,7 +66,7 @@ impl SendPathCompletionCongratulations {
 
     /// Queue `notifications`, 5 tries, backoff 10 s, 30 s, 2 min, 5 min, 30 s per try.
     pub fn queue_options() -> QueueOptions {
-        notification_queue()
+        notification_queue_options()
     }
 }
 

@@ -122,6 +122,22 @@ impl From<NotifyError> for crate::listener::ListenerError {
     }
 }
 
+/// The queue options of a listener that sends notifications: queue `notifications`, 5 tries,
+/// backoff 10 s, 30 s, 2 min, 5 min, 30 s per try — mail can wait a while for a flaky server.
+/// One policy for every context's notification listeners.
+pub fn notification_queue_options() -> crate::QueueOptions {
+    use std::time::Duration;
+    crate::QueueOptions::on("notifications")
+        .tries(5)
+        .backoff([
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+            Duration::from_secs(120),
+            Duration::from_secs(300),
+        ])
+        .timeout(Duration::from_secs(30))
+}
+
 /// Sends notifications from queued listeners. Listeners hold it as `Arc<dyn NotificationSender>`;
 /// app plugs in [`Notifier`], tests may plug in `testing::NotificationFake`.
 #[async_trait]
