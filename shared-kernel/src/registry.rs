@@ -322,8 +322,8 @@ impl RegistryBuilder {
         let mut registry = Registry {
             events: self.events.iter().map(|(_, n, _)| *n).collect(),
             decoders: self.events.iter().map(|(_, n, d)| (*n, *d)).collect(),
-            sync: TypeMap::default(),
-            queued: TypeMap::default(),
+            sync: HashMap::new(),
+            queued: HashMap::new(),
             handlers: HashMap::new(),
             wildcard_handlers: HashMap::new(),
             entries: Vec::new(),
@@ -407,36 +407,6 @@ struct RegisteredEntry {
     handler: Handler,
 }
 
-/// A map keyed by event type. A `TypeId` is already a hash of the type, so hashing it again
-/// with SipHash (the std default) only costs time on the dispatch path.
-type TypeMap<V> = HashMap<TypeId, V, std::hash::BuildHasherDefault<TypeIdHasher>>;
-
-/// Keeps the bits a `TypeId` hashes into, mixed once: what [`TypeMap`] hashes with.
-#[derive(Default)]
-struct TypeIdHasher(u64);
-
-impl std::hash::Hasher for TypeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // `TypeId` writes its hash through `write_u64` or `write_u128`; any other input is
-        // folded in byte by byte (FNV-1a), so the hasher stays correct whatever std does.
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
-    }
-}
-
 #[derive(Clone)]
 pub(crate) struct QueuedTarget {
     pub(crate) listener: &'static str,
@@ -448,8 +418,8 @@ pub(crate) struct QueuedTarget {
 pub struct Registry {
     events: Vec<&'static str>,
     decoders: HashMap<&'static str, Decoder>,
-    sync: TypeMap<Arc<[(&'static str, SyncHandler)]>>,
-    queued: TypeMap<Arc<[QueuedTarget]>>,
+    sync: HashMap<TypeId, Arc<[(&'static str, SyncHandler)]>>,
+    queued: HashMap<TypeId, Arc<[QueuedTarget]>>,
     handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
     wildcard_handlers: HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>,
     entries: Vec<RegisteredEntry>,
