@@ -89,7 +89,6 @@ fn event(seq: usize) -> Enrolled {
 }
 
 /// When each job's commit returned and when its listener started, by sequence number.
-#[derive(Default)]
 struct Stamps {
     committed: Mutex<Vec<Option<Instant>>>,
     started: Mutex<Vec<Option<Instant>>>,
@@ -132,12 +131,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn micros(d: Duration) -> String {
-    if d >= Duration::from_millis(10) {
-        format!("{:.1} ms", d.as_secs_f64() * 1e3)
-    } else {
-        format!("{:.2} ms", d.as_secs_f64() * 1e3)
-    }
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 /// Offers `rate` jobs/s for `seconds`, then waits for every job to start.
@@ -191,10 +186,10 @@ async fn latency(rate: usize, seconds: u64) {
         "latency/sqlite: offered {rate:>5} jobs/s ({per_tick} per commit, 1 commit/ms): achieved {:>5.0} jobs/s over {total} jobs; \
          enqueue-to-start p50 {}, p90 {}, p99 {}, max {}",
         total as f64 / offered_for.as_secs_f64(),
-        micros(percentile(&latencies, 0.50)),
-        micros(percentile(&latencies, 0.90)),
-        micros(percentile(&latencies, 0.99)),
-        micros(*latencies.last().unwrap()),
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap()),
     );
 }
 

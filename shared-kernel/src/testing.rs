@@ -202,8 +202,13 @@ const STALE_TEST_DATABASE_AGE: std::time::Duration = std::time::Duration::from_s
 
 /// Drops the test databases that a panicking test left behind (its `cleanup` never ran): those
 /// whose UUIDv7 name dates from more than [`STALE_TEST_DATABASE_AGE`] ago, so a test running
-/// concurrently keeps its own. Best effort: a failure here is logged, never a test failure.
+/// concurrently keeps its own. Once per test process. Best effort: a failure here is logged,
+/// never a test failure.
 async fn sweep_stale_databases(admin: &Database) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let names: Vec<(String,)> =
         match sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'enteraksi\\_test\\_%'")
             .fetch_all(admin.pool())
