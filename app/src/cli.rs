@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use shared_kernel::{
-    AuditLog, AuditQuery, CorrelationId, Mode, Queue, QueueStats, UserId, Worker, WorkerOptions, shutdown_channel,
+    AuditLog, AuditQuery, CorrelationId, EventId, Mode, Queue, QueueStats, UserId, Worker, WorkerOptions,
+    shutdown_channel,
 };
 
 use crate::Application;
@@ -66,11 +67,17 @@ enum EventCommand {
 enum QueueCommand {
     /// Run queued listeners.
     Work(WorkArgs),
-    /// List failed jobs.
+    /// List failed jobs, oldest failure first, a page at a time.
     Failed {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// At most this many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after this failed job's id (the last of the previous page).
+        #[arg(long)]
+        after: Option<String>,
     },
     /// Put a failed job (or `all`) back on its queue.
     Retry {
@@ -106,9 +113,14 @@ struct WorkArgs {
     /// Jobs claimed per batch.
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
-    /// Seconds a claim holds its jobs.
-    #[arg(long, default_value_t = 300)]
+    /// Seconds a claim holds its jobs without renewal (renewed every third while they run): a
+    /// killed worker's jobs run again this long after it died.
+    #[arg(long, default_value_t = 30)]
     lease: u64,
+    /// Seconds the jobs in hand may run on after SIGTERM or Ctrl-C; then they are cut short and
+    /// released without counting a try.
+    #[arg(long, default_value_t = 30)]
+    grace: u64,
     /// Milliseconds an idle worker waits before looking again.
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
@@ -137,9 +149,12 @@ struct AuditArgs {
     /// Only events of this cascade.
     #[arg(long)]
     correlation: Option<String>,
-    /// At most this many rows.
+    /// At most this many rows (a page; continue with `--after`).
+    #[arg(long, default_value_t = 1000)]
+    limit: u32,
+    /// Continue after this event id (the last of the previous page).
     #[arg(long)]
-    limit: Option<u32>,
+    after: Option<String>,
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
@@ -155,7 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             Application::start(&config).await?;
-            println!("Database ready: {}", config.database_url);
+            println!("Database ready: {}", shared_kernel::redact_url(&config.database_url));
         }
         Command::Demo(args) => crate::demo::run(&config, args).await?,
         Command::Event(EventCommand::List) => {
@@ -218,24 +233,36 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 .batch_size(args.batch_size)
                 .lease(Duration::from_secs(args.lease))
                 .poll_interval(Duration::from_millis(args.poll_ms))
+                .grace(Duration::from_secs(args.grace))
                 .stop_when_empty(args.stop_when_empty);
             let worker = Worker::new(app.bus().clone(), options);
             let (trigger, shutdown) = shutdown_channel();
+            let grace = args.grace;
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("Shutting down: finishing the jobs in hand…");
-                    trigger.trigger();
-                }
+                let signal = termination().await;
+                eprintln!("{signal}: finishing the jobs in hand (up to {grace} s), releasing the rest…");
+                trigger.trigger();
             });
-            eprintln!("Working queues {} (Ctrl-C stops gracefully)", queues.join(", "));
+            eprintln!(
+                "Working queues {} (SIGTERM or Ctrl-C stops gracefully)",
+                queues.join(", ")
+            );
             let report = worker.run(shutdown).await?;
             println!(
-                "Processed {} jobs, {} retries scheduled, {} failed.",
-                report.processed, report.retried, report.failed
+                "Processed {} jobs, {} retries scheduled, {} failed, {} released.",
+                report.processed, report.retried, report.failed, report.released
             );
         }
-        QueueCommand::Failed { json } => {
-            let failed = queue.failed_jobs().await?;
+        QueueCommand::Failed { json, limit, after } => {
+            if limit == 0 {
+                bail!("--limit must be at least 1");
+            }
+            let mut failed = queue.failed_jobs(after.as_deref(), limit + 1).await?;
+            let more = failed.len() > limit;
+            failed.truncate(limit);
+            if more && let Some(last) = failed.last() {
+                eprintln!("More failed jobs: continue with --after {}", last.id);
+            }
             let mut out = std::io::stdout().lock();
             if json {
                 for job in failed {
@@ -279,6 +306,30 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// Waits for SIGTERM (docker, systemd, Kubernetes) or SIGINT (Ctrl-C); returns which.
+async fn termination() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }
 
 fn print_stats(stats: &[QueueStats], json: bool) -> anyhow::Result<()> {
@@ -345,11 +396,21 @@ async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(correlation) = &args.correlation {
         query = query.correlation(CorrelationId::parse(correlation).context("--correlation")?);
     }
-    if let Some(limit) = args.limit {
-        query = query.limit(limit);
+    if args.limit == 0 {
+        bail!("--limit must be at least 1");
     }
+    if let Some(after) = &args.after {
+        query = query.after(EventId::parse(after).context("--after")?);
+    }
+    query = query.limit(args.limit.saturating_add(1));
     let app = Application::start(config).await?;
-    let entries = AuditLog::new(app.db().clone()).query(&query).await?;
+    let mut entries = AuditLog::new(app.db().clone()).query(&query).await?;
+    if entries.len() > args.limit as usize {
+        entries.truncate(args.limit as usize);
+        if let Some(last) = entries.last() {
+            eprintln!("More rows: continue with --after {}", last.event_id);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         for entry in entries {

@@ -46,9 +46,12 @@ impl MailConfig {
         Ok(match self {
             MailConfig::Log => Arc::new(LogTransport),
             MailConfig::File(dir) => Arc::new(FileTransport::new(dir.clone())),
-            MailConfig::Smtp(url) => Arc::new(
-                SmtpTransport::from_url(url).map_err(|e| invalid("SMTP_URL", format!("cannot use `{url}`: {e}")))?,
-            ),
+            MailConfig::Smtp(url) => Arc::new(SmtpTransport::from_url(url).map_err(|e| {
+                invalid(
+                    "SMTP_URL",
+                    shared_kernel::redact_secrets(&format!("cannot use `{url}`: {e}")),
+                )
+            })?),
         })
     }
 }

@@ -100,7 +100,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         }
         remove_sqlite_file(&config.database_url)?;
     }
-    println!("Enteraksi demo on {}", config.database_url);
+    println!("Enteraksi demo on {}", shared_kernel::redact_url(&config.database_url));
     let app = Application::start_with(&config, StartOptions::default()).await?;
     let (courses,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM courses")
         .fetch_one(app.db().pool())
@@ -588,6 +588,7 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
         processed: during.processed + after.processed,
         retried: during.retried + after.retried,
         failed: during.failed + after.failed,
+        released: during.released + after.released,
     };
 
     say(&mut out, "Counting what happened");

@@ -75,13 +75,14 @@ impl Application {
             None => config.mail.transport()?,
         };
         let notifier: Arc<dyn NotificationSender> = Arc::new(Notifier::new(
-            transport,
+            transport.clone(),
             config.app_url.clone(),
             &config.mail_from.0,
             &config.mail_from.1,
         ));
         let registry = provider::register(&provider::Dependencies {
             notifier,
+            mail: transport,
             app_url: config.app_url.clone(),
         })?;
         let hub = Arc::new(InProcessHub::default());

@@ -17,7 +17,7 @@ use progress::{
     CompleteLessonOnPassedAssessment, CourseProgressTracker, LessonCompleted, ProgressUpdated,
     RecalculateCourseProgress,
 };
-use shared_kernel::notifications::{AppUrl, NotificationSender};
+use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
 use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
 
@@ -25,6 +25,8 @@ use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
 pub struct Dependencies {
     /// Delivers notifications (database and mail).
     pub notifier: Arc<dyn NotificationSender>,
+    /// Carries the mail the notifier enqueues (the `SendMail` job).
+    pub mail: Arc<dyn MailTransport>,
     /// The public base URL for links.
     pub app_url: AppUrl,
 }
@@ -48,6 +50,8 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
         // The audit trail: first for every event, in the command's own transaction.
         // ProgressUpdated is broadcast only: too noisy to audit.
         .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])
+        // Notification mail: each mail is a job of its own, sent outside any transaction.
+        .job(SendMail::new(deps.mail.clone()), notification_queue_options())
         // course
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()

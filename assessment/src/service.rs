@@ -183,31 +183,35 @@ impl AssessmentService {
         draft: NewAssessment,
     ) -> Result<AssessmentId, AssessmentError> {
         let draft = Draft::parse(&draft)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let loaded = load_course(conn, course).await?;
-        ensure_instructor(&loaded, actor)?;
-        ensure_not_archived(&loaded)?;
-        let mut assessment = Assessment::create(
-            course,
-            lesson,
-            draft.title,
-            draft.passing_score,
-            draft.max_attempts,
-            draft.time_limit,
-            actor,
-            now,
-        );
-        assessment.set_questions(draft.questions);
-        repository::insert_assessment(conn, &assessment).await?;
-        if let Some(lesson) = lesson {
-            course::link_assessment_in(conn, course, lesson, assessment.id())
-                .await
-                .map_err(AssessmentError::Course)?;
-        }
-        uow.commit().await?;
-        Ok(assessment.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let loaded = load_course(conn, course).await?;
+                ensure_instructor(&loaded, actor)?;
+                ensure_not_archived(&loaded)?;
+                let mut assessment = Assessment::create(
+                    course,
+                    lesson,
+                    draft.title.clone(),
+                    draft.passing_score,
+                    draft.max_attempts,
+                    draft.time_limit,
+                    actor,
+                    now,
+                );
+                assessment.set_questions(draft.questions.clone());
+                repository::insert_assessment(conn, &assessment).await?;
+                if let Some(lesson) = lesson {
+                    course::link_assessment_in(conn, course, lesson, assessment.id())
+                        .await
+                        .map_err(AssessmentError::Course)?;
+                }
+                uow.commit().await?;
+                Ok(assessment.id())
+            })
+            .await
     }
 
     /// Replaces an assessment's title, settings and questions (the questions get new ids). Only
@@ -225,30 +229,34 @@ impl AssessmentService {
         draft: NewAssessment,
     ) -> Result<(), AssessmentError> {
         let draft = Draft::parse(&draft)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_assessment(conn, assessment).await?;
-        let course = load_course(conn, loaded.course_id()).await?;
-        ensure_instructor(&course, actor)?;
-        ensure_not_archived(&course)?;
-        // Held before counting, so that an attempt starting meanwhile is either counted here or
-        // refused there.
-        repository::hold_assessment(conn, &loaded).await?;
-        if repository::count_attempts(conn, assessment).await? > 0 {
-            return Err(AssessmentError::HasAttempts(assessment));
-        }
-        loaded.edit(
-            draft.title,
-            draft.passing_score,
-            draft.max_attempts,
-            draft.time_limit,
-            now,
-        );
-        loaded.set_questions(draft.questions);
-        repository::save_assessment(conn, &mut loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_assessment(conn, assessment).await?;
+                let course = load_course(conn, loaded.course_id()).await?;
+                ensure_instructor(&course, actor)?;
+                ensure_not_archived(&course)?;
+                // Held before counting, so that an attempt starting meanwhile is either counted here or
+                // refused there.
+                repository::hold_assessment(conn, &loaded).await?;
+                if repository::count_attempts(conn, assessment).await? > 0 {
+                    return Err(AssessmentError::HasAttempts(assessment));
+                }
+                loaded.edit(
+                    draft.title.clone(),
+                    draft.passing_score,
+                    draft.max_attempts,
+                    draft.time_limit,
+                    now,
+                );
+                loaded.set_questions(draft.questions.clone());
+                repository::save_assessment(conn, &mut loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Starts `learner`'s next attempt, recording [`AttemptStarted`]. The learner needs an
@@ -260,41 +268,45 @@ impl AssessmentService {
     /// [`AssessmentError::AttemptInProgress`], [`AssessmentError::NoAttemptsLeft`];
     /// [`AssessmentError::ConcurrentChange`] (the assessment changed meanwhile); storage failures.
     pub async fn start_attempt(&self, learner: UserId, assessment: AssessmentId) -> Result<AttemptId, AssessmentError> {
-        let mut uow = self.begin(learner);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let loaded = repository::get_assessment(conn, assessment).await?;
-        let enrollment = enrollment::find_active(conn, learner, loaded.course_id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(learner);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let loaded = repository::get_assessment(conn, assessment).await?;
+                let enrollment = enrollment::find_active(conn, learner, loaded.course_id())
+                    .await
+                    .map_err(AssessmentError::Enrollment)?
+                    .ok_or(AssessmentError::NotEnrolled {
+                        user: learner,
+                        course: loaded.course_id(),
+                    })?;
+                repository::hold_assessment(conn, &loaded).await?;
+                let (taken, in_progress) = repository::attempt_tally(conn, assessment, learner).await?;
+                if in_progress {
+                    return Err(AssessmentError::AttemptInProgress {
+                        assessment,
+                        user: learner,
+                    });
+                }
+                let max = loaded.max_attempts().get();
+                if taken >= max {
+                    return Err(AssessmentError::NoAttemptsLeft { max });
+                }
+                let attempt = Attempt::start(&loaded, learner, enrollment.id(), taken + 1, now);
+                repository::insert_attempt(conn, &attempt).await?;
+                uow.record(AttemptStarted {
+                    attempt_id: attempt.id(),
+                    assessment_id: assessment,
+                    assessment_title: loaded.title().to_string(),
+                    user_id: learner,
+                    attempt_number: attempt.attempt_number(),
+                    started_at: now,
+                });
+                uow.commit().await?;
+                Ok(attempt.id())
+            })
             .await
-            .map_err(AssessmentError::Enrollment)?
-            .ok_or(AssessmentError::NotEnrolled {
-                user: learner,
-                course: loaded.course_id(),
-            })?;
-        repository::hold_assessment(conn, &loaded).await?;
-        let (taken, in_progress) = repository::attempt_tally(conn, assessment, learner).await?;
-        if in_progress {
-            return Err(AssessmentError::AttemptInProgress {
-                assessment,
-                user: learner,
-            });
-        }
-        let max = loaded.max_attempts().get();
-        if taken >= max {
-            return Err(AssessmentError::NoAttemptsLeft { max });
-        }
-        let attempt = Attempt::start(&loaded, learner, enrollment.id(), taken + 1, now);
-        repository::insert_attempt(conn, &attempt).await?;
-        uow.record(AttemptStarted {
-            attempt_id: attempt.id(),
-            assessment_id: assessment,
-            assessment_title: loaded.title().to_string(),
-            user_id: learner,
-            attempt_number: attempt.attempt_number(),
-            started_at: now,
-        });
-        uow.commit().await?;
-        Ok(attempt.id())
     }
 
     /// Submits an attempt in progress with the learner's responses (each question at most once;
@@ -315,32 +327,36 @@ impl AssessmentService {
         attempt: AttemptId,
         answers: Vec<(QuestionId, Response)>,
     ) -> Result<SubmitOutcome, AssessmentError> {
-        let mut uow = self.begin(learner);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_attempt(conn, attempt).await?;
-        let assessment = repository::get_assessment(conn, loaded.assessment_id()).await?;
-        let graded = loaded.submit(learner, &assessment, answers, now)?;
-        repository::save_attempt(conn, &mut loaded).await?;
-        repository::insert_answers(conn, &loaded).await?;
-        uow.record(AssessmentSubmitted {
-            attempt_id: attempt,
-            assessment_id: assessment.id(),
-            user_id: learner,
-            status: loaded.status().as_str().to_owned(),
-            requires_manual_grading: graded.is_none(),
-        });
-        let outcome = match graded {
-            Some(grade) => {
-                uow.record(graded_event(&assessment, &loaded, grade));
-                SubmitOutcome::Graded(grade)
-            }
-            None => SubmitOutcome::AwaitingGrading {
-                ungraded: loaded.ungraded(),
-            },
-        };
-        uow.commit().await?;
-        Ok(outcome)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(learner);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_attempt(conn, attempt).await?;
+                let assessment = repository::get_assessment(conn, loaded.assessment_id()).await?;
+                let graded = loaded.submit(learner, &assessment, answers.clone(), now)?;
+                repository::save_attempt(conn, &mut loaded).await?;
+                repository::insert_answers(conn, &loaded).await?;
+                uow.record(AssessmentSubmitted {
+                    attempt_id: attempt,
+                    assessment_id: assessment.id(),
+                    user_id: learner,
+                    status: loaded.status().as_str().to_owned(),
+                    requires_manual_grading: graded.is_none(),
+                });
+                let outcome = match graded {
+                    Some(grade) => {
+                        uow.record(graded_event(&assessment, &loaded, grade));
+                        SubmitOutcome::Graded(grade)
+                    }
+                    None => SubmitOutcome::AwaitingGrading {
+                        ungraded: loaded.ungraded(),
+                    },
+                };
+                uow.commit().await?;
+                Ok(outcome)
+            })
+            .await
     }
 
     /// Grades the open answer to `question` of a submitted attempt with `points` (0 to the
@@ -363,34 +379,38 @@ impl AssessmentService {
         points: i64,
         feedback: Option<&str>,
     ) -> Result<GradeOutcome, AssessmentError> {
-        let mut uow = self.begin(grader);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_attempt(conn, attempt).await?;
-        let assessment = repository::get_assessment(conn, loaded.assessment_id()).await?;
-        let course = load_course(conn, assessment.course_id()).await?;
-        ensure_instructor(&course, grader)?;
-        let grading = loaded.grade_answer(&assessment, question, points, feedback, grader, now)?;
-        repository::save_attempt(conn, &mut loaded).await?;
-        repository::update_answer(conn, &loaded, question).await?;
-        uow.record(AnswerGraded {
-            attempt_id: attempt,
-            question_id: question,
-            points: grading.points,
-            max_points: grading.max_points,
-            graded_by: grader,
-        });
-        let outcome = match grading.completed {
-            Some(grade) => {
-                uow.record(graded_event(&assessment, &loaded, grade));
-                GradeOutcome::Graded(grade)
-            }
-            None => GradeOutcome::AwaitingGrading {
-                ungraded: loaded.ungraded(),
-            },
-        };
-        uow.commit().await?;
-        Ok(outcome)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(grader);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_attempt(conn, attempt).await?;
+                let assessment = repository::get_assessment(conn, loaded.assessment_id()).await?;
+                let course = load_course(conn, assessment.course_id()).await?;
+                ensure_instructor(&course, grader)?;
+                let grading = loaded.grade_answer(&assessment, question, points, feedback, grader, now)?;
+                repository::save_attempt(conn, &mut loaded).await?;
+                repository::update_answer(conn, &loaded, question).await?;
+                uow.record(AnswerGraded {
+                    attempt_id: attempt,
+                    question_id: question,
+                    points: grading.points,
+                    max_points: grading.max_points,
+                    graded_by: grader,
+                });
+                let outcome = match grading.completed {
+                    Some(grade) => {
+                        uow.record(graded_event(&assessment, &loaded, grade));
+                        GradeOutcome::Graded(grade)
+                    }
+                    None => GradeOutcome::AwaitingGrading {
+                        ungraded: loaded.ungraded(),
+                    },
+                };
+                uow.commit().await?;
+                Ok(outcome)
+            })
+            .await
     }
 }
 

@@ -19,7 +19,10 @@ use course::{
     EnrollmentCountsError, EnrollmentTally, LessonKind,
 };
 use enrollment::{EnrollmentCompleted, EnrollmentService, UserDropped, UserEnrolled, UserReenrolled};
-use shared_kernel::notifications::{AppUrl, MemoryTransport, NotificationSender, Notifier, notifications_of};
+use shared_kernel::notifications::{
+    AppUrl, MailTransport, MemoryTransport, NotificationSender, Notifier, SendMail, notification_queue_options,
+    notifications_of,
+};
 use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::testing::{EventFake, NotificationFake, TestDb, drain};
 use shared_kernel::users::create_user;
@@ -48,9 +51,10 @@ fn migrators() -> Vec<sqlx::migrate::Migrator> {
     vec![course::migrator(), enrollment::migrator(), assessment::migrator()]
 }
 
-fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
+fn registry(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Registry {
     Registry::builder()
         .listen_all_sync(LogDomainEvent, &[])
+        .job(SendMail::new(mail), notification_queue_options())
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()
         .event::<CourseArchived>()
@@ -89,20 +93,20 @@ struct Harness {
 }
 
 impl Harness {
-    async fn new(notifier: Arc<dyn NotificationSender>) -> Self {
-        Self::on(TestDb::new(migrators()).await, notifier).await
+    async fn new(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Self {
+        Self::on(TestDb::new(migrators()).await, notifier, mail).await
     }
 
-    async fn on(db: TestDb, notifier: Arc<dyn NotificationSender>) -> Self {
+    async fn on(db: TestDb, notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Self {
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifier)))
+        let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifier, mail)))
             .observer(fake.clone())
             .broadcaster(hub.clone())
             .clock(clock.clone())
             .build();
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let mut user = async |name: &str, email: &str| create_user(&mut conn, name, email, "id").await.unwrap().id();
         let instructor = user("Budi Santoso", "budi@example.id").await;
         let learner = user("Siti Rahma", "siti@example.id").await;
@@ -144,7 +148,7 @@ impl Harness {
     }
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
-        self.bus.db().pool().acquire().await.unwrap()
+        self.bus.db().writer().acquire().await.unwrap()
     }
 
     async fn cleanup(self) {
@@ -237,7 +241,10 @@ impl Quiz {
 
 async fn harness() -> (Harness, Arc<NotificationFake>) {
     let notifications = NotificationFake::new();
-    (Harness::new(notifications.clone()).await, notifications)
+    (
+        Harness::new(notifications.clone(), Arc::new(MemoryTransport::default())).await,
+        notifications,
+    )
 }
 
 fn choices(options: &[usize]) -> Response {
@@ -1047,7 +1054,7 @@ async fn the_graded_notification_is_stored_and_mailed_once_even_if_the_job_runs_
         "Enteraksi",
         "noreply@example.id",
     ));
-    let h = Harness::new(notifier.clone()).await;
+    let h = Harness::new(notifier.clone(), mail.clone()).await;
     let quiz = h.create(choice_quiz()).await;
     let attempt = h.start(&quiz).await;
     h.assessments
@@ -1093,7 +1100,7 @@ async fn authoring_attempts_and_both_gradings_run_on_postgres_with_the_same_code
         return;
     };
     let notifications = NotificationFake::new();
-    let h = Harness::on(db, notifications.clone()).await;
+    let h = Harness::on(db, notifications.clone(), Arc::new(MemoryTransport::default())).await;
     let id = h
         .assessments
         .create(h.instructor, h.course, Some(h.quiz_lesson), mixed_quiz())

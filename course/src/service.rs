@@ -46,11 +46,15 @@ impl CourseService {
     /// [`CourseError::InvalidTitle`]; storage failures.
     pub async fn create(&self, actor: UserId, title: &str, description: &str) -> Result<CourseId, CourseError> {
         let title = Title::parse(title)?;
-        let mut uow = self.begin(actor);
-        let course = Course::create(actor, title, description, uow.bus().clock().now());
-        repository::insert(uow.conn().await?, &course).await?;
-        uow.commit().await?;
-        Ok(course.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let course = Course::create(actor, title.clone(), description, uow.bus().clock().now());
+                repository::insert(uow.conn().await?, &course).await?;
+                uow.commit().await?;
+                Ok(course.id())
+            })
+            .await
     }
 
     /// Replaces a course's title and description.
@@ -66,12 +70,16 @@ impl CourseService {
         description: &str,
     ) -> Result<(), CourseError> {
         let title = Title::parse(title)?;
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        loaded.update_details(title, description, uow.bus().clock().now())?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                loaded.update_details(title.clone(), description, uow.bus().clock().now())?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Appends a lesson to a course and returns its id.
@@ -87,14 +95,18 @@ impl CourseService {
         kind: LessonKind,
     ) -> Result<LessonId, CourseError> {
         let title = Title::parse(title)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        let lesson = loaded.add_lesson(title, kind, now)?.clone();
-        repository::save(uow.conn().await?, &loaded).await?;
-        repository::insert_lesson(uow.conn().await?, course, &lesson, now).await?;
-        uow.commit().await?;
-        Ok(lesson.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                let lesson = loaded.add_lesson(title.clone(), kind, now)?.clone();
+                repository::save(uow.conn().await?, &loaded).await?;
+                repository::insert_lesson(uow.conn().await?, course, &lesson, now).await?;
+                uow.commit().await?;
+                Ok(lesson.id())
+            })
+            .await
     }
 
     /// Puts a course's lessons in the given order, which must list each of them exactly once.
@@ -108,13 +120,17 @@ impl CourseService {
         course: CourseId,
         order: &[LessonId],
     ) -> Result<(), CourseError> {
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        loaded.reorder_lessons(order, uow.bus().clock().now())?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        repository::save_positions(uow.conn().await?, &loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                loaded.reorder_lessons(order, uow.bus().clock().now())?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                repository::save_positions(uow.conn().await?, &loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Removes a lesson; the lessons after it move up.
@@ -124,14 +140,18 @@ impl CourseService {
     /// [`CourseError::NotFound`], [`CourseError::Archived`]; [`CourseError::ConcurrentChange`];
     /// storage failures.
     pub async fn remove_lesson(&self, actor: UserId, course: CourseId, lesson: LessonId) -> Result<(), CourseError> {
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        loaded.remove_lesson(lesson, uow.bus().clock().now())?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        repository::delete_lesson(uow.conn().await?, course, lesson).await?;
-        repository::save_positions(uow.conn().await?, &loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                loaded.remove_lesson(lesson, uow.bus().clock().now())?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                repository::delete_lesson(uow.conn().await?, course, lesson).await?;
+                repository::save_positions(uow.conn().await?, &loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// `draft → published`, recording [`CoursePublished`]. The course needs a lesson.
@@ -140,18 +160,22 @@ impl CourseService {
     /// [`CourseError::NoLessons`], [`CourseError::InvalidTransition`], [`CourseError::NotFound`];
     /// [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn publish(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        let previous_status = loaded.publish(uow.bus().clock().now())?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        uow.record(CoursePublished {
-            course_id: course,
-            course_title: loaded.title().to_string(),
-            publisher_id: Some(actor),
-            previous_status,
-        });
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                let previous_status = loaded.publish(uow.bus().clock().now())?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                uow.record(CoursePublished {
+                    course_id: course,
+                    course_title: loaded.title().to_string(),
+                    publisher_id: Some(actor),
+                    previous_status,
+                });
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// `published → draft`, recording [`CourseUnpublished`] with the number of learners still
@@ -161,23 +185,27 @@ impl CourseService {
     /// [`CourseError::InvalidTransition`], [`CourseError::NotFound`],
     /// [`CourseError::EnrollmentCounts`]; [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn unpublish(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        let previous_status = loaded.unpublish(uow.bus().clock().now())?;
-        let tally = self
-            .counts
-            .tally(uow.conn().await?, course)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                let previous_status = loaded.unpublish(uow.bus().clock().now())?;
+                let tally = self
+                    .counts
+                    .tally(uow.conn().await?, course)
+                    .await
+                    .map_err(CourseError::EnrollmentCounts)?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                uow.record(CourseUnpublished {
+                    course_id: course,
+                    course_title: loaded.title().to_string(),
+                    previous_status,
+                    active_enrollments_count: tally.active,
+                });
+                uow.commit().await?;
+                Ok(())
+            })
             .await
-            .map_err(CourseError::EnrollmentCounts)?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        uow.record(CourseUnpublished {
-            course_id: course,
-            course_title: loaded.title().to_string(),
-            previous_status,
-            active_enrollments_count: tally.active,
-        });
-        uow.commit().await?;
-        Ok(())
     }
 
     /// `draft | published → archived`, for good, recording [`CourseArchived`] with the course's
@@ -187,24 +215,28 @@ impl CourseService {
     /// [`CourseError::InvalidTransition`], [`CourseError::NotFound`],
     /// [`CourseError::EnrollmentCounts`]; [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn archive(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
-        let mut uow = self.begin(actor);
-        let mut loaded = repository::get(uow.conn().await?, course).await?;
-        let previous_status = loaded.archive(uow.bus().clock().now())?;
-        let tally = self
-            .counts
-            .tally(uow.conn().await?, course)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let mut loaded = repository::get(uow.conn().await?, course).await?;
+                let previous_status = loaded.archive(uow.bus().clock().now())?;
+                let tally = self
+                    .counts
+                    .tally(uow.conn().await?, course)
+                    .await
+                    .map_err(CourseError::EnrollmentCounts)?;
+                repository::save(uow.conn().await?, &loaded).await?;
+                uow.record(CourseArchived {
+                    course_id: course,
+                    course_title: loaded.title().to_string(),
+                    previous_status,
+                    total_enrollments: tally.total,
+                    completed_enrollments: tally.completed,
+                });
+                uow.commit().await?;
+                Ok(())
+            })
             .await
-            .map_err(CourseError::EnrollmentCounts)?;
-        repository::save(uow.conn().await?, &loaded).await?;
-        uow.record(CourseArchived {
-            course_id: course,
-            course_title: loaded.title().to_string(),
-            previous_status,
-            total_enrollments: tally.total,
-            completed_enrollments: tally.completed,
-        });
-        uow.commit().await?;
-        Ok(())
     }
 }
 

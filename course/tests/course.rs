@@ -55,7 +55,7 @@ impl Harness {
     }
 
     async fn find(&self, id: CourseId) -> Option<Course> {
-        let mut conn = self.bus.db().pool().acquire().await.unwrap();
+        let mut conn = self.bus.db().writer().acquire().await.unwrap();
         course::find(&mut conn, id).await.unwrap()
     }
 
@@ -129,7 +129,7 @@ async fn a_course_with_a_blank_title_is_refused_and_nothing_is_stored() {
         .unwrap_err();
 
     assert!(matches!(err, CourseError::InvalidTitle(TitleError::Empty)));
-    let mut conn = h.bus.db().pool().acquire().await.unwrap();
+    let mut conn = h.bus.db().writer().acquire().await.unwrap();
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM courses")
         .fetch_one(&mut *conn)
         .await
@@ -196,7 +196,7 @@ async fn lessons_keep_the_order_they_were_added_in_and_their_kind() {
         .await
         .unwrap();
 
-    let mut conn = h.bus.db().pool().acquire().await.unwrap();
+    let mut conn = h.bus.db().writer().acquire().await.unwrap();
     let lessons = course::lessons_of(&mut conn, id).await.unwrap();
     let titles: Vec<&str> = lessons.iter().map(|l| l.title().as_str()).collect();
     assert_eq!(titles, ["Pengenalan", "Kuis"]);
@@ -214,7 +214,7 @@ async fn an_assessment_is_linked_once_to_an_assessment_lesson_and_only_there() {
         .add_lesson(h.instructor, id, "Kuis", LessonKind::assessment())
         .await
         .unwrap();
-    let mut conn = h.bus.db().pool().acquire().await.unwrap();
+    let mut conn = h.bus.db().writer().acquire().await.unwrap();
     let content = course::lessons_of(&mut conn, id).await.unwrap()[0].id();
     let assessment = AssessmentId::new();
 

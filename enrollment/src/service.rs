@@ -44,10 +44,14 @@ impl EnrollmentService {
         learner: UserId,
         course: CourseId,
     ) -> Result<EnrollmentId, EnrollmentError> {
-        let mut uow = self.begin(actor);
-        let enrollment = enroll_in(&mut uow, actor, learner, course).await?;
-        uow.commit().await?;
-        Ok(enrollment.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let enrollment = enroll_in(&mut uow, actor, learner, course).await?;
+                uow.commit().await?;
+                Ok(enrollment.id())
+            })
+            .await
     }
 
     /// Drops an active enrollment, with an optional reason, recording [`UserDropped`]. The
@@ -64,21 +68,25 @@ impl EnrollmentService {
         reason: Option<&str>,
     ) -> Result<(), EnrollmentError> {
         let reason = reason.map(DropReason::parse).transpose()?.flatten();
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get(conn, enrollment).await?;
-        loaded.drop_out(reason, now)?;
-        repository::save(conn, &mut loaded).await?;
-        uow.record(UserDropped {
-            enrollment_id: enrollment,
-            user_id: loaded.user_id(),
-            course_id: loaded.course_id(),
-            reason: loaded.drop_reason().map(|r| r.as_str().to_owned()),
-            progress_at_drop: loaded.progress().value(),
-        });
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get(conn, enrollment).await?;
+                loaded.drop_out(reason.clone(), now)?;
+                repository::save(conn, &mut loaded).await?;
+                uow.record(UserDropped {
+                    enrollment_id: enrollment,
+                    user_id: loaded.user_id(),
+                    course_id: loaded.course_id(),
+                    reason: loaded.drop_reason().map(|r| r.as_str().to_owned()),
+                    progress_at_drop: loaded.progress().value(),
+                });
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Re-activates a dropped enrollment in a course that is still published, keeping its
@@ -90,21 +98,25 @@ impl EnrollmentService {
     /// [`EnrollmentError::AlreadyEnrolled`] (the learner enrolled anew meanwhile);
     /// [`EnrollmentError::ConcurrentChange`]; storage failures.
     pub async fn reenroll(&self, actor: UserId, enrollment: EnrollmentId) -> Result<(), EnrollmentError> {
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get(conn, enrollment).await?;
-        let course = load_course(conn, loaded.course_id()).await?;
-        let previous_status = loaded.reenroll(&course, now)?;
-        repository::save(conn, &mut loaded).await?;
-        uow.record(UserReenrolled {
-            enrollment_id: enrollment,
-            user_id: loaded.user_id(),
-            course_id: loaded.course_id(),
-            previous_status,
-        });
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get(conn, enrollment).await?;
+                let course = load_course(conn, loaded.course_id()).await?;
+                let previous_status = loaded.reenroll(&course, now)?;
+                repository::save(conn, &mut loaded).await?;
+                uow.record(UserReenrolled {
+                    enrollment_id: enrollment,
+                    user_id: loaded.user_id(),
+                    course_id: loaded.course_id(),
+                    previous_status,
+                });
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Completes an active enrollment as its own command (e.g. an administrator's override);
@@ -118,10 +130,14 @@ impl EnrollmentService {
         enrollment: EnrollmentId,
         total_time_spent: u64,
     ) -> Result<(), EnrollmentError> {
-        let mut uow = self.begin(actor);
-        complete_in(&mut uow, enrollment, total_time_spent).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                complete_in(&mut uow, enrollment, total_time_spent).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 }
 

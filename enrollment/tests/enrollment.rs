@@ -14,7 +14,10 @@ use enrollment::{
     EnrollmentCompleted, EnrollmentError, EnrollmentService, EnrollmentStatus, GenerateCertificate, InvalidTransition,
     Percentage, SendCompletionCongratulations, SendWelcomeNotification, UserDropped, UserEnrolled, UserReenrolled,
 };
-use shared_kernel::notifications::{AppUrl, MemoryTransport, NotificationSender, Notifier, notifications_of};
+use shared_kernel::notifications::{
+    AppUrl, MailTransport, MemoryTransport, NotificationSender, Notifier, SendMail, notification_queue_options,
+    notifications_of,
+};
 use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::testing::{EventFake, NotificationFake, TestDb, drain};
 use shared_kernel::users::create_user;
@@ -50,9 +53,10 @@ struct Harness {
     learner: UserId,
 }
 
-fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
+fn registry(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Registry {
     Registry::builder()
         .listen_all_sync(LogDomainEvent, &[])
+        .job(SendMail::new(mail), notification_queue_options())
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()
         .event::<CourseArchived>()
@@ -72,15 +76,15 @@ fn registry(notifier: Arc<dyn NotificationSender>) -> Registry {
 }
 
 impl Harness {
-    async fn new(notifier: Arc<dyn NotificationSender>) -> Self {
+    async fn new(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Self {
         let db = TestDb::new(vec![course::migrator(), enrollment::migrator()]).await;
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
-        let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifier)))
+        let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifier, mail)))
             .observer(fake.clone())
             .broadcaster(hub.clone())
             .build();
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let instructor = create_user(&mut conn, "Budi Santoso", "budi@example.id", "id")
             .await
             .unwrap()
@@ -103,7 +107,7 @@ impl Harness {
     }
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
-        self.bus.db().pool().acquire().await.unwrap()
+        self.bus.db().writer().acquire().await.unwrap()
     }
 
     async fn course(&self, status: CourseStatus) -> CourseId {
@@ -164,7 +168,10 @@ impl Harness {
 
 async fn harness() -> (Harness, Arc<NotificationFake>) {
     let notifications = NotificationFake::new();
-    (Harness::new(notifications.clone()).await, notifications)
+    (
+        Harness::new(notifications.clone(), Arc::new(MemoryTransport::default())).await,
+        notifications,
+    )
 }
 
 // ---- enrolling -----------------------------------------------------------------------------
@@ -672,7 +679,7 @@ async fn the_real_notifier_stores_the_welcome_with_the_seeds_payload_and_mails_i
         "Enteraksi",
         "noreply@example.id",
     );
-    let h = Harness::new(Arc::new(notifier)).await;
+    let h = Harness::new(Arc::new(notifier), mail.clone()).await;
     let course = h.course(CourseStatus::Published).await;
     h.enrollments.enroll(h.learner, h.learner, course).await.unwrap();
 

@@ -386,7 +386,7 @@ mod tests {
     #[tokio::test]
     async fn a_path_reads_back_with_its_courses_in_order() {
         let db = db().await;
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let courses = vec![CourseId::new(), CourseId::new(), CourseId::new()];
 
         let path = published_path(&mut conn, courses.clone()).await;
@@ -400,7 +400,7 @@ mod tests {
     #[tokio::test]
     async fn of_two_saves_from_the_same_read_only_the_first_advances_the_path_enrollment() {
         let db = db().await;
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let courses = vec![CourseId::new(), CourseId::new()];
         let path = published_path(&mut conn, courses.clone()).await;
         let enrollment = PathEnrollment::start(&path, UserId::new(), Utc::now()).unwrap();
@@ -421,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn the_unique_index_refuses_a_second_active_path_enrollment_as_already_enrolled() {
         let db = db().await;
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let path = published_path(&mut conn, vec![CourseId::new()]).await;
         let learner = UserId::new();
         insert_enrollment(&mut conn, &PathEnrollment::start(&path, learner, Utc::now()).unwrap())

@@ -38,14 +38,18 @@ impl LearningPathService {
     /// [`PathError::InvalidTitle`], [`PathError::UserNotFound`] (the owner); storage failures.
     pub async fn create(&self, actor: UserId, title: &str, description: &str) -> Result<LearningPathId, PathError> {
         let title = PathTitle::parse(title)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        ensure_user(conn, actor).await?;
-        let path = LearningPath::create(actor, title, description, now);
-        repository::insert_path(conn, &path).await?;
-        uow.commit().await?;
-        Ok(path.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                ensure_user(conn, actor).await?;
+                let path = LearningPath::create(actor, title.clone(), description, now);
+                repository::insert_path(conn, &path).await?;
+                uow.commit().await?;
+                Ok(path.id())
+            })
+            .await
     }
 
     /// Appends a published course to a draft path's list.
@@ -55,15 +59,19 @@ impl LearningPathService {
     /// [`PathError::CourseListFrozen`] (a published path), [`PathError::CourseNotPublished`],
     /// [`PathError::DuplicateCourse`]; [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn add_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_path(conn, path).await?;
-        let course = load_course(conn, course).await?;
-        loaded.add_course(actor, &course, now)?;
-        repository::save_path(conn, &mut loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_path(conn, path).await?;
+                let course = load_course(conn, course).await?;
+                loaded.add_course(actor, &course, now)?;
+                repository::save_path(conn, &mut loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Takes a course out of a draft path's list; the others keep their order.
@@ -72,14 +80,18 @@ impl LearningPathService {
     /// [`PathError::NotFound`], [`PathError::NotOwner`], [`PathError::CourseListFrozen`],
     /// [`PathError::CourseNotInPath`]; [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn remove_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_path(conn, path).await?;
-        loaded.remove_course(actor, course, now)?;
-        repository::save_path(conn, &mut loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_path(conn, path).await?;
+                loaded.remove_course(actor, course, now)?;
+                repository::save_path(conn, &mut loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Publishes a draft path: it needs at least one course, and all of them must still be
@@ -90,18 +102,22 @@ impl LearningPathService {
     /// [`PathError::EmptyPath`], [`PathError::CourseNotPublished`], [`PathError::CourseNotFound`];
     /// [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn publish(&self, actor: UserId, path: LearningPathId) -> Result<(), PathError> {
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_path(conn, path).await?;
-        let mut courses = Vec::with_capacity(loaded.courses().len());
-        for id in loaded.courses() {
-            courses.push(load_course(conn, *id).await?);
-        }
-        loaded.publish(actor, &courses, now)?;
-        repository::save_path(conn, &mut loaded).await?;
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_path(conn, path).await?;
+                let mut courses = Vec::with_capacity(loaded.courses().len());
+                for id in loaded.courses() {
+                    courses.push(load_course(conn, *id).await?);
+                }
+                loaded.publish(actor, &courses, now)?;
+                repository::save_path(conn, &mut loaded).await?;
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Enrolls `learner` in a published path, recording [`PathEnrollmentCreated`], and makes its
@@ -123,30 +139,34 @@ impl LearningPathService {
         learner: UserId,
         path: LearningPathId,
     ) -> Result<PathEnrollmentId, PathError> {
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let path = repository::get_path(conn, path).await?;
-        ensure_user(conn, learner).await?;
-        let mut enrollment = PathEnrollment::start(&path, learner, now)?;
-        // Checked before the insert so the refusal does not rest on a failed statement, which
-        // would abort a PostgreSQL transaction; the unique index still settles a race.
-        if repository::load_active(conn, learner, path.id()).await?.is_some() {
-            return Err(PathError::AlreadyEnrolled {
-                user: learner,
-                path: path.id(),
-            });
-        }
-        repository::insert_enrollment(conn, &enrollment).await?;
-        uow.record(PathEnrollmentCreated {
-            path_enrollment_id: enrollment.id(),
-            path_id: path.id(),
-            path_title: path.title().to_owned(),
-            user_id: learner,
-        });
-        open_current_course(&mut uow, actor, &path, &mut enrollment).await?;
-        uow.commit().await?;
-        Ok(enrollment.id())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let path = repository::get_path(conn, path).await?;
+                ensure_user(conn, learner).await?;
+                let mut enrollment = PathEnrollment::start(&path, learner, now)?;
+                // Checked before the insert so the refusal does not rest on a failed statement, which
+                // would abort a PostgreSQL transaction; the unique index still settles a race.
+                if repository::load_active(conn, learner, path.id()).await?.is_some() {
+                    return Err(PathError::AlreadyEnrolled {
+                        user: learner,
+                        path: path.id(),
+                    });
+                }
+                repository::insert_enrollment(conn, &enrollment).await?;
+                uow.record(PathEnrollmentCreated {
+                    path_enrollment_id: enrollment.id(),
+                    path_id: path.id(),
+                    path_title: path.title().to_owned(),
+                    user_id: learner,
+                });
+                open_current_course(&mut uow, actor, &path, &mut enrollment).await?;
+                uow.commit().await?;
+                Ok(enrollment.id())
+            })
+            .await
     }
 
     /// Drops an active path enrollment, with an optional reason, recording [`PathDropped`]. The
@@ -163,20 +183,24 @@ impl LearningPathService {
         reason: Option<&str>,
     ) -> Result<(), PathError> {
         let reason = reason.map(DropReason::parse).transpose()?.flatten();
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let mut loaded = repository::get_enrollment(conn, path_enrollment).await?;
-        loaded.drop_out(reason, now)?;
-        repository::save_enrollment(conn, &mut loaded).await?;
-        uow.record(PathDropped {
-            path_enrollment_id: loaded.id(),
-            path_id: loaded.path_id(),
-            user_id: loaded.user_id(),
-            reason: loaded.drop_reason().map(|r| r.as_str().to_owned()),
-        });
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let mut loaded = repository::get_enrollment(conn, path_enrollment).await?;
+                loaded.drop_out(reason.clone(), now)?;
+                repository::save_enrollment(conn, &mut loaded).await?;
+                uow.record(PathDropped {
+                    path_enrollment_id: loaded.id(),
+                    path_id: loaded.path_id(),
+                    user_id: loaded.user_id(),
+                    reason: loaded.drop_reason().map(|r| r.as_str().to_owned()),
+                });
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 }
 

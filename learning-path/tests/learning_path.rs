@@ -121,7 +121,7 @@ impl Harness {
             builder = builder.clock(clock);
         }
         let bus = builder.build();
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let instructor = create_user(&mut conn, "Budi Santoso", "budi@example.id", "id")
             .await
             .unwrap()
@@ -153,7 +153,7 @@ impl Harness {
     }
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
-        self.bus.db().pool().acquire().await.unwrap()
+        self.bus.db().writer().acquire().await.unwrap()
     }
 
     async fn course(&self, title: &str, status: CourseStatus) -> CourseId {

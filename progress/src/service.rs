@@ -94,14 +94,18 @@ impl ProgressService {
         enrollment: EnrollmentId,
         lesson: LessonId,
     ) -> Result<LessonCompletion, ProgressError> {
-        let mut uow = self.begin(actor);
-        let outcome = complete_lesson_in(&mut uow, enrollment, lesson).await?;
-        if let LessonCompletion::Completed { .. } = outcome {
-            uow.commit().await?;
-        }
-        // An already completed lesson leaves the unit of work without writes or events; dropping
-        // it just ends the read transaction.
-        Ok(outcome)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let outcome = complete_lesson_in(&mut uow, enrollment, lesson).await?;
+                if let LessonCompletion::Completed { .. } = outcome {
+                    uow.commit().await?;
+                }
+                // An already completed lesson leaves the unit of work without writes or events; dropping
+                // it just ends the read transaction.
+                Ok(outcome)
+            })
+            .await
     }
 
     /// Adds a sitting's `seconds` to the time spent on a lesson of an active enrollment and
@@ -119,13 +123,17 @@ impl ProgressService {
         seconds: u64,
     ) -> Result<u64, ProgressError> {
         let time = TimeSpent::from_seconds(seconds)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        Target::load(conn, enrollment, lesson).await?.ensure_active()?;
-        let total = repository::add_time(conn, enrollment, lesson, time, now).await?;
-        uow.commit().await?;
-        Ok(total)
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                Target::load(conn, enrollment, lesson).await?.ensure_active()?;
+                let total = repository::add_time(conn, enrollment, lesson, time, now).await?;
+                uow.commit().await?;
+                Ok(total)
+            })
+            .await
     }
 
     /// Records how far (0–100 %) the learner is through a lesson of an active enrollment and, if
@@ -144,27 +152,32 @@ impl ProgressService {
         percentage: f64,
     ) -> Result<(), ProgressError> {
         let percentage = Percentage::new(percentage)?;
-        let mut uow = self.begin(actor);
-        let now = uow.bus().clock().now();
-        let conn = uow.conn().await?;
-        let target = Target::load(conn, enrollment, lesson).await?;
-        target.ensure_active()?;
-        let mut progress = repository::load(conn, enrollment, lesson)
-            .await?
-            .unwrap_or_else(|| LessonProgress::start(enrollment, lesson, now));
-        if !progress.update_percentage(percentage, now) || !repository::save_percentage(conn, &progress).await? {
-            return Ok(());
-        }
-        uow.record(ProgressUpdated {
-            enrollment_id: enrollment,
-            user_id: target.enrollment.user_id(),
-            lesson_id: lesson,
-            course_progress: target.enrollment.progress().value(),
-            lesson_progress: progress.percentage().value(),
-            is_completed: progress.is_completed(),
-        });
-        uow.commit().await?;
-        Ok(())
+        self.bus
+            .retrying(async || {
+                let mut uow = self.begin(actor);
+                let now = uow.bus().clock().now();
+                let conn = uow.conn().await?;
+                let target = Target::load(conn, enrollment, lesson).await?;
+                target.ensure_active()?;
+                let mut progress = repository::load(conn, enrollment, lesson)
+                    .await?
+                    .unwrap_or_else(|| LessonProgress::start(enrollment, lesson, now));
+                if !progress.update_percentage(percentage, now) || !repository::save_percentage(conn, &progress).await?
+                {
+                    return Ok(());
+                }
+                uow.record(ProgressUpdated {
+                    enrollment_id: enrollment,
+                    user_id: target.enrollment.user_id(),
+                    lesson_id: lesson,
+                    course_progress: target.enrollment.progress().value(),
+                    lesson_progress: progress.percentage().value(),
+                    is_completed: progress.is_completed(),
+                });
+                uow.commit().await?;
+                Ok(())
+            })
+            .await
     }
 }
 

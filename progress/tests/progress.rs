@@ -94,7 +94,7 @@ impl Harness {
             .observer(fake.clone())
             .broadcaster(hub.clone())
             .build();
-        let mut conn = db.db().pool().acquire().await.unwrap();
+        let mut conn = db.db().writer().acquire().await.unwrap();
         let instructor = create_user(&mut conn, "Budi Santoso", "budi@example.id", "id")
             .await
             .unwrap()
@@ -118,7 +118,7 @@ impl Harness {
     }
 
     async fn conn(&self) -> shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any> {
-        self.bus.db().pool().acquire().await.unwrap()
+        self.bus.db().writer().acquire().await.unwrap()
     }
 
     async fn published_course(&self, title: &str, lessons: &[&str]) -> (CourseId, Vec<LessonId>) {

@@ -80,6 +80,7 @@ pub struct AuditQuery {
     from: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     correlation: Option<CorrelationId>,
+    after: Option<EventId>,
     limit: Option<u32>,
 }
 
@@ -122,6 +123,12 @@ impl AuditQuery {
     /// Only rows of this cascade.
     pub fn correlation(mut self, correlation: CorrelationId) -> Self {
         self.correlation = Some(correlation);
+        self
+    }
+
+    /// Only rows after the row of event `after` in this order (the next page).
+    pub fn after(mut self, after: EventId) -> Self {
+        self.after = Some(after);
         self
     }
 
@@ -225,6 +232,14 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
     }
     if let Some(correlation) = query.correlation {
         push("correlation_id = ?", correlation.to_string(), &mut binds);
+    }
+    if let Some(after) = query.after {
+        push(
+            "(occurred_at > (SELECT occurred_at FROM domain_event_log WHERE event_id = ?) \
+             OR (occurred_at = (SELECT occurred_at FROM domain_event_log WHERE event_id = ?) AND event_id > ?))",
+            after.to_string(),
+            &mut binds,
+        );
     }
     let mut sql = String::from(
         "SELECT event_id, event_name, aggregate_type, aggregate_id, actor_id, metadata, occurred_at, \

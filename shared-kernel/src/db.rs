@@ -1,6 +1,12 @@
-//! The database handle: a connection pool over sqlx's `Any` driver, so the same repository code
-//! serves the embedded SQLite default and PostgreSQL. SQL is written portably (`$1` placeholders,
-//! TEXT ids and timestamps, BIGINT numbers); what must differ per backend lives in [`Backend`].
+//! The database handle over sqlx's `Any` driver, so the same repository code serves the embedded
+//! SQLite default and PostgreSQL. SQL is written portably (`$1` placeholders, TEXT ids and
+//! timestamps, BIGINT numbers); what must differ per backend lives in [`Backend`].
+//!
+//! Two pools: [`Database::writer`] for write transactions and [`Database::pool`] for reads. On
+//! SQLite the writer is one connection (the engine has one writer at a time anyway) and the
+//! readers are several read-only WAL connections, so a read never waits for a write transaction
+//! (WAL readers see the last commit) and a write through a reader fails loudly. On PostgreSQL
+//! both are the same pool.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -8,7 +14,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, Connection, Transaction};
 
 /// Which database engine a [`Database`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +27,15 @@ pub enum Backend {
 
 impl Backend {
     /// The statement that opens a write transaction. SQLite takes the write lock up front
-    /// (`BEGIN IMMEDIATE`) so two writers never deadlock upgrading a read lock.
+    /// (`BEGIN IMMEDIATE`) so two writers never deadlock upgrading a read lock: its writers are
+    /// serial, so every transaction is serializable. PostgreSQL runs write transactions at
+    /// SERIALIZABLE, so a command whose rule depends on rows it read is correct under concurrent
+    /// writers; a conflict aborts one of them with a serialization failure, which
+    /// [`EventBus::retrying`](crate::EventBus::retrying) and the worker retry.
     pub(crate) fn begin_write(self) -> &'static str {
         match self {
             Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
+            Backend::Postgres => "BEGIN ISOLATION LEVEL SERIALIZABLE",
         }
     }
 
@@ -39,12 +49,20 @@ impl Backend {
     }
 }
 
-/// Errors opening or migrating the database.
+/// Errors opening or migrating the database. Every URL in them has its password replaced by `***`.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The URL names no supported backend. Fix `DATABASE_URL`.
-    #[error("unsupported database URL `{0}`: expected sqlite:… or postgres://…")]
+    #[error("unsupported database URL `{}`: expected sqlite:… or postgres://…", redact_url(.0))]
     UnsupportedUrl(String),
+    /// The URL could not be parsed.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it (secrets redacted).
+        reason: String,
+    },
     /// The SQLite file's folder could not be created.
     #[error("cannot create the database folder {path}")]
     CreateDir {
@@ -55,22 +73,38 @@ pub enum DbError {
         source: std::io::Error,
     },
     /// The database could not be reached or opened.
-    #[error("cannot connect to the database")]
-    Connect(#[source] sqlx::Error),
+    #[error("cannot connect to the database at {target}: {reason}")]
+    Connect {
+        /// `host:port` of a server, or the path of a SQLite file.
+        target: String,
+        /// Why (connection refused, timed out, authentication failed, not a database …),
+        /// secrets redacted.
+        reason: String,
+    },
     /// A migration failed; the database is left at the last migration that succeeded.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// Another process's migration lock could not be taken.
+    #[error("cannot take the migration lock {path}")]
+    MigrationLock {
+        /// The lock file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
-    /// The most connections the pool opens. `None` picks the backend's default: 1 for SQLite
-    /// (the engine serializes writers anyway, and a single connection never waits on the busy
-    /// handler), 10 for PostgreSQL.
+    /// The most connections the pool opens. `None` picks the backend's default: 4 read-only
+    /// connections beside the one writer for SQLite, 10 for PostgreSQL.
     pub max_connections: Option<u32>,
     /// How long a caller waits for a free connection before an error.
     pub acquire_timeout: Duration,
+    /// How long connecting may take before it is reported as timed out.
+    pub connect_timeout: Duration,
 }
 
 impl Default for DbOptions {
@@ -78,16 +112,25 @@ impl Default for DbOptions {
         Self {
             max_connections: None,
             acquire_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// A connection pool and the backend it talks to. Cheap to clone.
+/// The connection pools and the backend they talk to. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Database {
-    pool: AnyPool,
+    reader: AnyPool,
+    writer: AnyPool,
     backend: Backend,
+    /// The SQLite file (for the migration lock), if any.
+    file: Option<String>,
 }
+
+/// The busy timeout comes first: switching a new file to WAL takes a lock another process
+/// starting at the same moment may hold.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl Database {
     /// Connects with default options. A SQLite file (and its folder) is created if missing and
@@ -96,46 +139,76 @@ impl Database {
         Self::connect_with(url, DbOptions::default()).await
     }
 
-    /// Connects with explicit pool options.
-    #[tracing::instrument(name = "connect to the database", skip(options))]
+    /// Connects with explicit pool options. One connection is opened first, with a timeout, so
+    /// an unreachable server or a file that is not a database fails at once with its cause
+    /// rather than after the pool's acquire timeout.
+    #[tracing::instrument(name = "connect to the database", skip_all, fields(url = %redact_url(url)))]
     pub async fn connect_with(url: &str, options: DbOptions) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = normalize_url(url)?;
-        let max = options.max_connections.unwrap_or(match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 10,
-        });
-        let connect_options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
-        let mut pool_options = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(options.acquire_timeout);
-        if backend == Backend::Sqlite {
-            // An embedded connection cannot be lost the way a network one can, so the ping sqlx
-            // sends before handing out a pooled connection would only add a round trip to the
-            // connection's worker thread on every command and read.
-            pool_options = pool_options.test_before_acquire(false);
-            pool_options = pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                    )
-                    .execute(conn)
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool_options
-            .connect_with(connect_options)
-            .await
-            .map_err(DbError::Connect)?;
-        Ok(Self { pool, backend })
+        let target = Target::parse(url)?;
+        let connect_options = AnyConnectOptions::from_str(&target.url).map_err(|e| DbError::InvalidUrl {
+            url: redact_url(url),
+            reason: redact_secrets(&e.to_string()),
+        })?;
+        probe(&target, &connect_options, options.connect_timeout).await?;
+        let pools = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let connect_error = |e: sqlx::Error| target.connect_error(&e);
+        let (reader, writer) = match target.backend {
+            Backend::Postgres => {
+                let pool = pools(options.max_connections.unwrap_or(10))
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(connect_error)?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => {
+                // An embedded connection cannot be lost the way a network one can, so the ping
+                // sqlx sends before handing out a pooled connection would only add a round trip
+                // to the connection's worker thread on every command and read.
+                let writer = pools(1)
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _meta| Box::pin(async move { sqlite_setup(conn, false).await }))
+                    .connect_with(connect_options.clone())
+                    .await
+                    .map_err(connect_error)?;
+                if target.file.is_none() {
+                    // An in-memory database exists once per connection: readers would see
+                    // another, empty database.
+                    (writer.clone(), writer)
+                } else {
+                    let reader = pools(options.max_connections.unwrap_or(4).max(1))
+                        .test_before_acquire(false)
+                        .after_connect(|conn, _meta| Box::pin(async move { sqlite_setup(conn, true).await }))
+                        .connect_with(connect_options)
+                        .await
+                        .map_err(connect_error)?;
+                    (reader, writer)
+                }
+            }
+        };
+        Ok(Self {
+            reader,
+            writer,
+            backend: target.backend,
+            file: target.file,
+        })
     }
 
-    /// The pool, for reads outside a unit of work.
+    /// The pool for reads outside a unit of work. On SQLite its connections are read-only and
+    /// never wait for a write transaction.
     pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        &self.reader
+    }
+
+    /// The pool for writes outside a unit of work (the queue's bookkeeping, administrative
+    /// statements). On SQLite it is the one writer connection: hold it only for a statement or
+    /// a short transaction, and never call anything external while holding it.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// The backend in use.
@@ -143,24 +216,210 @@ impl Database {
         self.backend
     }
 
-    /// Applies every crate's migrations, in the order given (the kernel's first).
+    /// Applies every crate's migrations, in the order given (the kernel's first), under a lock so
+    /// any number of processes may start at once: on SQLite an exclusive lock on a file beside
+    /// the database, on PostgreSQL sqlx's advisory lock per migrator.
     #[tracing::instrument(name = "apply migrations", skip_all)]
     pub async fn migrate(&self, migrators: &[Migrator]) -> Result<(), DbError> {
+        let _lock = match &self.file {
+            Some(file) => Some(MigrationLock::take(&format!("{file}.migrate-lock")).await?),
+            None => None,
+        };
         for migrator in migrators {
-            migrator.run(&self.pool).await.map_err(DbError::Migrate)?;
+            migrator.run(&self.writer).await.map_err(DbError::Migrate)?;
         }
         Ok(())
     }
 
     /// Opens a write transaction (see [`Backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        self.pool.begin_with(self.backend.begin_write()).await
+        self.writer.begin_with(self.backend.begin_write()).await
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.writer.close().await;
+        self.reader.close().await;
     }
+}
+
+async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+    if read_only {
+        sqlx::raw_sql("PRAGMA query_only = ON").execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// Opens one connection (and on SQLite sets it up, which reads the file) within `timeout`, so
+/// the real cause of a failure is reported at once.
+async fn probe(target: &Target, options: &AnyConnectOptions, timeout: Duration) -> Result<(), DbError> {
+    let attempt = async {
+        let mut conn = sqlx::AnyConnection::connect_with(options).await?;
+        match target.backend {
+            Backend::Sqlite => sqlite_setup(&mut conn, false).await?,
+            Backend::Postgres => {
+                sqlx::query("SELECT 1").execute(&mut conn).await?;
+            }
+        }
+        conn.close().await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(target.connect_error(&e)),
+        Err(_) => Err(DbError::Connect {
+            target: target.display.clone(),
+            reason: format!("timed out after {timeout:?}"),
+        }),
+    }
+}
+
+/// An exclusive lock on a file, released when dropped.
+struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+impl MigrationLock {
+    async fn take(path: &str) -> Result<Self, DbError> {
+        let owned = path.to_owned();
+        let io = |source| DbError::MigrationLock {
+            path: path.to_owned(),
+            source,
+        };
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&owned)?;
+            file.lock()?;
+            Ok(Self(file))
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)
+    }
+}
+
+/// A parsed database URL.
+struct Target {
+    backend: Backend,
+    /// The URL sqlx gets.
+    url: String,
+    /// What error messages name: `host:port` or the file.
+    display: String,
+    /// The SQLite file, unless in memory.
+    file: Option<String>,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.trim_start_matches("//");
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let in_memory = path == ":memory:" || path.is_empty() || query.contains("mode=memory");
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !in_memory && !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            let query = if query.contains("mode=") {
+                query.to_owned()
+            } else if query.is_empty() {
+                "mode=rwc".to_owned()
+            } else {
+                format!("{query}&mode=rwc")
+            };
+            Ok(Self {
+                backend: Backend::Sqlite,
+                url: format!("sqlite://{path}?{query}"),
+                display: format!("SQLite file {path}"),
+                file: (!in_memory).then(|| path.to_owned()),
+            })
+        } else if let Some(rest) = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+        {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let host = if host.is_empty() { "localhost" } else { host };
+            let display = if host.contains(':') && !host.ends_with(']') {
+                host.to_owned()
+            } else {
+                format!("{host}:5432")
+            };
+            Ok(Self {
+                backend: Backend::Postgres,
+                url: url.to_owned(),
+                display,
+                file: None,
+            })
+        } else {
+            Err(DbError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    fn connect_error(&self, e: &sqlx::Error) -> DbError {
+        DbError::Connect {
+            target: self.display.clone(),
+            reason: redact_secrets(&describe(e)),
+        }
+    }
+}
+
+/// A sqlx error with its causes, as one line.
+fn describe(e: &sqlx::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// `url` with the password of its user info replaced by `***` (`postgres://u:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    redact_secrets(url)
+}
+
+/// `text` with the password of every URL in it replaced by `***`: for error messages and logs
+/// that may quote a database or SMTP URL.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '`' || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Makes a crate's migrator tolerate the other crates' versions in the shared
@@ -176,34 +435,6 @@ pub fn migrator() -> Migrator {
     shared_migrator(sqlx::migrate!("./migrations"))
 }
 
-fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let rest = rest.trim_start_matches("//");
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| path != ":memory:" && !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let query = if query.contains("mode=") {
-            query.to_owned()
-        } else if query.is_empty() {
-            "mode=rwc".to_owned()
-        } else {
-            format!("{query}&mode=rwc")
-        };
-        Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok((Backend::Postgres, url.to_owned()))
-    } else {
-        Err(DbError::UnsupportedUrl(url.to_owned()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,16 +443,72 @@ mod tests {
     fn a_sqlite_url_gets_create_mode() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}/a/b.db", dir.path().display());
-        let (backend, normalized) = normalize_url(&url).unwrap();
-        assert_eq!(backend, Backend::Sqlite);
-        assert!(normalized.ends_with("b.db?mode=rwc"));
+        let target = Target::parse(&url).unwrap();
+        assert_eq!(target.backend, Backend::Sqlite);
+        assert!(target.url.ends_with("b.db?mode=rwc"));
         assert!(dir.path().join("a").is_dir());
     }
 
     #[test]
-    fn an_unknown_scheme_is_rejected_by_name() {
-        let err = normalize_url("mysql://x").unwrap_err();
-        assert!(matches!(err, DbError::UnsupportedUrl(u) if u == "mysql://x"));
+    fn an_unknown_scheme_is_rejected_by_name_without_its_password() {
+        let err = Target::parse("postgress://postgres:S3CR3T@db:5432/x").err().unwrap();
+        assert!(matches!(err, DbError::UnsupportedUrl(_)));
+        let text = err.to_string();
+        assert!(!text.contains("S3CR3T"), "{text}");
+        assert!(text.contains("postgress://postgres:***@db:5432/x"), "{text}");
+    }
+
+    #[test]
+    fn passwords_are_redacted_wherever_a_url_appears() {
+        assert_eq!(redact_url("postgres://u:pw@h:1/db?x=1"), "postgres://u:***@h:1/db?x=1");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:data/a.db"), "sqlite:data/a.db");
+        assert_eq!(
+            redact_secrets("bad `smtp://me:p@ss:w0rd@mail:25` and postgres://a:b@c"),
+            "bad `smtp://me:***@mail:25` and postgres://a:***@c"
+        );
+    }
+
+    #[test]
+    fn a_postgres_target_names_host_and_port() {
+        assert_eq!(
+            Target::parse("postgres://u:p@db.internal/x").unwrap().display,
+            "db.internal:5432"
+        );
+        assert_eq!(
+            Target::parse("postgresql://u:p@10.0.0.1:6543/x").unwrap().display,
+            "10.0.0.1:6543"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_fast_naming_host_port_and_cause() {
+        // Nothing listens on port 1.
+        let started = std::time::Instant::now();
+        let err = Database::connect("postgres://postgres:S3CR3T@127.0.0.1:1/x")
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("S3CR3T"), "{text}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_fails_fast_with_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("garbage.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Database::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("not a database"), "{text}");
     }
 
     #[tokio::test]
@@ -240,5 +527,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n.0, 0);
+    }
+
+    #[tokio::test]
+    async fn sqlite_reads_do_not_wait_for_an_open_write_transaction_and_readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite:{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate(&[migrator()]).await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("DELETE FROM jobs").execute(&mut *tx).await.unwrap();
+        let read = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM jobs").fetch_one(db.pool()),
+        )
+        .await
+        .expect("a read waited for the write transaction")
+        .unwrap();
+        assert_eq!(read.0, 0);
+        tx.rollback().await.unwrap();
+        let err = sqlx::query("DELETE FROM jobs").execute(db.pool()).await.unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn processes_starting_at_once_migrate_one_after_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}/race.db", dir.path().display());
+        let mut starts = Vec::new();
+        for _ in 0..4 {
+            let url = url.clone();
+            starts.push(tokio::spawn(async move {
+                let db = Database::connect(&url).await?;
+                db.migrate(&[migrator()]).await
+            }));
+        }
+        for start in starts {
+            start.await.unwrap().unwrap();
+        }
     }
 }

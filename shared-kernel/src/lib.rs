@@ -49,18 +49,20 @@ pub use audit::{AuditEntry, AuditError, AuditLog, AuditQuery, LogDomainEvent, qu
 pub use broadcast::MockBroadcaster;
 pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster};
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
-pub use db::{Backend, Database, DbError, DbOptions, migrator, shared_migrator};
+pub use db::{Backend, Database, DbError, DbOptions, migrator, redact_secrets, redact_url, shared_migrator};
 pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
 pub use ids::{
     AssessmentId, AttemptId, CertificateId, CorrelationId, CourseId, EnrollmentId, EventId, IdParseError,
     LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId,
 };
 pub use listener::{
-    JobFailure, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
+    JobFailure, JobHandler, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
 };
 pub use queue::{FailedJob, JobContext, Queue, QueueError, QueueStats};
 pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError};
-pub use uow::{CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError};
+pub use uow::{
+    CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
+};
 pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerReport, shutdown_channel};
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.

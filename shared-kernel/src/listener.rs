@@ -244,6 +244,41 @@ impl<L: WildcardQueuedListener> ErasedQueued for WildQueued<L> {
     }
 }
 
+/// Runs jobs that a listener enqueued itself rather than one per event (e.g. a mail to send, so
+/// that it is delivered and retried apart from the listener's database writes). Registered with
+/// [`RegistryBuilder::job`](crate::RegistryBuilder::job); a job row names it by `KIND` (its
+/// `event_name`) and `NAME` (its `listener`).
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// The kind of job (stored as the job's event name), e.g. `mail`.
+    const KIND: &'static str;
+    /// The handler's name (stored as the job's listener), e.g. `SendMail`.
+    const NAME: &'static str;
+
+    /// Runs one job from its payload.
+    async fn handle(&self, payload: &str, job: &mut JobContext) -> Result<(), ListenerError>;
+
+    /// Runs once when the job has failed for good.
+    async fn failed(&self, _payload: &str, _failure: &JobFailure) {}
+}
+
+pub(crate) struct DirectJob<H>(pub(crate) H);
+
+#[async_trait]
+impl<H: JobHandler> ErasedQueued for DirectJob<H> {
+    fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
+        false
+    }
+
+    async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {
+        self.0.handle(payload, job).await
+    }
+
+    async fn failed(&self, _event_name: &str, payload: &str, failure: &JobFailure) {
+        self.0.failed(payload, failure).await;
+    }
+}
+
 pub(crate) type SyncHandler = Arc<dyn ErasedSync>;
 pub(crate) type QueuedHandler = Arc<dyn ErasedQueued>;
 

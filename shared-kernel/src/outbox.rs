@@ -12,6 +12,10 @@ use crate::db::Backend;
 use crate::event::SharedEnvelope;
 use crate::uow::{EventBus, UowError};
 
+/// The unique index that makes each aggregate's events a sequence: two transactions giving an
+/// aggregate the same version conflict, and the later one runs again.
+pub(crate) const AGGREGATE_VERSION_CONSTRAINT: &str = "domain_event_log_aggregate_version";
+
 /// At most this many rows per INSERT, far below every backend's bind-parameter limit.
 const ROWS_PER_STATEMENT: usize = 200;
 
@@ -114,7 +118,7 @@ impl Batch {
     }
 
     /// Adds `INSERT … VALUES` for `rows` rows of `cols` columns; `head` is the part before VALUES.
-    fn insert(&mut self, head: &str, rows: usize, cols: usize, args: impl IntoIterator<Item = Arg>) {
+    fn insert(&mut self, head: &str, tail: &str, rows: usize, cols: usize, args: impl IntoIterator<Item = Arg>) {
         if !self.combine || self.args.len() + rows * cols > MAX_ARGS_PER_ROUND_TRIP {
             self.flush();
         }
@@ -124,6 +128,7 @@ impl Batch {
         self.sql.push_str(head);
         self.sql.push_str(" VALUES ");
         self.sql.push_str(&values_list_from(self.args.len() + 1, rows, cols));
+        self.sql.push_str(tail);
         self.args.extend(args);
     }
 
@@ -152,9 +157,52 @@ impl Batch {
 }
 
 const AUDIT_INSERT: &str = "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, \
-                            actor_id, metadata, occurred_at, created_at, correlation_id, causation_id)";
+                            actor_id, metadata, occurred_at, created_at, correlation_id, causation_id, aggregate_version)";
+
+/// Each audited event's aggregate version: one more than the aggregate's last, in the order the
+/// events were recorded. One read for all the aggregates of the commit.
+async fn aggregate_versions(conn: &mut AnyConnection, audit: &[SharedEnvelope]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut aggregates: Vec<(&str, String)> = Vec::new();
+    for event in audit {
+        let key = (event.aggregate_type(), event.aggregate_id());
+        if !aggregates.contains(&key) {
+            aggregates.push(key);
+        }
+    }
+    let mut last: Vec<i64> = vec![0; aggregates.len()];
+    for (chunk_no, chunk) in aggregates.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let conditions: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(aggregate_type = ${} AND aggregate_id = ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT aggregate_type, aggregate_id, MAX(aggregate_version) FROM domain_event_log WHERE {} \
+             GROUP BY aggregate_type, aggregate_id",
+            conditions.join(" OR ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
+        for (kind, id) in chunk {
+            query = query.bind((*kind).to_owned()).bind(id.clone());
+        }
+        for (kind, id, version) in query.fetch_all(&mut *conn).await? {
+            if let Some(i) = chunk.iter().position(|(k, a)| *k == kind && *a == id) {
+                last[chunk_no * ROWS_PER_STATEMENT + i] = version;
+            }
+        }
+    }
+    Ok(audit
+        .iter()
+        .map(|event| {
+            let key = (event.aggregate_type(), event.aggregate_id());
+            let i = aggregates.iter().position(|a| *a == key).unwrap_or(0);
+            last[i] += 1;
+            last[i]
+        })
+        .collect())
+}
 const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
                            available_at, created_at)";
+/// A job already waiting for the same (event or key, listener) is kept: enqueueing is idempotent.
+const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 /// Writes the audit rows and the job rows in the caller's transaction: multi-row INSERTs, and on
 /// SQLite both tables' INSERTs in one round trip.
@@ -167,8 +215,16 @@ pub(crate) async fn write(
 ) -> Result<(), sqlx::Error> {
     let mut batch = Batch::new(backend);
     let created_at = to_db_text(now);
-    for chunk in audit.chunks(ROWS_PER_STATEMENT) {
-        let args = chunk.iter().flat_map(|event| {
+    let versions = if audit.is_empty() {
+        Vec::new()
+    } else {
+        aggregate_versions(conn, audit).await?
+    };
+    for (chunk, versions) in audit
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(versions.chunks(ROWS_PER_STATEMENT))
+    {
+        let args = chunk.iter().zip(versions).flat_map(|(event, version)| {
             let meta = event.meta();
             [
                 Arg::Text(Uuid::now_v7().to_string()),
@@ -182,9 +238,10 @@ pub(crate) async fn write(
                 Arg::Text(created_at.clone()),
                 Arg::Text(meta.correlation_id().to_string()),
                 Arg::MaybeText(meta.causation_id().map(|c| c.to_string())),
+                Arg::Int(*version),
             ]
         });
-        batch.insert(AUDIT_INSERT, chunk.len(), 11, args);
+        batch.insert(AUDIT_INSERT, "", chunk.len(), 12, args);
     }
     let now_micros = to_micros(now);
     for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
@@ -202,7 +259,7 @@ pub(crate) async fn write(
                 Arg::Int(now_micros),
             ]
         });
-        batch.insert(JOBS_INSERT, chunk.len(), 10, args);
+        batch.insert(JOBS_INSERT, JOBS_CONFLICT, chunk.len(), 10, args);
     }
     batch.execute(conn).await
 }
@@ -219,8 +276,8 @@ mod tests {
     #[test]
     fn a_sqlite_batch_numbers_placeholders_across_statements() {
         let mut batch = super::Batch::new(crate::db::Backend::Sqlite);
-        batch.insert("INSERT INTO a (x)", 2, 1, [super::Arg::Int(1), super::Arg::Int(2)]);
-        batch.insert("INSERT INTO b (y)", 1, 1, [super::Arg::Int(3)]);
+        batch.insert("INSERT INTO a (x)", "", 2, 1, [super::Arg::Int(1), super::Arg::Int(2)]);
+        batch.insert("INSERT INTO b (y)", "", 1, 1, [super::Arg::Int(3)]);
         batch.flush();
         assert_eq!(batch.ready.len(), 1);
         assert_eq!(
@@ -232,8 +289,8 @@ mod tests {
     #[test]
     fn a_postgres_batch_sends_one_statement_at_a_time() {
         let mut batch = super::Batch::new(crate::db::Backend::Postgres);
-        batch.insert("INSERT INTO a (x)", 1, 1, [super::Arg::Int(1)]);
-        batch.insert("INSERT INTO b (y)", 1, 1, [super::Arg::Int(3)]);
+        batch.insert("INSERT INTO a (x)", "", 1, 1, [super::Arg::Int(1)]);
+        batch.insert("INSERT INTO b (y)", "", 1, 1, [super::Arg::Int(3)]);
         batch.flush();
         assert_eq!(batch.ready.len(), 2);
         assert_eq!(batch.ready[1].0, "INSERT INTO b (y) VALUES ($1)");

@@ -56,9 +56,11 @@ impl std::fmt::Debug for JobContext {
 }
 
 impl JobContext {
-    pub(crate) fn new(bus: &EventBus, job: &ClaimedJob) -> Self {
+    pub(crate) fn new(bus: &EventBus, job: &ClaimedJob, token: &str) -> Self {
+        let mut uow = bus.begin();
+        uow.acknowledge_on_open(&job.id, token);
         Self {
-            uow: bus.begin(),
+            uow,
             job_id: job.id.clone(),
             event_id: job.event_id.clone(),
             listener: job.listener.clone(),
@@ -93,7 +95,9 @@ impl JobContext {
         &mut self.uow
     }
 
-    /// The bus (for reads that need no transaction).
+    /// The bus, for reads that need no transaction (through [`Database::pool`](crate::Database::pool),
+    /// which never waits for this job's own write transaction). Beginning another unit of work on
+    /// it while this job's is open is [`UowError::Nested`].
     pub fn bus(&self) -> &EventBus {
         self.uow.bus()
     }
@@ -211,14 +215,15 @@ impl Queue {
             })
             .collect();
         format!(
-            "UPDATE jobs SET attempts = attempts + 1, reserved_by = $1, reserved_until = $2, available_at = $2 \
+            "UPDATE jobs SET reserved_by = $1, reserved_until = $2, available_at = $2 \
              WHERE id IN (SELECT id FROM ({}) AS candidates ORDER BY priority, available_at, id LIMIT $4) \
              RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries",
             candidates.join(" UNION ALL ")
         )
     }
 
-    /// Claims up to `limit` ready jobs of `queues` under `token` for `lease`.
+    /// Claims up to `limit` ready jobs of `queues` under `token` for `lease`. A claim counts no
+    /// try: [`Queue::start`] does, for the job it is about to run.
     #[tracing::instrument(name = "claim jobs", skip(self, sql, queues), level = "debug")]
     pub(crate) async fn claim(
         &self,
@@ -238,10 +243,51 @@ impl Queue {
         for queue in queues {
             query = query.bind(queue.clone());
         }
-        let mut jobs = query.fetch_all(self.bus.db().pool()).await?;
+        let mut jobs = query.fetch_all(self.bus.db().writer()).await?;
         let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);
         jobs.sort_by(|a, b| (rank(&a.queue), &a.id).cmp(&(rank(&b.queue), &b.id)));
         Ok(jobs)
+    }
+
+    /// Starts a claimed job: counts its try and renews its lease, if `token` still holds it.
+    /// Returns the tries counted so far including this one, or `None` when the lease was lost
+    /// (another worker took the job, or finished it).
+    pub(crate) async fn start(&self, job_id: &str, token: &str, lease: Duration) -> Result<Option<i64>, QueueError> {
+        let lease_end = self.lease_end(lease);
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE jobs SET attempts = attempts + 1, reserved_until = $1, available_at = $1 \
+             WHERE id = $2 AND reserved_by = $3 RETURNING attempts",
+        )
+        .bind(lease_end)
+        .bind(job_id.to_owned())
+        .bind(token.to_owned())
+        .fetch_optional(self.bus.db().writer())
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Renews the lease of every job `token` still holds (the heartbeat of a running batch);
+    /// returns how many. On PostgreSQL a job whose row a running job's transaction has locked is
+    /// skipped: the lock holds it.
+    pub(crate) async fn renew(&self, token: &str, lease: Duration) -> Result<u64, QueueError> {
+        let sql = match self.bus.db().backend() {
+            crate::Backend::Sqlite => {
+                "UPDATE jobs SET reserved_until = $1, available_at = $1 WHERE reserved_by = $2".to_owned()
+            }
+            crate::Backend::Postgres => "UPDATE jobs SET reserved_until = $1, available_at = $1 WHERE id IN \
+                 (SELECT id FROM jobs WHERE reserved_by = $2 FOR UPDATE SKIP LOCKED)"
+                .to_owned(),
+        };
+        Ok(sqlx::query(AssertSqlSafe(sql))
+            .bind(self.lease_end(lease))
+            .bind(token.to_owned())
+            .execute(self.bus.db().writer())
+            .await?
+            .rows_affected())
+    }
+
+    fn lease_end(&self, lease: Duration) -> i64 {
+        to_micros(self.now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX))
     }
 
     /// Acknowledges finished jobs that wrote nothing to the database, in one statement.
@@ -255,16 +301,23 @@ impl Queue {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            query.execute(self.bus.db().pool()).await?;
+            query.execute(self.bus.db().writer()).await?;
         }
         Ok(())
     }
 
-    /// Gives claimed but unstarted jobs back (graceful shutdown); their try does not count.
-    pub(crate) async fn release(&self, token: &str, ids: &[String]) -> Result<(), QueueError> {
+    /// Gives claimed jobs back (graceful shutdown): they are ready again at once. Unstarted jobs
+    /// counted no try; with `uncount`, the jobs' last counted try (a run the shutdown
+    /// interrupted, not a failure) is taken back.
+    pub(crate) async fn release(&self, token: &str, ids: &[String], uncount: bool) -> Result<(), QueueError> {
+        let attempts = if uncount {
+            "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+        } else {
+            ""
+        };
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "UPDATE jobs SET attempts = attempts - 1, reserved_by = NULL, reserved_until = NULL, \
+                "UPDATE jobs SET {attempts}reserved_by = NULL, reserved_until = NULL, \
                  available_at = $2 WHERE reserved_by = $1 AND id IN {}",
                 in_list(3, chunk.len())
             );
@@ -274,7 +327,7 @@ impl Queue {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            query.execute(self.bus.db().pool()).await?;
+            query.execute(self.bus.db().writer()).await?;
         }
         Ok(())
     }
@@ -296,7 +349,7 @@ impl Queue {
         .bind(error.to_owned())
         .bind(job.id.clone())
         .bind(token.to_owned())
-        .execute(self.bus.db().pool())
+        .execute(self.bus.db().writer())
         .await?;
         Ok(())
     }
@@ -326,14 +379,41 @@ impl Queue {
         Ok(moved == 1)
     }
 
-    /// Failed jobs, oldest failure first.
-    pub async fn failed_jobs(&self) -> Result<Vec<FailedJob>, QueueError> {
-        Ok(sqlx::query_as::<_, FailedJob>(
-            "SELECT id, queue, event_id, event_name, listener, exception, attempts, failed_at \
-             FROM failed_jobs ORDER BY failed_at, id",
-        )
-        .fetch_all(self.bus.db().pool())
-        .await?)
+    /// Failed jobs, oldest failure first: at most `limit`, after the failed job `after` (the
+    /// last id of the previous page) when given.
+    ///
+    /// # Errors
+    /// [`QueueError::FailedJobNotFound`] when `after` names no failed job; storage failures.
+    pub async fn failed_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<FailedJob>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let columns =
+            "SELECT id, queue, event_id, event_name, listener, exception, attempts, failed_at FROM failed_jobs";
+        let rows = match after {
+            None => {
+                sqlx::query_as::<_, FailedJob>(AssertSqlSafe(format!("{columns} ORDER BY failed_at, id LIMIT $1")))
+                    .bind(limit)
+                    .fetch_all(self.bus.db().pool())
+                    .await?
+            }
+            Some(after) => {
+                let cursor: Option<(String,)> = sqlx::query_as("SELECT failed_at FROM failed_jobs WHERE id = $1")
+                    .bind(after.to_owned())
+                    .fetch_optional(self.bus.db().pool())
+                    .await?;
+                let Some((failed_at,)) = cursor else {
+                    return Err(QueueError::FailedJobNotFound(after.to_owned()));
+                };
+                sqlx::query_as::<_, FailedJob>(AssertSqlSafe(format!(
+                    "{columns} WHERE failed_at > $1 OR (failed_at = $1 AND id > $2) ORDER BY failed_at, id LIMIT $3"
+                )))
+                .bind(failed_at)
+                .bind(after.to_owned())
+                .bind(limit)
+                .fetch_all(self.bus.db().pool())
+                .await?
+            }
+        };
+        Ok(rows)
     }
 
     /// Puts one failed job back on its queue with a fresh set of tries.
@@ -376,17 +456,46 @@ impl Queue {
         Ok(())
     }
 
-    /// Retries every failed job whose listener is still registered; returns how many.
-    pub async fn retry_all(&self) -> Result<usize, QueueError> {
+    /// Retries every failed job whose listener is still registered, with a fresh set of tries;
+    /// returns how many. Two statements per (event, listener) pair in `failed_jobs`, whatever the
+    /// number of rows: each pair's jobs move back in one transaction.
+    pub async fn retry_all(&self) -> Result<u64, QueueError> {
+        let pairs: Vec<(String, String)> = sqlx::query_as("SELECT DISTINCT event_name, listener FROM failed_jobs")
+            .fetch_all(self.bus.db().pool())
+            .await?;
         let mut retried = 0;
-        for job in self.failed_jobs().await? {
-            match self.retry(&job.id).await {
-                Ok(()) => retried += 1,
-                Err(QueueError::NoListener { .. }) => {
-                    tracing::warn!(job = %job.id, listener = %job.listener, "failed job skipped: listener no longer registered");
-                }
-                Err(e) => return Err(e),
-            }
+        for (event, listener) in pairs {
+            let Some((_, options)) = self.bus.registry().handler(&event, &listener) else {
+                tracing::warn!(%event, %listener, "failed jobs skipped: listener no longer registered");
+                continue;
+            };
+            let now = to_micros(self.now());
+            let mut tx = self.bus.db().begin_write().await?;
+            // A failed job keeps the id it had as a job, so it can go back under that id; a job
+            // already waiting for the same (event, listener) wins and the failed copy is dropped.
+            let moved = sqlx::query(
+                "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
+                 SELECT id, $1, event_id, event_name, listener, payload, 0, $2, $3, $3 FROM failed_jobs \
+                 WHERE event_name = $4 AND listener = $5 ON CONFLICT DO NOTHING",
+            )
+            .bind(options.queue().to_owned())
+            .bind(i64::from(options.max_tries()))
+            .bind(now)
+            .bind(event.clone())
+            .bind(listener.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM failed_jobs WHERE event_name = $1 AND listener = $2")
+                .bind(event)
+                .bind(listener)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            retried += moved;
+        }
+        if retried > 0 {
+            self.bus.wake().notify_waiters();
         }
         Ok(retried)
     }
@@ -395,7 +504,7 @@ impl Queue {
     pub async fn forget(&self, id: &str) -> Result<(), QueueError> {
         let deleted = sqlx::query("DELETE FROM failed_jobs WHERE id = $1")
             .bind(id.to_owned())
-            .execute(self.bus.db().pool())
+            .execute(self.bus.db().writer())
             .await?
             .rows_affected();
         if deleted == 0 {
@@ -407,7 +516,7 @@ impl Queue {
     /// Deletes every failed job; returns how many.
     pub async fn flush(&self) -> Result<u64, QueueError> {
         Ok(sqlx::query("DELETE FROM failed_jobs")
-            .execute(self.bus.db().pool())
+            .execute(self.bus.db().writer())
             .await?
             .rows_affected())
     }

@@ -198,6 +198,16 @@ struct Entry {
 pub struct RegistryBuilder {
     events: Vec<(TypeId, &'static str, Decoder)>,
     entries: Vec<Entry>,
+    jobs: Vec<JobEntry>,
+}
+
+/// A registered [`JobHandler`](crate::JobHandler): jobs a listener enqueues, not an event.
+#[derive(Clone)]
+struct JobEntry {
+    kind: &'static str,
+    name: &'static str,
+    handler: QueuedHandler,
+    options: Arc<QueueOptions>,
 }
 
 impl RegistryBuilder {
@@ -265,6 +275,18 @@ impl RegistryBuilder {
         self
     }
 
+    /// Registers the handler of jobs that listeners enqueue themselves (not one per event), such
+    /// as [`SendMail`](crate::notifications::SendMail): each runs on its own with its own tries.
+    pub fn job<H: crate::listener::JobHandler>(mut self, handler: H, options: QueueOptions) -> Self {
+        self.jobs.push(JobEntry {
+            kind: H::KIND,
+            name: H::NAME,
+            handler: Arc::new(crate::listener::DirectJob(handler)),
+            options: Arc::new(options),
+        });
+        self
+    }
+
     fn declare<E: DomainEvent>(&mut self) {
         let type_id = TypeId::of::<E>();
         if !self.events.iter().any(|(t, _, _)| *t == type_id) {
@@ -304,6 +326,15 @@ impl RegistryBuilder {
                 options.validate(entry.listener)?;
             }
         }
+        for job in &self.jobs {
+            if names.contains(job.kind) || !seen.insert((job.kind, job.name)) {
+                return Err(RegistryError::Duplicate {
+                    event: job.kind.to_owned(),
+                    listener: job.name.to_owned(),
+                });
+            }
+            job.options.validate(job.name)?;
+        }
         // A wildcard and a specific registration of the same listener on one event would run it twice.
         for entry in &self.entries {
             if let Target::Event { name, .. } = entry.target
@@ -327,7 +358,20 @@ impl RegistryBuilder {
             handlers: HashMap::new(),
             wildcard_handlers: HashMap::new(),
             entries: Vec::new(),
+            jobs: Vec::new(),
         };
+        for job in &self.jobs {
+            registry
+                .handlers
+                .entry(job.kind)
+                .or_default()
+                .insert(job.name, (job.handler.clone(), job.options.clone()));
+        }
+        registry.jobs = self
+            .jobs
+            .iter()
+            .map(|j| (j.kind, j.name, (*j.options).clone()))
+            .collect();
         for (type_id, name, _) in &self.events {
             let applying: Vec<&Entry> = self.entries.iter().filter(|e| applies(e, *type_id, name)).collect();
             registry.sync.insert(*type_id, sync_list(&applying));
@@ -423,6 +467,7 @@ pub struct Registry {
     handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
     wildcard_handlers: HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>,
     entries: Vec<RegisteredEntry>,
+    jobs: Vec<(&'static str, &'static str, QueueOptions)>,
 }
 
 impl fmt::Debug for Registry {
@@ -502,6 +547,19 @@ impl Registry {
         self.decoders.get(name).map(|decode| decode(payload))
     }
 
+    /// The registered job handlers: (kind, name, options), e.g. (`mail`, `SendMail`, …).
+    pub fn jobs(&self) -> &[(&'static str, &'static str, QueueOptions)] {
+        &self.jobs
+    }
+
+    /// The options of the job handler (`kind`, `name`), if registered.
+    pub fn job_options(&self, kind: &str, name: &str) -> Option<&QueueOptions> {
+        self.jobs
+            .iter()
+            .find(|(k, n, _)| *k == kind && *n == name)
+            .map(|(_, _, o)| o)
+    }
+
     /// Every queue a registration names, sorted.
     pub fn queues(&self) -> Vec<String> {
         let mut queues: Vec<String> = self
@@ -511,6 +569,7 @@ impl Registry {
                 Handler::Queued(_, o) => Some(o.queue().to_owned()),
                 Handler::Sync(_) => None,
             })
+            .chain(self.jobs.iter().map(|(_, _, o)| o.queue().to_owned()))
             .collect();
         queues.sort();
         queues.dedup();

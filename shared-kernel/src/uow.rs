@@ -13,9 +13,17 @@
 //!
 //! Dropping a unit of work, rolling it back or any error before the commit leaves nothing behind
 //! and triggers nothing.
+//!
+//! On PostgreSQL write transactions are SERIALIZABLE (on SQLite writers are serial anyway), so a
+//! command whose rule depends on rows it read cannot interleave with another; the loser of a
+//! conflict fails with a serialization failure and [`EventBus::retrying`] runs it again. A task
+//! holds at most one write transaction per bus: opening a second one inside the first (a sync
+//! listener or a job beginning its own unit of work) is [`UowError::Nested`], at once, instead of
+//! waiting for a connection the first one holds.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sqlx::{Any, AnyConnection, Transaction};
 use tokio::sync::Notify;
@@ -68,6 +76,49 @@ pub enum UowError {
     /// A sync listener failed earlier in this unit of work; it can only be rolled back.
     #[error("this unit of work already failed and can only be rolled back")]
     Poisoned,
+    /// A unit of work was opened while this task already holds a write transaction on the same
+    /// bus (e.g. a sync listener calling `bus().begin()`): use the unit of work you were given.
+    #[error(
+        "a unit of work was opened inside another one on the same bus; a listener must use the unit of work it is given"
+    )]
+    Nested,
+    /// The job this unit of work acknowledges is no longer held by this worker (its lease ended
+    /// and another worker took it). Nothing was written.
+    #[error("the job's lease was lost; another worker owns it now")]
+    LeaseLost,
+}
+
+impl UowError {
+    /// Whether this is a conflict with a concurrent transaction that running the same command
+    /// again resolves (see [`is_conflict`]).
+    pub fn is_conflict(&self) -> bool {
+        is_conflict(self)
+    }
+}
+
+/// How often [`EventBus::retrying`] runs a command that lost a conflict before giving up.
+pub const CONFLICT_RETRIES: u32 = 8;
+
+/// Whether `error`, or any error it was caused by, is a transaction conflict that retrying the
+/// whole transaction resolves: a PostgreSQL serialization failure (`40001`), a deadlock
+/// (`40P01`), or two transactions giving the same aggregate the same version.
+pub fn is_conflict(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+            let code = db.code();
+            if matches!(code.as_deref(), Some("40001" | "40P01")) {
+                return true;
+            }
+            if db.constraint() == Some(crate::outbox::AGGREGATE_VERSION_CONSTRAINT)
+                || db.message().contains("domain_event_log.aggregate_version")
+            {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl From<sqlx::Error> for UowError {
@@ -84,6 +135,8 @@ pub trait CommitObserver: Send + Sync + 'static {
 
 struct BusInner {
     db: Database,
+    /// The tasks holding a write transaction of this bus (see [`UowError::Nested`]).
+    writers: Mutex<Vec<tokio::task::Id>>,
     registry: Arc<Registry>,
     broadcaster: Arc<dyn Broadcaster>,
     clock: Arc<dyn Clock>,
@@ -149,6 +202,7 @@ impl EventBusBuilder {
         EventBus {
             inner: Arc::new(BusInner {
                 db: self.db,
+                writers: Mutex::new(Vec::new()),
                 registry: self.registry,
                 broadcaster: self.broadcaster,
                 clock: self.clock,
@@ -197,6 +251,53 @@ impl EventBus {
     pub(crate) fn wake(&self) -> &Arc<Notify> {
         &self.inner.wake
     }
+
+    /// Runs `command` (which begins, uses and commits its own unit of work) and runs it again,
+    /// up to [`CONFLICT_RETRIES`] times, when it fails with a conflict with a concurrent
+    /// transaction ([`is_conflict`]). Every command whose rule depends on what it read goes
+    /// through here, so it is correct under concurrent writers on PostgreSQL.
+    pub async fn retrying<T, E>(&self, mut command: impl AsyncFnMut() -> Result<T, E>) -> Result<T, E>
+    where
+        E: std::error::Error + 'static,
+    {
+        let mut retries = 0;
+        loop {
+            match command().await {
+                Err(e) if retries < CONFLICT_RETRIES && is_conflict(&e) => {
+                    retries += 1;
+                    tracing::debug!(retries, "transaction conflict; running the command again");
+                    tokio::time::sleep(conflict_backoff(retries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn enter_writer(&self) -> Result<Option<tokio::task::Id>, UowError> {
+        let Some(task) = tokio::task::try_id() else {
+            return Ok(None);
+        };
+        let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if writers.contains(&task) {
+            return Err(UowError::Nested);
+        }
+        writers.push(task);
+        Ok(Some(task))
+    }
+
+    fn leave_writer(&self, task: tokio::task::Id) {
+        let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = writers.iter().position(|t| *t == task) {
+            writers.swap_remove(i);
+        }
+    }
+}
+
+/// A short random pause before running a conflicting command again, growing with each retry, so
+/// two commands that conflicted do not meet again at once.
+pub(crate) fn conflict_backoff(retries: u32) -> Duration {
+    let ceiling = 2u64.saturating_pow(retries.min(8)).min(100);
+    Duration::from_micros(rand::random_range(0..ceiling * 1000))
 }
 
 /// The outcome of a commit.
@@ -222,6 +323,10 @@ impl Committed {
 pub struct UnitOfWork {
     bus: EventBus,
     tx: Option<Transaction<'static, Any>>,
+    /// The task registered as holding `tx` (see [`UowError::Nested`]).
+    writer: Option<tokio::task::Id>,
+    /// A job to acknowledge as the transaction's first statement: `(job id, lease token)`.
+    ack: Option<(String, String)>,
     actor: Option<UserId>,
     correlation: Option<CorrelationId>,
     root_cause: Option<EventId>,
@@ -232,6 +337,8 @@ pub struct UnitOfWork {
     events: Vec<SharedEnvelope>,
     next: usize,
     audit: Vec<SharedEnvelope>,
+    /// Jobs enqueued directly (not per event), written with the outbox.
+    direct_jobs: Vec<outbox::JobRow>,
     poisoned: bool,
 }
 
@@ -251,6 +358,8 @@ impl UnitOfWork {
         Self {
             bus,
             tx: None,
+            writer: None,
+            ack: None,
             actor: None,
             correlation: None,
             root_cause: None,
@@ -258,6 +367,7 @@ impl UnitOfWork {
             events: Vec::new(),
             next: 0,
             audit: Vec::new(),
+            direct_jobs: Vec::new(),
             poisoned: false,
         }
     }
@@ -294,13 +404,59 @@ impl UnitOfWork {
         }
     }
 
+    /// Makes this unit of work a job's: its transaction's first statement acknowledges (deletes)
+    /// the job, still held under `token`, so the listener's writes and the acknowledgement commit
+    /// together, and on PostgreSQL the job's row stays locked while the transaction runs.
+    pub(crate) fn acknowledge_on_open(&mut self, job_id: &str, token: &str) {
+        self.ack = Some((job_id.to_owned(), token.to_owned()));
+    }
+
     /// The transaction's connection, for repositories. Opens the write transaction on first use.
+    ///
+    /// # Errors
+    /// [`UowError::Nested`] when this task already holds another write transaction of this bus;
+    /// [`UowError::LeaseLost`] for a job whose lease another worker took; database failures.
     pub async fn conn(&mut self) -> Result<&mut AnyConnection, UowError> {
-        let tx = match self.tx.take() {
-            Some(tx) => tx,
-            None => self.bus.db().begin_write().await?,
+        if self.tx.is_none() {
+            self.open().await?;
+        }
+        Ok(&mut **self.tx.as_mut().expect("opened above"))
+    }
+
+    async fn open(&mut self) -> Result<(), UowError> {
+        let writer = self.bus.enter_writer()?;
+        let opened = self.bus.db().begin_write().await;
+        let mut tx = match opened {
+            Ok(tx) => tx,
+            Err(e) => {
+                if let Some(task) = writer {
+                    self.bus.leave_writer(task);
+                }
+                return Err(e.into());
+            }
         };
-        Ok(&mut **self.tx.insert(tx))
+        self.writer = writer;
+        if let Some((job, token)) = &self.ack {
+            let acked = sqlx::query("DELETE FROM jobs WHERE id = $1 AND reserved_by = $2")
+                .bind(job.clone())
+                .bind(token.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if acked != 1 {
+                drop(tx);
+                self.release_writer();
+                return Err(UowError::LeaseLost);
+            }
+        }
+        self.tx = Some(tx);
+        Ok(())
+    }
+
+    fn release_writer(&mut self) {
+        if let Some(task) = self.writer.take() {
+            self.bus.leave_writer(task);
+        }
     }
 
     /// Whether the transaction has been opened or events recorded: whether a commit has work.
@@ -324,6 +480,28 @@ impl UnitOfWork {
     /// The events recorded so far (dispatched first, then pending).
     pub fn recorded(&self) -> impl Iterator<Item = &SharedEnvelope> {
         self.events.iter()
+    }
+
+    /// Enqueues a job for a registered [`JobHandler`](crate::JobHandler) (`kind`, `name`), written
+    /// with this unit of work's outbox: it exists iff the unit of work commits. `key` is its
+    /// identity (stored as the job's event id): one job per (`key`, `name`).
+    pub(crate) fn enqueue_job(
+        &mut self,
+        kind: &'static str,
+        name: &'static str,
+        key: String,
+        payload: String,
+        options: &crate::QueueOptions,
+    ) {
+        self.direct_jobs.push(outbox::JobRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            queue: options.queue().to_owned(),
+            event_id: key,
+            event_name: kind,
+            listener: name,
+            payload: payload.into(),
+            max_tries: i64::from(options.max_tries()),
+        });
     }
 
     /// Queues an event's audit row for this transaction (the audit log listener's job).
@@ -413,13 +591,16 @@ impl UnitOfWork {
                 return Ok(Committed::default());
             }
             let now = self.bus.clock().now();
-            let jobs = outbox::job_rows(&self.bus, &self.events, now)?;
+            let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
+            jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
             let backend = self.bus.db().backend();
             let conn = self.conn().await?;
             outbox::write(conn, backend, &audit, &jobs, now).await?;
             if let Some(tx) = self.tx.take() {
-                tx.commit().await?;
+                let committed = tx.commit().await;
+                self.release_writer();
+                committed?;
             }
             tracing::Span::current().record("events", self.events.len());
             tracing::Span::current().record("jobs", jobs.len());
@@ -436,7 +617,9 @@ impl UnitOfWork {
     /// Rolls back explicitly. Dropping the unit of work does the same.
     pub async fn rollback(mut self) -> Result<(), UowError> {
         if let Some(tx) = self.tx.take() {
-            tx.rollback().await?;
+            let rolled_back = tx.rollback().await;
+            self.release_writer();
+            rolled_back?;
         }
         Ok(())
     }
@@ -462,5 +645,13 @@ impl UnitOfWork {
         for observer in &inner.observers {
             observer.committed(&self.events);
         }
+    }
+}
+
+impl Drop for UnitOfWork {
+    fn drop(&mut self) {
+        // The transaction (if any) rolls back as it drops; the task no longer holds a writer.
+        self.tx = None;
+        self.release_writer();
     }
 }

@@ -1,15 +1,28 @@
 //! The worker: claims jobs from queues in priority order, runs their listeners with a timeout,
 //! acknowledges, retries with backoff, buries what keeps failing, and shuts down gracefully.
 //!
-//! Jobs are claimed in batches under a lease (one statement per batch). A listener that wrote
-//! nothing to the database is acknowledged with the rest of its batch in one statement; a
-//! listener that used its unit of work is acknowledged inside that transaction, so its writes and
-//! its acknowledgement commit together or not at all. An idle worker sleeps until a commit in this
-//! process enqueues a job, or at most one poll interval.
+//! Jobs are claimed in batches under a lease (one statement per batch; a claim counts no try).
+//! While a batch runs, a heartbeat renews the lease of every job it still holds, so a batch may
+//! outlive its lease and a killed worker's jobs are free again one lease later (30 s by default).
+//! Before each job the worker *starts* it: one statement that counts the try and checks the job
+//! is still held; a job another worker took meanwhile is skipped, never run twice at once. The
+//! claim size follows the measured job duration, so one claim holds about half a lease of work.
+//!
+//! A listener that used its unit of work is acknowledged by that transaction's first statement,
+//! so its writes and its acknowledgement commit together or not at all. A listener that wrote
+//! nothing is acknowledged with others of its batch in one statement, at the latest a quarter of
+//! a lease after it finished (its lease is renewed until then). A try that exceeds its timeout is
+//! a failed try. A conflict with a concurrent transaction (PostgreSQL serialization failure) runs
+//! the job again at once without counting a try.
+//!
+//! On shutdown the worker claims nothing more, gives the jobs in hand up to the grace period to
+//! finish, and releases the unstarted rest (and any job the grace period cut short) without
+//! counting a try. An idle worker sleeps until a commit in this process enqueues a job, or at
+//! most one poll interval.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -17,7 +30,7 @@ use uuid::Uuid;
 
 use crate::listener::{JobFailure, ListenerError};
 use crate::queue::{ClaimedJob, JobContext, Queue, QueueError};
-use crate::uow::EventBus;
+use crate::uow::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -27,19 +40,22 @@ pub struct WorkerOptions {
     batch_size: usize,
     lease: Duration,
     poll_interval: Duration,
+    grace: Duration,
     stop_when_empty: bool,
 }
 
 impl WorkerOptions {
     /// Work `queues`, highest priority first: a job of a later queue runs only when no earlier
-    /// queue has a ready job. Defaults: concurrency 1, batches of 100, 5 min lease, 1 s poll.
+    /// queue has a ready job. Defaults: concurrency 1, batches of at most 100, 30 s lease
+    /// (renewed while jobs run), 1 s poll, 30 s shutdown grace.
     pub fn new(queues: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             queues: queues.into_iter().map(Into::into).collect(),
             concurrency: 1,
             batch_size: 100,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            grace: Duration::from_secs(30),
             stop_when_empty: false,
         }
     }
@@ -50,15 +66,24 @@ impl WorkerOptions {
         self
     }
 
-    /// How many jobs one claim takes at most.
+    /// How many jobs one claim takes at most (fewer when jobs are slow: a claim holds about
+    /// half a lease of work).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self
     }
 
-    /// How long a claim holds its jobs; a worker that dies mid-batch releases them when it ends.
+    /// How long a claim holds its jobs without a renewal. A running batch renews it every third
+    /// of a lease; a worker that dies releases its jobs when the lease ends.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.lease = lease.max(Duration::from_millis(3));
+        self
+    }
+
+    /// How long the jobs in hand may run on after a shutdown was asked for (default 30 s);
+    /// a job still running then is cut short and released without counting a try.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
         self
     }
 
@@ -124,6 +149,8 @@ pub struct WorkerReport {
     pub retried: u64,
     /// Jobs moved to `failed_jobs`.
     pub failed: u64,
+    /// Jobs given back on shutdown (unstarted, or cut short by the grace period).
+    pub released: u64,
 }
 
 #[derive(Default)]
@@ -131,6 +158,7 @@ struct Counters {
     processed: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
+    released: AtomicU64,
 }
 
 impl Counters {
@@ -139,6 +167,36 @@ impl Counters {
             processed: self.processed.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            released: self.released.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// The running average of how long a job takes, which sizes the next claim.
+struct Pace {
+    average: Option<Duration>,
+}
+
+impl Pace {
+    fn record(&mut self, took: Duration) {
+        self.average = Some(match self.average {
+            None => took,
+            Some(avg) => (avg * 7 + took) / 8,
+        });
+    }
+
+    /// How many jobs fit in half a lease, between 1 and `max`.
+    fn claim_size(&self, lease: Duration, max: usize) -> usize {
+        match self.average {
+            Some(avg) if !avg.is_zero() => {
+                let fit = (lease / 2).as_nanos() / avg.as_nanos().max(1);
+                usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, max)
+            }
+            _ => max,
         }
     }
 }
@@ -158,6 +216,8 @@ enum Outcome {
     Retried,
     Failed,
     LeaseLost,
+    /// The grace period ended while it ran: given back.
+    CutShort,
 }
 
 impl Worker {
@@ -210,6 +270,7 @@ impl Worker {
 
     async fn run_loop(&self, mut shutdown: Shutdown, counters: &Counters) -> Result<(), QueueError> {
         let wake = self.bus.wake().clone();
+        let mut pace = Pace { average: None };
         loop {
             if shutdown.is_triggered() {
                 return Ok(());
@@ -225,7 +286,7 @@ impl Worker {
                 .claim(
                     &self.claim_sql,
                     &self.options.queues,
-                    self.options.batch_size,
+                    pace.claim_size(self.options.lease, self.options.batch_size),
                     self.options.lease,
                     &token,
                 )
@@ -250,7 +311,7 @@ impl Worker {
                 }
                 continue;
             }
-            if let Err(e) = self.run_batch(jobs, &token, &shutdown, counters).await {
+            if let Err(e) = self.run_batch(jobs, &token, &shutdown, counters, &mut pace).await {
                 if self.options.stop_when_empty {
                     return Err(e);
                 }
@@ -266,41 +327,97 @@ impl Worker {
         token: &str,
         shutdown: &Shutdown,
         counters: &Counters,
+        pace: &mut Pace,
     ) -> Result<(), QueueError> {
-        let mut acks = Vec::new();
+        let heartbeat = self.heartbeat(token);
+        let result = self.run_claimed(jobs, token, shutdown, counters, pace).await;
+        heartbeat.abort();
+        result
+    }
+
+    /// Renews the lease of what `token` holds every third of a lease, until aborted.
+    fn heartbeat(&self, token: &str) -> tokio::task::JoinHandle<()> {
+        let queue = self.queue.clone();
+        let token = token.to_owned();
+        let lease = self.options.lease;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match queue.renew(&token, lease).await {
+                    Ok(n) => tracing::trace!(renewed = n, "lease renewed"),
+                    Err(e) => tracing::warn!(error = %e, "renewing the lease failed; trying again"),
+                }
+            }
+        })
+    }
+
+    async fn run_claimed(
+        &self,
+        jobs: Vec<ClaimedJob>,
+        token: &str,
+        shutdown: &Shutdown,
+        counters: &Counters,
+        pace: &mut Pace,
+    ) -> Result<(), QueueError> {
+        let mut acks: Vec<String> = Vec::new();
+        let mut oldest_ack: Option<Instant> = None;
+        let ack_within = self.options.lease / 4;
         let mut jobs = jobs.into_iter();
-        while let Some(job) = jobs.next() {
+        let mut result = Ok(());
+        while let Some(mut job) = jobs.next() {
             if shutdown.is_triggered() {
                 let rest: Vec<String> = std::iter::once(job).chain(jobs).map(|j| j.id).collect();
-                self.queue.release(token, &rest).await?;
+                bump(&counters.released, rest.len());
+                result = self.queue.release(token, &rest, false).await;
                 break;
             }
-            match self.run_job(&job, token).await {
-                Ok(Outcome::AckLater(id)) => acks.push(id),
-                Ok(Outcome::Done) => {
-                    counters.processed.fetch_add(1, Ordering::Relaxed);
+            if oldest_ack.is_some_and(|t| t.elapsed() >= ack_within) {
+                if let Err(e) = self.queue.ack(token, &acks).await {
+                    result = Err(e);
+                    break;
                 }
-                Ok(Outcome::Retried) => {
-                    counters.retried.fetch_add(1, Ordering::Relaxed);
+                bump(&counters.processed, acks.len());
+                acks.clear();
+                oldest_ack = None;
+            }
+            let started = Instant::now();
+            let outcome = self.run_job(&mut job, token, shutdown).await;
+            pace.record(started.elapsed());
+            match outcome {
+                Ok(Outcome::AckLater(id)) => {
+                    acks.push(id);
+                    oldest_ack.get_or_insert_with(Instant::now);
                 }
-                Ok(Outcome::Failed) => {
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(Outcome::Done) => bump(&counters.processed, 1),
+                Ok(Outcome::Retried) => bump(&counters.retried, 1),
+                Ok(Outcome::Failed) => bump(&counters.failed, 1),
                 Ok(Outcome::LeaseLost) => {}
+                Ok(Outcome::CutShort) => {
+                    bump(&counters.released, 1);
+                    let rest: Vec<String> = jobs.map(|j| j.id).collect();
+                    bump(&counters.released, rest.len());
+                    result = self.queue.release(token, &rest, false).await;
+                    break;
+                }
                 Err(e) => {
-                    // Acknowledge what already succeeded before giving up on the batch.
-                    self.queue.ack(token, &acks).await?;
-                    counters.processed.fetch_add(acks.len() as u64, Ordering::Relaxed);
-                    return Err(e);
+                    result = Err(e);
+                    break;
                 }
             }
         }
+        // Acknowledge what already succeeded, whatever happened after.
         self.queue.ack(token, &acks).await?;
-        counters.processed.fetch_add(acks.len() as u64, Ordering::Relaxed);
-        Ok(())
+        bump(&counters.processed, acks.len());
+        result
     }
 
-    async fn run_job(&self, job: &ClaimedJob, token: &str) -> Result<Outcome, QueueError> {
+    async fn run_job(&self, job: &mut ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {
+        let Some(attempts) = self.queue.start(&job.id, token, self.options.lease).await? else {
+            tracing::debug!(job_id = %job.id, "job skipped: its lease was lost before it started");
+            return Ok(Outcome::LeaseLost);
+        };
+        job.attempts = attempts;
+        let job = &*job;
         let span = tracing::info_span!(
             "job",
             job_id = %job.id,
@@ -322,7 +439,7 @@ impl Worker {
                 attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
             };
             if job.attempts > job.max_tries {
-                // Every try so far ended with the worker gone (its lease expired): give up.
+                // Every try so far started and never finished: the worker running it died.
                 let error = format!(
                     "gave up after {} tries: the worker running it stopped before finishing",
                     job.max_tries
@@ -333,25 +450,55 @@ impl Worker {
                 return Ok(Outcome::Failed);
             }
 
-            let mut ctx = JobContext::new(&self.bus, job);
             let limit = options.try_timeout();
-            let result =
-                match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ListenerError::msg(format!("timed out after {limit:?}"))),
+            let mut conflicts = 0;
+            let result = loop {
+                let mut ctx = JobContext::new(&self.bus, job, token);
+                let run = async {
+                    let handled =
+                        match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(ListenerError::msg(format!("timed out after {limit:?}"))),
+                        };
+                    match handled {
+                        Ok(()) if !ctx.uow().has_work() => Ok(None),
+                        Ok(()) => Self::commit_with_ack(ctx).await.map(Some),
+                        Err(e) => {
+                            // Roll the listener's writes back and free its connection first.
+                            drop(ctx);
+                            Err(e)
+                        }
+                    }
                 };
-            let result = match result {
-                Ok(()) if !ctx.uow().has_work() => return Ok(Outcome::AckLater(job.id.clone())),
-                Ok(()) => self.commit_with_ack(ctx, job, token).await,
-                Err(e) => {
-                    // Roll the listener's writes back and free its connection before bookkeeping.
-                    drop(ctx);
-                    Err(e)
+                let grace_over = async {
+                    let mut shutdown = shutdown.clone();
+                    shutdown.triggered().await;
+                    tokio::time::sleep(self.options.grace).await;
+                };
+                // The listener's future (and with it its transaction) is dropped when the
+                // grace period wins, before the job is released.
+                let finished = tokio::select! {
+                    result = run => Some(result),
+                    () = grace_over => None,
+                };
+                let Some(result) = finished else {
+                    tracing::warn!(grace = ?self.options.grace, "shutdown grace period over; job cut short and released");
+                    self.queue.release(token, std::slice::from_ref(&job.id), true).await?;
+                    return Ok(Outcome::CutShort);
+                };
+                match result {
+                    Err(e) if conflicts < CONFLICT_RETRIES && is_conflict(&e) => {
+                        conflicts += 1;
+                        tracing::debug!(conflicts, "transaction conflict; running the job again");
+                        tokio::time::sleep(conflict_backoff(conflicts)).await;
+                    }
+                    other => break other,
                 }
             };
             match result {
-                Ok(true) => Ok(Outcome::Done),
-                Ok(false) => {
+                Ok(None) => Ok(Outcome::AckLater(job.id.clone())),
+                Ok(Some(())) => Ok(Outcome::Done),
+                Err(error) if lease_lost(&error) => {
                     tracing::warn!("lease lost before acknowledgement; the job's writes were rolled back");
                     Ok(Outcome::LeaseLost)
                 }
@@ -377,22 +524,24 @@ impl Worker {
         .await
     }
 
-    /// Acknowledges the job inside the listener's own transaction and commits both. `Ok(false)`:
-    /// the lease was lost, everything rolled back.
-    async fn commit_with_ack(&self, ctx: JobContext, job: &ClaimedJob, token: &str) -> Result<bool, ListenerError> {
-        let mut uow = ctx.into_uow();
-        let conn = uow.conn().await?;
-        let acked = sqlx::query("DELETE FROM jobs WHERE id = $1 AND reserved_by = $2")
-            .bind(job.id.clone())
-            .bind(token.to_owned())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if acked != 1 {
-            uow.rollback().await?;
-            return Ok(false);
-        }
-        uow.commit().await?;
-        Ok(true)
+    /// Commits the listener's unit of work, whose first statement acknowledged the job (opening
+    /// it now if the listener only recorded events).
+    async fn commit_with_ack(mut ctx: JobContext) -> Result<(), ListenerError> {
+        let uow = ctx.uow();
+        uow.conn().await?;
+        ctx.into_uow().commit().await?;
+        Ok(())
     }
+}
+
+/// Whether `error` says the job's lease was lost (another worker owns it now).
+fn lease_lost(error: &ListenerError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if matches!(e.downcast_ref::<UowError>(), Some(UowError::LeaseLost)) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }

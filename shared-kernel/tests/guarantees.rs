@@ -201,7 +201,7 @@ async fn harness_on(db: TestDb, register: impl FnOnce(RegistryBuilder) -> Regist
         "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, shipped BIGINT NOT NULL DEFAULT 0); \
          CREATE TABLE ledger (event_id TEXT PRIMARY KEY, item_id TEXT NOT NULL);",
     )
-    .execute(db.db().pool())
+    .execute(db.db().writer())
     .await
     .unwrap();
     let registry = register(Registry::builder().listen_all_sync(LogDomainEvent, &[]))
@@ -242,7 +242,7 @@ async fn create_item(bus: &EventBus, name: &str) -> Result<String, UowError> {
 }
 
 async fn count(h: &Harness, sql: &'static str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(h.db.db().pool()).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(h.db.db().writer()).await.unwrap();
     n
 }
 
@@ -263,7 +263,7 @@ async fn a_committed_event_has_one_audit_row_and_one_job_per_queued_listener() {
     assert_eq!(count(&h, "SELECT COUNT(*) FROM domain_event_log").await, 1);
     assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 2);
     let listeners: Vec<(String,)> = sqlx::query_as("SELECT listener FROM jobs ORDER BY listener")
-        .fetch_all(h.db.db().pool())
+        .fetch_all(h.db.db().writer())
         .await
         .unwrap();
     assert_eq!(listeners, vec![("Deliver".to_owned(),), ("Thank".to_owned(),)]);
@@ -442,7 +442,7 @@ async fn a_listener_failing_every_try_ends_in_failed_jobs_while_its_sibling_succ
         "nothing is ready before the backoff has passed"
     );
     let (last_error,): (String,) = sqlx::query_as("SELECT last_error FROM jobs")
-        .fetch_one(h.db.db().pool())
+        .fetch_one(h.db.db().writer())
         .await
         .unwrap();
     assert_eq!(last_error, "the carrier is down");
@@ -454,7 +454,7 @@ async fn a_listener_failing_every_try_ends_in_failed_jobs_while_its_sibling_succ
 
     assert_eq!(failing.runs.load(Ordering::SeqCst), 3);
     assert_eq!(healthy.runs.load(Ordering::SeqCst), 1);
-    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    let failed = Queue::new(h.bus.clone()).failed_jobs(None, 1000).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].listener, "Deliver");
     assert_eq!(failed[0].exception, "the carrier is down");
@@ -477,14 +477,14 @@ async fn retrying_a_failed_job_after_the_cause_is_fixed_succeeds() {
     create_item(&h.bus, "rak").await.unwrap();
     assert_eq!(drain(&h.bus).await.failed, 1);
     let queue = Queue::new(h.bus.clone());
-    let failed = queue.failed_jobs().await.unwrap();
+    let failed = queue.failed_jobs(None, 1000).await.unwrap();
 
     probe.broken.store(false, Ordering::SeqCst);
     queue.retry(&failed[0].id).await.unwrap();
     let report = drain(&h.bus).await;
 
     assert_eq!(report.processed, 1);
-    assert!(queue.failed_jobs().await.unwrap().is_empty());
+    assert!(queue.failed_jobs(None, 1000).await.unwrap().is_empty());
     assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 0);
     assert!(matches!(
         queue.retry(&failed[0].id).await,
@@ -502,17 +502,17 @@ async fn failed_jobs_can_be_retried_all_forgotten_and_flushed() {
     }
     drain(&h.bus).await;
     let queue = Queue::new(h.bus.clone());
-    assert_eq!(queue.failed_jobs().await.unwrap().len(), 3);
+    assert_eq!(queue.failed_jobs(None, 1000).await.unwrap().len(), 3);
 
     assert_eq!(queue.retry_all().await.unwrap(), 3);
     assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs").await, 3);
     drain(&h.bus).await;
-    let failed = queue.failed_jobs().await.unwrap();
+    let failed = queue.failed_jobs(None, 1000).await.unwrap();
     assert_eq!(failed.len(), 3);
     queue.forget(&failed[0].id).await.unwrap();
     assert!(queue.forget(&failed[0].id).await.is_err());
     assert_eq!(queue.flush().await.unwrap(), 2);
-    assert!(queue.failed_jobs().await.unwrap().is_empty());
+    assert!(queue.failed_jobs(None, 1000).await.unwrap().is_empty());
 }
 
 // ---- leases and crashes ------------------------------------------------------------------
@@ -589,7 +589,7 @@ async fn a_try_that_times_out_counts_as_a_failure() {
     .await;
     create_item(&h.bus, "x").await.unwrap();
     assert_eq!(drain(&h.bus).await.failed, 1);
-    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    let failed = Queue::new(h.bus.clone()).failed_jobs(None, 1000).await.unwrap();
     assert!(
         failed[0].exception.starts_with("timed out after"),
         "{}",
@@ -603,11 +603,11 @@ async fn a_job_for_a_listener_no_longer_registered_fails_with_a_clear_error() {
     let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
     create_item(&h.bus, "x").await.unwrap();
     sqlx::query("UPDATE jobs SET listener = 'Removed'")
-        .execute(h.db.db().pool())
+        .execute(h.db.db().writer())
         .await
         .unwrap();
     assert_eq!(drain(&h.bus).await.failed, 1);
-    let failed = Queue::new(h.bus.clone()).failed_jobs().await.unwrap();
+    let failed = Queue::new(h.bus.clone()).failed_jobs(None, 1000).await.unwrap();
     assert_eq!(
         failed[0].exception,
         "no listener `Removed` is registered for `item.created`"
@@ -806,7 +806,7 @@ async fn a_queued_jobs_payload_is_rebuilt_into_its_typed_event_by_name() {
     let h = harness(|r| r.listen_queued(Deliver(probe.clone()), options())).await;
     let id = create_item(&h.bus, "kursi").await.unwrap();
     let (name, payload): (String, String) = sqlx::query_as("SELECT event_name, payload FROM jobs")
-        .fetch_one(h.db.db().pool())
+        .fetch_one(h.db.db().writer())
         .await
         .unwrap();
 
@@ -873,7 +873,7 @@ async fn the_outbox_and_queue_guarantees_hold_on_postgres() {
     let queue = Queue::new(h.bus.clone());
     assert_eq!(queue.retry_all().await.unwrap(), 60);
     assert_eq!(drain(&h.bus).await.processed, 60);
-    assert!(queue.failed_jobs().await.unwrap().is_empty());
+    assert!(queue.failed_jobs(None, 1000).await.unwrap().is_empty());
     let trail = AuditLog::new(h.db.db().clone())
         .query(&AuditQuery::new().limit(2))
         .await

@@ -15,14 +15,14 @@ use tests::{spawn_app, spawn_app_on_postgres};
 mod learning_path_flow;
 
 async fn count(t: &tests::TestApp, sql: &'static str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().pool()).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().writer()).await.unwrap();
     n
 }
 
 async fn email_of(t: &tests::TestApp, user: UserId) -> String {
     let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
         .bind(user.to_string())
-        .fetch_one(t.app.db().pool())
+        .fetch_one(t.app.db().writer())
         .await
         .unwrap();
     email
@@ -88,7 +88,7 @@ async fn the_lms_flow_keeps_every_guarantee_through_the_real_registration() {
         )
         .bind(e.user_id.to_string())
         .bind(format!("%{}%", e.course_id))
-        .fetch_one(t.app.db().pool())
+        .fetch_one(t.app.db().writer())
         .await
         .unwrap();
         assert_eq!(rows, 1, "one welcome row for {}", e.enrollment_id);
@@ -115,7 +115,7 @@ async fn the_lms_flow_keeps_every_guarantee_through_the_real_registration() {
         );
         let (certificates,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE enrollment_id = $1")
             .bind(e.enrollment_id.to_string())
-            .fetch_one(t.app.db().pool())
+            .fetch_one(t.app.db().writer())
             .await
             .unwrap();
         assert_eq!(certificates, 1, "one certificate for {}", e.enrollment_id);

@@ -160,7 +160,7 @@ fn escape(s: &str) -> String {
 }
 
 /// A rendered mail, ready for a transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingMail {
     /// Sender (name, address).
     pub from: (String, String),
@@ -236,7 +236,9 @@ impl MailTransport for LogTransport {
     }
 }
 
-/// Writes each mail as one `.eml` file in a folder (created if missing).
+/// Writes each mail as one `.eml` file in a folder (created if missing): one file per send,
+/// named by the idempotency key and a unique suffix, so a resend is a second file and a
+/// duplicate can be seen.
 #[derive(Debug, Clone)]
 pub struct FileTransport {
     dir: PathBuf,
@@ -262,7 +264,9 @@ impl MailTransport for FileTransport {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
             .collect();
-        let path = self.dir.join(format!("{file_name}.eml"));
+        let path = self
+            .dir
+            .join(format!("{file_name}.{}.eml", uuid::Uuid::now_v7().simple()));
         let io = |source| MailError::File {
             path: path.display().to_string(),
             source,
@@ -378,6 +382,33 @@ mod tests {
         let body = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
         assert!(body.contains("Subject: Selamat bergabung di Rust Dasar"));
         assert!(body.contains("Message-ID: <e.l.u.mail@enteraksi>"));
+    }
+
+    #[tokio::test]
+    async fn the_file_transport_keeps_a_resend_as_a_second_file_with_the_same_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = User::new(UserId::new(), "Siti", "siti@example.id", "id").unwrap();
+        let mail = OutgoingMail::new(
+            &("Enteraksi".into(), "noreply@example.id".into()),
+            &user,
+            &welcome(),
+            "e:l:u:mail",
+        );
+        let transport = FileTransport::new(dir.path());
+        transport.send(&mail).await.unwrap();
+        transport.send(&mail).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 2);
+        for file in files {
+            assert!(
+                std::fs::read_to_string(file)
+                    .unwrap()
+                    .contains("Message-ID: <e.l.u.mail@enteraksi>")
+            );
+        }
     }
 
     #[test]

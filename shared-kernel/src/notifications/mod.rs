@@ -3,12 +3,21 @@
 //!
 //! A notification names the channels it goes via ([`Channel::Database`]: a row in
 //! `notifications`, read or unread; [`Channel::Mail`]: a [`MailMessage`] sent through the
-//! configured [`MailTransport`]). Delivery is idempotent per (event, listener, recipient,
-//! channel): the database row carries a unique key, and a mail delivery is recorded in
-//! `notification_deliveries` in the job's own transaction, so a retried job sends nothing twice.
-//! (If the job's transaction fails after a mail left, the retry sends it again; the key travels in
-//! the `Message-ID` header so a receiving system can still deduplicate.)
+//! configured [`MailTransport`]). Each channel is delivered and retried on its own, keyed by
+//! (event, listener, recipient, channel):
+//!
+//! * the database row is written in the notifying job's transaction, under a unique key, so it
+//!   exists exactly once whether or not mail works;
+//! * the mail is rendered there too and enqueued, in the same transaction, as a job of its own
+//!   ([`SendMail`], queue `notifications`, with the notification retry policy). That job sends
+//!   with no transaction open — a slow mail server never holds the database's write lock — and
+//!   then records the delivery in `notification_deliveries` together with its acknowledgement.
+//!
+//! Mail is therefore **at least once**: if the process dies after the server accepted a mail and
+//! before the delivery was recorded, the mail is sent again. The resend carries the same
+//! `Message-ID`, derived from the idempotency key, so a receiving system can drop the duplicate.
 
+mod delivery;
 mod mail;
 
 use std::sync::Arc;
@@ -16,12 +25,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use delivery::{MailJob, SendMail};
 pub use mail::{
     FileTransport, LogTransport, MailError, MailMessage, MailTransport, MemoryTransport, OutgoingMail, SmtpTransport,
 };
 
 use crate::clock::to_db_text;
 use crate::ids::{NotificationId, UserId};
+use crate::listener::JobHandler;
 use crate::queue::JobContext;
 use crate::uow::UowError;
 use crate::users::{User, UserError, find_user};
@@ -108,15 +119,22 @@ pub enum NotifyError {
     /// The database failed.
     #[error("notification storage error")]
     Database(#[source] sqlx::Error),
+    /// A mail job's payload could not be written or read.
+    #[error("the mail job's payload is invalid")]
+    Payload(#[source] serde_json::Error),
     /// The job's unit of work failed.
     #[error("the job's transaction failed")]
     Uow(#[source] UowError),
+    /// No [`SendMail`] job handler is registered, so mail cannot be enqueued. Register it with
+    /// `Registry::builder().job(SendMail::new(transport), notification_queue_options())`.
+    #[error("mail cannot be sent: no `SendMail` job handler is registered")]
+    MailNotRegistered,
 }
 
 impl From<NotifyError> for crate::listener::ListenerError {
     fn from(e: NotifyError) -> Self {
         match e {
-            NotifyError::UnknownRecipient(_) => Self::permanent(e.to_string()),
+            NotifyError::UnknownRecipient(_) | NotifyError::MailNotRegistered => Self::permanent(e.to_string()),
             other => Self::new(other),
         }
     }
@@ -142,8 +160,9 @@ pub fn notification_queue_options() -> crate::QueueOptions {
 /// app plugs in [`Notifier`], tests may plug in `testing::NotificationFake`.
 #[async_trait]
 pub trait NotificationSender: Send + Sync + 'static {
-    /// Delivers `notification` to `to` on each of its channels, at most once per channel for this
-    /// job's (event, listener). Database writes go through the job's unit of work.
+    /// Delivers `notification` to `to` on each of its channels, once per channel for this job's
+    /// (event, listener) (mail: at least once, see the module docs). Database writes and the mail
+    /// job go through the job's unit of work.
     async fn send(&self, job: &mut JobContext, to: UserId, notification: &dyn Notification) -> Result<(), NotifyError>;
 }
 
@@ -181,16 +200,17 @@ impl NotificationSender for Notifier {
     async fn send(&self, job: &mut JobContext, to: UserId, notification: &dyn Notification) -> Result<(), NotifyError> {
         let key = format!("{}:{to}", job.idempotency_key());
         let kind = notification.notification_type();
+        let now = job.bus().clock().now();
         let conn = job.uow().conn().await.map_err(NotifyError::Uow)?;
         let user = find_user(conn, to)
             .await
             .map_err(NotifyError::User)?
             .ok_or(NotifyError::UnknownRecipient(to))?;
-        let now = to_db_text(chrono::Utc::now());
         for channel in notification.via(&user) {
             let channel_key = format!("{key}:{}", channel.as_str());
             match channel {
                 Channel::Database => {
+                    let conn = job.uow().conn().await.map_err(NotifyError::Uow)?;
                     sqlx::query(
                         "INSERT INTO notifications (id, notifiable_id, type, data, read_at, created_at, idempotency_key) \
                          VALUES ($1, $2, $3, $4, NULL, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
@@ -199,38 +219,28 @@ impl NotificationSender for Notifier {
                     .bind(to.to_string())
                     .bind(kind)
                     .bind(notification.to_database(&user).to_string())
-                    .bind(now.clone())
+                    .bind(to_db_text(now))
                     .bind(channel_key)
                     .execute(&mut *conn)
                     .await
                     .map_err(NotifyError::Database)?;
                 }
                 Channel::Mail => {
-                    let sent: Option<(String,)> =
-                        sqlx::query_as("SELECT channel FROM notification_deliveries WHERE idempotency_key = $1")
-                            .bind(channel_key.clone())
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(NotifyError::Database)?;
-                    if sent.is_some() {
-                        tracing::debug!(key = %channel_key, "mail already delivered; not sending again");
-                        continue;
-                    }
+                    let options = job
+                        .bus()
+                        .registry()
+                        .job_options(SendMail::KIND, SendMail::NAME)
+                        .cloned()
+                        .ok_or(NotifyError::MailNotRegistered)?;
                     let message = notification.to_mail(&user, &self.app_url);
-                    let mail = OutgoingMail::new(&self.from, &user, &message, &channel_key);
-                    self.transport.send(&mail).await.map_err(NotifyError::Mail)?;
-                    sqlx::query(
-                        "INSERT INTO notification_deliveries (idempotency_key, channel, notifiable_id, type, delivered_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(channel_key)
-                    .bind(channel.as_str())
-                    .bind(to.to_string())
-                    .bind(kind)
-                    .bind(now.clone())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(NotifyError::Database)?;
+                    let mail = MailJob {
+                        notifiable_id: to,
+                        kind: kind.to_owned(),
+                        mail: OutgoingMail::new(&self.from, &user, &message, &channel_key),
+                    };
+                    let payload = serde_json::to_string(&mail).map_err(NotifyError::Payload)?;
+                    job.uow()
+                        .enqueue_job(SendMail::KIND, SendMail::NAME, channel_key, payload, &options);
                 }
             }
         }
@@ -288,11 +298,17 @@ pub async fn notifications_of(
         .collect())
 }
 
-/// Marks one of a user's notifications read; returns whether it was unread.
-pub async fn mark_read(conn: &mut sqlx::AnyConnection, user: UserId, id: &str) -> Result<bool, NotifyError> {
+/// Marks one of a user's notifications read at `now` (the bus clock's); returns whether it was
+/// unread.
+pub async fn mark_read(
+    conn: &mut sqlx::AnyConnection,
+    user: UserId,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, NotifyError> {
     let updated =
         sqlx::query("UPDATE notifications SET read_at = $1 WHERE id = $2 AND notifiable_id = $3 AND read_at IS NULL")
-            .bind(to_db_text(chrono::Utc::now()))
+            .bind(to_db_text(now))
             .bind(id.to_owned())
             .bind(user.to_string())
             .execute(conn)

@@ -21,7 +21,7 @@ use shared_kernel::{
 use tests::{TestApp, spawn_app, spawn_app_on_postgres};
 
 async fn count(t: &TestApp, sql: &'static str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().pool()).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().writer()).await.unwrap();
     n
 }
 
@@ -102,7 +102,7 @@ async fn course_with_assessment(
         .await
         .unwrap();
     courses.publish(instructor, course).await.unwrap();
-    let stored = assessment::find(&mut t.app.db().pool().acquire().await.unwrap(), id)
+    let stored = assessment::find(&mut t.app.db().writer().acquire().await.unwrap(), id)
         .await
         .unwrap()
         .unwrap();
@@ -193,7 +193,7 @@ async fn complete_a_path_of_three_courses(t: &TestApp) {
     for (k, b) in built.iter().enumerate() {
         // The path enrolled the learner in this course (the first at once, the others from the
         // queued listener that ran in the drain after the previous course was completed).
-        let enrollment = enrollment::find_active(&mut t.app.db().pool().acquire().await.unwrap(), learner, b.course)
+        let enrollment = enrollment::find_active(&mut t.app.db().writer().acquire().await.unwrap(), learner, b.course)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("course {k} of the path is unlocked"));
@@ -299,7 +299,7 @@ async fn complete_a_path_of_three_courses(t: &TestApp) {
     assert_eq!(expected, 3 + 3 + 4 + 1 + 1);
     let (rows, recipients): (i64, i64) =
         sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT notifiable_id) FROM notifications")
-            .fetch_one(t.app.db().pool())
+            .fetch_one(t.app.db().writer())
             .await
             .unwrap();
     assert_eq!(rows as usize, expected);
