@@ -183,8 +183,9 @@ impl AssessmentService {
         draft: NewAssessment,
     ) -> Result<AssessmentId, AssessmentError> {
         let draft = Draft::parse(&draft)?;
+        let draft = &draft;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -229,8 +230,9 @@ impl AssessmentService {
         draft: NewAssessment,
     ) -> Result<(), AssessmentError> {
         let draft = Draft::parse(&draft)?;
+        let draft = &draft;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -269,7 +271,7 @@ impl AssessmentService {
     /// [`AssessmentError::ConcurrentChange`] (the assessment changed meanwhile); storage failures.
     pub async fn start_attempt(&self, learner: UserId, assessment: AssessmentId) -> Result<AttemptId, AssessmentError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(learner);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -327,8 +329,9 @@ impl AssessmentService {
         attempt: AttemptId,
         answers: Vec<(QuestionId, Response)>,
     ) -> Result<SubmitOutcome, AssessmentError> {
+        let answers = &answers;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(learner);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -380,7 +383,7 @@ impl AssessmentService {
         feedback: Option<&str>,
     ) -> Result<GradeOutcome, AssessmentError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(grader);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;

@@ -46,8 +46,9 @@ impl CourseService {
     /// [`CourseError::InvalidTitle`]; storage failures.
     pub async fn create(&self, actor: UserId, title: &str, description: &str) -> Result<CourseId, CourseError> {
         let title = Title::parse(title)?;
+        let title = &title;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let course = Course::create(actor, title.clone(), description, uow.bus().clock().now());
                 repository::insert(uow.conn().await?, &course).await?;
@@ -70,8 +71,9 @@ impl CourseService {
         description: &str,
     ) -> Result<(), CourseError> {
         let title = Title::parse(title)?;
+        let title = &title;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 loaded.update_details(title.clone(), description, uow.bus().clock().now())?;
@@ -95,8 +97,9 @@ impl CourseService {
         kind: LessonKind,
     ) -> Result<LessonId, CourseError> {
         let title = Title::parse(title)?;
+        let title = &title;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
@@ -121,7 +124,7 @@ impl CourseService {
         order: &[LessonId],
     ) -> Result<(), CourseError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 loaded.reorder_lessons(order, uow.bus().clock().now())?;
@@ -141,7 +144,7 @@ impl CourseService {
     /// storage failures.
     pub async fn remove_lesson(&self, actor: UserId, course: CourseId, lesson: LessonId) -> Result<(), CourseError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 loaded.remove_lesson(lesson, uow.bus().clock().now())?;
@@ -161,7 +164,7 @@ impl CourseService {
     /// [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn publish(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 let previous_status = loaded.publish(uow.bus().clock().now())?;
@@ -186,7 +189,7 @@ impl CourseService {
     /// [`CourseError::EnrollmentCounts`]; [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn unpublish(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 let previous_status = loaded.unpublish(uow.bus().clock().now())?;
@@ -216,7 +219,7 @@ impl CourseService {
     /// [`CourseError::EnrollmentCounts`]; [`CourseError::ConcurrentChange`]; storage failures.
     pub async fn archive(&self, actor: UserId, course: CourseId) -> Result<(), CourseError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let mut loaded = repository::get(uow.conn().await?, course).await?;
                 let previous_status = loaded.archive(uow.bus().clock().now())?;

@@ -45,7 +45,7 @@ impl EnrollmentService {
         course: CourseId,
     ) -> Result<EnrollmentId, EnrollmentError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let enrollment = enroll_in(&mut uow, actor, learner, course).await?;
                 uow.commit().await?;
@@ -68,8 +68,9 @@ impl EnrollmentService {
         reason: Option<&str>,
     ) -> Result<(), EnrollmentError> {
         let reason = reason.map(DropReason::parse).transpose()?.flatten();
+        let reason = &reason;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -99,7 +100,7 @@ impl EnrollmentService {
     /// [`EnrollmentError::ConcurrentChange`]; storage failures.
     pub async fn reenroll(&self, actor: UserId, enrollment: EnrollmentId) -> Result<(), EnrollmentError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -131,7 +132,7 @@ impl EnrollmentService {
         total_time_spent: u64,
     ) -> Result<(), EnrollmentError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 complete_in(&mut uow, enrollment, total_time_spent).await?;
                 uow.commit().await?;

@@ -38,8 +38,9 @@ impl LearningPathService {
     /// [`PathError::InvalidTitle`], [`PathError::UserNotFound`] (the owner); storage failures.
     pub async fn create(&self, actor: UserId, title: &str, description: &str) -> Result<LearningPathId, PathError> {
         let title = PathTitle::parse(title)?;
+        let title = &title;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -60,7 +61,7 @@ impl LearningPathService {
     /// [`PathError::DuplicateCourse`]; [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn add_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -81,7 +82,7 @@ impl LearningPathService {
     /// [`PathError::CourseNotInPath`]; [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn remove_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -103,7 +104,7 @@ impl LearningPathService {
     /// [`PathError::PathConcurrentChange`]; storage failures.
     pub async fn publish(&self, actor: UserId, path: LearningPathId) -> Result<(), PathError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -140,7 +141,7 @@ impl LearningPathService {
         path: LearningPathId,
     ) -> Result<PathEnrollmentId, PathError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -183,8 +184,9 @@ impl LearningPathService {
         reason: Option<&str>,
     ) -> Result<(), PathError> {
         let reason = reason.map(DropReason::parse).transpose()?.flatten();
+        let reason = &reason;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;

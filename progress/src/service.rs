@@ -95,7 +95,7 @@ impl ProgressService {
         lesson: LessonId,
     ) -> Result<LessonCompletion, ProgressError> {
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let outcome = complete_lesson_in(&mut uow, enrollment, lesson).await?;
                 if let LessonCompletion::Completed { .. } = outcome {
@@ -124,7 +124,7 @@ impl ProgressService {
     ) -> Result<u64, ProgressError> {
         let time = TimeSpent::from_seconds(seconds)?;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
@@ -153,7 +153,7 @@ impl ProgressService {
     ) -> Result<(), ProgressError> {
         let percentage = Percentage::new(percentage)?;
         self.bus
-            .retrying(async || {
+            .retrying(|| async move {
                 let mut uow = self.begin(actor);
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;

@@ -136,7 +136,7 @@ pub trait CommitObserver: Send + Sync + 'static {
 struct BusInner {
     db: Database,
     /// The tasks holding a write transaction of this bus (see [`UowError::Nested`]).
-    writers: Mutex<Vec<tokio::task::Id>>,
+    writers: Mutex<Vec<Holder>>,
     registry: Arc<Registry>,
     broadcaster: Arc<dyn Broadcaster>,
     clock: Arc<dyn Clock>,
@@ -256,8 +256,13 @@ impl EventBus {
     /// up to [`CONFLICT_RETRIES`] times, when it fails with a conflict with a concurrent
     /// transaction ([`is_conflict`]). Every command whose rule depends on what it read goes
     /// through here, so it is correct under concurrent writers on PostgreSQL.
-    pub async fn retrying<T, E>(&self, mut command: impl AsyncFnMut() -> Result<T, E>) -> Result<T, E>
+    ///
+    /// `command` is a closure returning a future (`|| async move { … }`, capturing references),
+    /// so the whole call stays `Send` for a multi-threaded runtime and a web framework.
+    pub async fn retrying<T, E, F, Fut>(&self, mut command: F) -> Result<T, E>
     where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
         E: std::error::Error + 'static,
     {
         let mut retries = 0;
@@ -273,22 +278,37 @@ impl EventBus {
         }
     }
 
-    fn enter_writer(&self) -> Result<Option<tokio::task::Id>, UowError> {
-        let Some(task) = tokio::task::try_id() else {
-            return Ok(None);
-        };
+    fn enter_writer(&self) -> Result<Holder, UowError> {
+        let task = Holder::current();
         let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
         if writers.contains(&task) {
             return Err(UowError::Nested);
         }
         writers.push(task);
-        Ok(Some(task))
+        Ok(task)
     }
 
-    fn leave_writer(&self, task: tokio::task::Id) {
+    fn leave_writer(&self, task: Holder) {
         let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = writers.iter().position(|t| *t == task) {
             writers.swap_remove(i);
+        }
+    }
+}
+
+/// Who holds a write transaction: a Tokio task, or, outside any task (a `block_on`, such as
+/// `#[tokio::main]`'s body), the thread that blocks on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Task(tokio::task::Id),
+    Thread(std::thread::ThreadId),
+}
+
+impl Holder {
+    fn current() -> Self {
+        match tokio::task::try_id() {
+            Some(task) => Holder::Task(task),
+            None => Holder::Thread(std::thread::current().id()),
         }
     }
 }
@@ -324,7 +344,7 @@ pub struct UnitOfWork {
     bus: EventBus,
     tx: Option<Transaction<'static, Any>>,
     /// The task registered as holding `tx` (see [`UowError::Nested`]).
-    writer: Option<tokio::task::Id>,
+    writer: Option<Holder>,
     /// A job to acknowledge as the transaction's first statement: `(job id, lease token)`.
     ack: Option<(String, String)>,
     actor: Option<UserId>,
@@ -429,13 +449,11 @@ impl UnitOfWork {
         let mut tx = match opened {
             Ok(tx) => tx,
             Err(e) => {
-                if let Some(task) = writer {
-                    self.bus.leave_writer(task);
-                }
+                self.bus.leave_writer(writer);
                 return Err(e.into());
             }
         };
-        self.writer = writer;
+        self.writer = Some(writer);
         if let Some((job, token)) = &self.ack {
             let acked = sqlx::query("DELETE FROM jobs WHERE id = $1 AND reserved_by = $2")
                 .bind(job.clone())

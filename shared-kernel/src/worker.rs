@@ -329,10 +329,9 @@ impl Worker {
         counters: &Counters,
         pace: &mut Pace,
     ) -> Result<(), QueueError> {
-        let heartbeat = self.heartbeat(token);
-        let result = self.run_claimed(jobs, token, shutdown, counters, pace).await;
-        heartbeat.abort();
-        result
+        // Stops with the batch, also when the batch's future is dropped (a slot that is aborted).
+        let _heartbeat = AbortOnDrop(self.heartbeat(token));
+        self.run_claimed(jobs, token, shutdown, counters, pace).await
     }
 
     /// Renews the lease of what `token` holds every third of a lease, until aborted.
@@ -531,6 +530,14 @@ impl Worker {
         uow.conn().await?;
         ctx.into_uow().commit().await?;
         Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
