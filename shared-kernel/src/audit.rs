@@ -69,9 +69,12 @@ pub struct AuditEntry {
     pub correlation_id: CorrelationId,
     /// The event that caused it.
     pub causation_id: Option<EventId>,
+    /// Its place among its aggregate's events: 1, 2, … in the order their transactions committed.
+    pub aggregate_version: i64,
 }
 
-/// Filters for [`AuditLog::query`]; every filter set must match. Results come in occurrence order.
+/// Filters for [`AuditLog::query`]; every filter set must match. Results come in occurrence
+/// order; one aggregate's (type and id given) in version order, which is commit order.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     aggregate: Option<(String, Option<String>)>,
@@ -151,6 +154,7 @@ struct AuditRow {
     created_at: String,
     correlation_id: String,
     causation_id: Option<String>,
+    aggregate_version: i64,
 }
 
 impl AuditRow {
@@ -177,6 +181,7 @@ impl AuditRow {
                 .map(EventId::parse)
                 .transpose()
                 .map_err(|e| corrupt(e.to_string()))?,
+            aggregate_version: self.aggregate_version,
             event_name: self.event_name,
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,
@@ -233,23 +238,31 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
     if let Some(correlation) = query.correlation {
         push("correlation_id = ?", correlation.to_string(), &mut binds);
     }
+    // One aggregate's events come in version order (commit order); a wider query in occurrence
+    // order. The cursor follows the same order.
+    let one_aggregate = matches!(&query.aggregate, Some((_, Some(_))));
     if let Some(after) = query.after {
-        push(
+        let clause = if one_aggregate {
+            "aggregate_version > (SELECT aggregate_version FROM domain_event_log WHERE event_id = ?)"
+        } else {
             "(occurred_at > (SELECT occurred_at FROM domain_event_log WHERE event_id = ?) \
-             OR (occurred_at = (SELECT occurred_at FROM domain_event_log WHERE event_id = ?) AND event_id > ?))",
-            after.to_string(),
-            &mut binds,
-        );
+             OR (occurred_at = (SELECT occurred_at FROM domain_event_log WHERE event_id = ?) AND event_id > ?))"
+        };
+        push(clause, after.to_string(), &mut binds);
     }
     let mut sql = String::from(
         "SELECT event_id, event_name, aggregate_type, aggregate_id, actor_id, metadata, occurred_at, \
-         created_at, correlation_id, causation_id FROM domain_event_log",
+         created_at, correlation_id, causation_id, aggregate_version FROM domain_event_log",
     );
     if !clauses.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
     }
-    sql.push_str(" ORDER BY occurred_at, event_id");
+    sql.push_str(if one_aggregate {
+        " ORDER BY aggregate_version"
+    } else {
+        " ORDER BY occurred_at, event_id"
+    });
     if let Some(limit) = query.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
