@@ -73,7 +73,7 @@ fn with_sync_listeners(n: usize) -> RegistryBuilder {
 async fn bus(registry: RegistryBuilder) -> (TestDb, EventBus) {
     let db = TestDb::new(vec![]).await;
     sqlx::raw_sql("CREATE TABLE enrollments (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, course_id TEXT NOT NULL)")
-        .execute(db.db().pool())
+        .execute(db.db().writer())
         .await
         .unwrap();
     let bus = EventBus::builder(db.db().clone(), Arc::new(registry.build().unwrap())).build();

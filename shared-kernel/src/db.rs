@@ -105,6 +105,12 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
     /// How long connecting may take before it is reported as timed out.
     pub connect_timeout: Duration,
+    /// PostgreSQL: wait for the WAL flush of every queue bookkeeping statement (claims, starts,
+    /// lease renewals, acknowledgements of jobs that wrote nothing, retries) too. Off by default:
+    /// such a statement lost in a *database* crash only lets a job run again or leaves a try
+    /// uncounted, while each flush costs a disk sync per job. A job's own transaction (its
+    /// writes and its acknowledgement) is always durable.
+    pub durable_bookkeeping: bool,
 }
 
 impl Default for DbOptions {
@@ -113,6 +119,7 @@ impl Default for DbOptions {
             max_connections: None,
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            durable_bookkeeping: false,
         }
     }
 }
@@ -122,6 +129,7 @@ impl Default for DbOptions {
 pub struct Database {
     reader: AnyPool,
     writer: AnyPool,
+    bookkeeping: AnyPool,
     backend: Backend,
     /// The SQLite file (for the migration lock), if any.
     file: Option<String>,
@@ -157,13 +165,27 @@ impl Database {
                 .acquire_timeout(options.acquire_timeout)
         };
         let connect_error = |e: sqlx::Error| target.connect_error(&e);
-        let (reader, writer) = match target.backend {
+        let (reader, writer, bookkeeping) = match target.backend {
             Backend::Postgres => {
                 let pool = pools(options.max_connections.unwrap_or(10))
-                    .connect_with(connect_options)
+                    .connect_with(connect_options.clone())
                     .await
                     .map_err(connect_error)?;
-                (pool.clone(), pool)
+                let bookkeeping = if options.durable_bookkeeping {
+                    pool.clone()
+                } else {
+                    pools(options.max_connections.unwrap_or(10).clamp(1, 4))
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                sqlx::raw_sql("SET synchronous_commit = off").execute(conn).await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(connect_options)
+                        .await
+                        .map_err(connect_error)?
+                };
+                (pool.clone(), pool, bookkeeping)
             }
             Backend::Sqlite => {
                 // An embedded connection cannot be lost the way a network one can, so the ping
@@ -178,7 +200,7 @@ impl Database {
                 if target.file.is_none() {
                     // An in-memory database exists once per connection: readers would see
                     // another, empty database.
-                    (writer.clone(), writer)
+                    (writer.clone(), writer.clone(), writer)
                 } else {
                     let reader = pools(options.max_connections.unwrap_or(4).max(1))
                         .test_before_acquire(false)
@@ -186,13 +208,15 @@ impl Database {
                         .connect_with(connect_options)
                         .await
                         .map_err(connect_error)?;
-                    (reader, writer)
+                    // SQLite commits without a disk sync already (`synchronous = NORMAL`).
+                    (reader, writer.clone(), writer)
                 }
             }
         };
         Ok(Self {
             reader,
             writer,
+            bookkeeping,
             backend: target.backend,
             file: target.file,
         })
@@ -209,6 +233,13 @@ impl Database {
     /// a short transaction, and never call anything external while holding it.
     pub fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// The pool for the queue's own bookkeeping statements (see
+    /// [`DbOptions::durable_bookkeeping`]): the writer on SQLite; on PostgreSQL a few connections
+    /// that commit without waiting for the WAL flush.
+    pub(crate) fn bookkeeping(&self) -> &AnyPool {
+        &self.bookkeeping
     }
 
     /// The backend in use.
@@ -238,6 +269,7 @@ impl Database {
 
     /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.bookkeeping.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }

@@ -243,7 +243,7 @@ impl Queue {
         for queue in queues {
             query = query.bind(queue.clone());
         }
-        let mut jobs = query.fetch_all(self.bus.db().writer()).await?;
+        let mut jobs = query.fetch_all(self.bus.db().bookkeeping()).await?;
         let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);
         jobs.sort_by(|a, b| (rank(&a.queue), &a.id).cmp(&(rank(&b.queue), &b.id)));
         Ok(jobs)
@@ -261,7 +261,7 @@ impl Queue {
         .bind(lease_end)
         .bind(job_id.to_owned())
         .bind(token.to_owned())
-        .fetch_optional(self.bus.db().writer())
+        .fetch_optional(self.bus.db().bookkeeping())
         .await?;
         Ok(row.map(|r| r.0))
     }
@@ -281,7 +281,7 @@ impl Queue {
         Ok(sqlx::query(AssertSqlSafe(sql))
             .bind(self.lease_end(lease))
             .bind(token.to_owned())
-            .execute(self.bus.db().writer())
+            .execute(self.bus.db().bookkeeping())
             .await?
             .rows_affected())
     }
@@ -301,7 +301,7 @@ impl Queue {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            query.execute(self.bus.db().writer()).await?;
+            query.execute(self.bus.db().bookkeeping()).await?;
         }
         Ok(())
     }
@@ -327,7 +327,7 @@ impl Queue {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            query.execute(self.bus.db().writer()).await?;
+            query.execute(self.bus.db().bookkeeping()).await?;
         }
         Ok(())
     }
@@ -349,7 +349,7 @@ impl Queue {
         .bind(error.to_owned())
         .bind(job.id.clone())
         .bind(token.to_owned())
-        .execute(self.bus.db().writer())
+        .execute(self.bus.db().bookkeeping())
         .await?;
         Ok(())
     }

@@ -788,3 +788,26 @@ async fn failed_jobs_page(db: TestDb) {
     cleanup(h).await;
 }
 on_both!(failed_jobs_come_a_page_at_a_time, failed_jobs_page);
+
+async fn audit_pages(db: TestDb) {
+    let h = harness(db, None, |r| r).await;
+    for i in 0..5 {
+        create_item(&h.bus, &i.to_string()).await.unwrap();
+    }
+    let log = shared_kernel::AuditLog::new(h.db.db().clone());
+    let all = log.query(&shared_kernel::AuditQuery::new()).await.unwrap();
+    assert_eq!(all.len(), 5);
+
+    let mut seen = Vec::new();
+    let mut query = shared_kernel::AuditQuery::new().limit(2);
+    loop {
+        let page = log.query(&query).await.unwrap();
+        let Some(last) = page.last() else { break };
+        query = shared_kernel::AuditQuery::new().limit(2).after(last.event_id);
+        seen.extend(page.iter().map(|e| e.event_id));
+    }
+
+    assert_eq!(seen, all.iter().map(|e| e.event_id).collect::<Vec<_>>());
+    cleanup(h).await;
+}
+on_both!(the_audit_log_comes_a_page_at_a_time, audit_pages);

@@ -1,0 +1,237 @@
+//! Draining the queues with app's **real** listeners, beside a drain of no-op listeners, on
+//! SQLite and (with `ENTERAKSI_TEST_POSTGRES_URL`) PostgreSQL; interleaved rounds in one run,
+//! because this machine is noisy. `cargo bench -p app --bench drain` (a bench binary printing
+//! its figures; `DRAIN_LEARNERS` sets the size, default 1,000).
+//!
+//! Real work per learner: enrolled in a published learning path of two one-lesson courses, then
+//! the first course's lesson completed. The drain then runs, with the `log` mail transport: the
+//! course and path welcome notifications, the completion congratulation, the certificate, the
+//! path progress (which unlocks the second course and enrolls the learner in it, whose welcome
+//! follows), and one mail job per notification — about ten jobs per learner, each in its own
+//! transaction. The no-op drain runs the same number of jobs through a listener that does
+//! nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::adapters::EnrollmentCountsFromEnrollments;
+use app::config::Config;
+use app::{Application, StartOptions};
+use async_trait::async_trait;
+use course::{CourseService, LessonKind};
+use learning_path::LearningPathService;
+use progress::ProgressService;
+use serde::{Deserialize, Serialize};
+use shared_kernel::testing::TestDb;
+use shared_kernel::{
+    Database, DbOptions, DomainEvent, Envelope, EventBus, JobContext, ListenerError, QueueOptions, QueuedListener,
+    Registry, UserId, Worker, WorkerOptions,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Tick {
+    id: String,
+}
+
+impl DomainEvent for Tick {
+    const NAME: &'static str = "bench.tick";
+    const AGGREGATE_TYPE: &'static str = "tick";
+    fn aggregate_id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+struct Noop;
+
+#[async_trait]
+impl QueuedListener<Tick> for Noop {
+    const NAME: &'static str = "Noop";
+    async fn handle(&self, event: &Envelope<Tick>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        std::hint::black_box(event);
+        Ok(())
+    }
+}
+
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    async fn db(&self, migrators: Vec<sqlx::migrate::Migrator>) -> TestDb {
+        match self {
+            Backend::Sqlite => TestDb::new(migrators).await,
+            Backend::Postgres => TestDb::postgres("drain bench", migrators)
+                .await
+                .expect("PostgreSQL configured"),
+        }
+    }
+}
+
+async fn user(app: &Application, name: &str) -> UserId {
+    let mut uow = app.bus().begin();
+    let user = shared_kernel::users::create_user(uow.conn().await.unwrap(), name, &format!("{name}@bench.test"), "id")
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    user.id()
+}
+
+/// Prepares `learners` learners' work with the real registration; returns the application, the
+/// test database and how many jobs wait.
+async fn real_work(backend: &Backend, learners: usize) -> (Application, TestDb, i64) {
+    let db = backend.db(app::provider::migrators()).await;
+    let url = db.url().to_owned();
+    let config = Config::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.clone()),
+        "MAIL_TRANSPORT" => Some("log".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
+    let instructor = user(&app, "instructor").await;
+    let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
+    let paths = LearningPathService::new(app.bus().clone());
+    let path = paths.create(instructor, "Jalur", "").await.unwrap();
+    let mut first_lesson = None;
+    for title in ["Kursus A", "Kursus B"] {
+        let course = courses.create(instructor, title, "").await.unwrap();
+        let lesson = courses
+            .add_lesson(instructor, course, "Bab 1", LessonKind::Content)
+            .await
+            .unwrap();
+        courses.publish(instructor, course).await.unwrap();
+        paths.add_course(instructor, path, course).await.unwrap();
+        first_lesson.get_or_insert((course, lesson));
+    }
+    paths.publish(instructor, path).await.unwrap();
+    let (course_a, lesson_a) = first_lesson.unwrap();
+    let progress = ProgressService::new(app.bus().clone());
+    for i in 0..learners {
+        let learner = user(&app, &format!("learner{i}")).await;
+        paths.enroll(learner, learner, path).await.unwrap();
+        let enrollment = enrollment::find_active(&mut app.db().pool().acquire().await.unwrap(), learner, course_a)
+            .await
+            .unwrap()
+            .unwrap();
+        progress
+            .complete_lesson(learner, enrollment.id(), lesson_a)
+            .await
+            .unwrap();
+    }
+    let (jobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    (app, db, jobs)
+}
+
+/// Drains every queue with one worker (default options); returns (jobs run, time).
+async fn drain(bus: &EventBus, queues: Vec<String>) -> (u64, Duration) {
+    let started = Instant::now();
+    let report = Worker::new(bus.clone(), WorkerOptions::new(queues))
+        .run_until_empty()
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0);
+    (report.processed, started.elapsed())
+}
+
+/// `jobs` no-op jobs; with `durable_bookkeeping` every queue statement waits for the WAL flush
+/// (PostgreSQL; see `DbOptions::durable_bookkeeping`).
+async fn noop_work(backend: &Backend, jobs: i64, durable_bookkeeping: bool) -> (EventBus, TestDb) {
+    let db = backend.db(vec![]).await;
+    let registry = Registry::builder()
+        .listen_queued(Noop, QueueOptions::on("default"))
+        .build()
+        .unwrap();
+    let options = DbOptions {
+        durable_bookkeeping,
+        ..DbOptions::default()
+    };
+    let handle = Database::connect_with(db.url(), options).await.unwrap();
+    let bus = EventBus::builder(handle, Arc::new(registry)).build();
+    let mut left = jobs;
+    while left > 0 {
+        let mut uow = bus.begin();
+        for _ in 0..left.min(100) {
+            uow.record(Tick {
+                id: uuid::Uuid::now_v7().to_string(),
+            });
+        }
+        uow.commit().await.unwrap();
+        left -= 100;
+    }
+    (bus, db)
+}
+
+fn rate(jobs: u64, took: Duration) -> String {
+    format!(
+        "{:>8.0} jobs/s ({jobs} jobs in {:.2} s)",
+        jobs as f64 / took.as_secs_f64(),
+        took.as_secs_f64()
+    )
+}
+
+fn main() {
+    let learners: usize = std::env::var("DRAIN_LEARNERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut backends = vec![Backend::Sqlite];
+    match std::env::var(shared_kernel::testing::POSTGRES_URL_VAR) {
+        Ok(_) => backends.push(Backend::Postgres),
+        Err(_) => eprintln!(
+            "NOT RUN: the PostgreSQL drain; set {}",
+            shared_kernel::testing::POSTGRES_URL_VAR
+        ),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("drain with one worker, {learners} learners' work per round; rounds interleaved");
+    for round in 1..=3 {
+        for backend in &backends {
+            rt.block_on(async {
+                let (app, db, waiting) = real_work(backend, learners).await;
+                let queues = app.queues();
+                let (real_jobs, real_took) = drain(app.bus(), queues).await;
+                app.db().close().await;
+                db.cleanup().await;
+
+                let mut noop = Vec::new();
+                for durable in [false, true] {
+                    if durable && matches!(backend, Backend::Sqlite) {
+                        continue; // the same pool on SQLite
+                    }
+                    let (bus, db) = noop_work(backend, i64::try_from(real_jobs).unwrap(), durable).await;
+                    let (jobs, took) = drain(&bus, vec!["default".to_owned()]).await;
+                    bus.db().close().await;
+                    drop(bus);
+                    db.cleanup().await;
+                    noop.push(format!(
+                        "no-op{}: {}",
+                        if durable { " (durable bookkeeping)" } else { "" },
+                        rate(jobs, took)
+                    ));
+                }
+
+                println!(
+                    "round {round} {:<8} real: {}   {}   ({waiting} jobs waiting before the drain)",
+                    backend.name(),
+                    rate(real_jobs, real_took),
+                    noop.join("   ")
+                );
+            });
+        }
+    }
+}
