@@ -1,7 +1,7 @@
 //! The `enteraksi` command line (clap). Each subcommand is a thin shell over the application
 //! services; output for people goes to stdout, logs to stderr.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -15,11 +15,25 @@ use shared_kernel::{
 use crate::Application;
 use crate::config::Config;
 
-/// Enteraksi: the event-driven core of a learning-management system.
+/// Enteraksi runs a learning-management system's courses, enrollments, progress, assessments and
+/// learning paths on an embedded SQLite file or a PostgreSQL database. Every change is recorded
+/// as an event in the same transaction; `queue work` delivers what events set off
+/// (notifications, mail, certificates, path progress) with retries, and `audit` shows what
+/// happened, who did it and why.
 #[derive(Debug, Parser)]
-#[command(name = "enteraksi", version, about)]
+#[command(
+    name = "enteraksi",
+    version,
+    about = "Run and operate the Enteraksi learning-management system: migrate the database, \
+             work the queues, inspect failed jobs and the audit log, or run the demo.",
+    long_about = None,
+    after_help = "Configuration comes from the environment (DATABASE_URL, MAIL_TRANSPORT, SMTP_URL, \
+                  APP_URL, ENTERAKSI_LOG …; see the README). The `log` mail transport writes one log \
+                  line per mail, shown with -v."
+)]
 pub struct Cli {
-    /// Database URL (overrides DATABASE_URL). Default: sqlite:data/enteraksi.db
+    /// Database URL (overrides DATABASE_URL). Default: sqlite:data/enteraksi.db (the demo:
+    /// sqlite:data/demo.db)
     #[arg(long, global = true)]
     database_url: Option<String>,
     /// Log more (repeat for even more).
@@ -45,7 +59,8 @@ impl Cli {
 enum Command {
     /// Create the database if needed and apply every migration.
     Migrate,
-    /// Run the LMS demo end to end on a fresh database.
+    /// Run the LMS demo end to end: on its own SQLite file (sqlite:data/demo.db, made anew each
+    /// run) unless DATABASE_URL or --database-url names an empty database.
     Demo(crate::demo::DemoArgs),
     /// Inspect event registrations.
     #[command(subcommand)]
@@ -107,11 +122,11 @@ struct WorkArgs {
     /// Queues in priority order, comma-separated. Default: every registered queue.
     #[arg(long, value_delimiter = ',')]
     queue: Vec<String>,
-    /// Batches run at once.
-    #[arg(long, default_value_t = 2)]
+    /// Batches run at once (at least 1).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     concurrency: usize,
-    /// Jobs claimed per batch.
-    #[arg(long, default_value_t = 100)]
+    /// Jobs claimed per batch at most (at least 1; fewer when jobs are slow).
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     batch_size: usize,
     /// Seconds a claim holds its jobs without renewal (renewed every third while they run): a
     /// killed worker's jobs run again this long after it died.
@@ -121,8 +136,9 @@ struct WorkArgs {
     /// released without counting a try.
     #[arg(long, default_value_t = 30)]
     grace: u64,
-    /// Milliseconds an idle worker waits before looking again.
-    #[arg(long, default_value_t = 1000)]
+    /// Milliseconds an idle worker waits before looking again (a commit in this process wakes
+    /// it at once).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     poll_ms: u64,
     /// Stop once no job is ready.
     #[arg(long)]
@@ -150,8 +166,11 @@ struct AuditArgs {
     #[arg(long)]
     correlation: Option<String>,
     /// At most this many rows (a page; continue with `--after`).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 100, conflicts_with = "all")]
     limit: u32,
+    /// Every row, however many.
+    #[arg(long)]
+    all: bool,
     /// Continue after this event id (the last of the previous page).
     #[arg(long)]
     after: Option<String>,
@@ -223,11 +242,18 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
     let queue = Queue::new(app.bus().clone());
     match command {
         QueueCommand::Work(args) => {
+            let known = app.queues();
             let queues = if args.queue.is_empty() {
-                app.queues()
+                known.clone()
             } else {
                 args.queue
             };
+            if let Some(unknown) = queues.iter().find(|q| !known.contains(q)) {
+                bail!(
+                    "--queue: no queue named `{unknown}`; the queues are {}",
+                    known.join(", ")
+                );
+            }
             let options = WorkerOptions::new(queues.clone())
                 .concurrency(args.concurrency)
                 .batch_size(args.batch_size)
@@ -247,7 +273,18 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 "Working queues {} (SIGTERM or Ctrl-C stops gracefully)",
                 queues.join(", ")
             );
+            let progress = args.stop_when_empty.then(|| {
+                let progress = worker.progress();
+                let queue = queue.clone();
+                tokio::spawn(async move { show_progress(&progress, &queue).await })
+            });
             let report = worker.run(shutdown).await?;
+            if let Some(progress) = progress {
+                progress.abort();
+                if std::io::stderr().is_terminal() {
+                    eprintln!();
+                }
+            }
             println!(
                 "Processed {} jobs, {} retries scheduled, {} failed, {} released.",
                 report.processed, report.retried, report.failed, report.released
@@ -281,6 +318,10 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
             }
         }
         QueueCommand::Retry { id } if id == "all" => {
+            let waiting = queue.stats(&[]).await?.iter().map(|s| s.failed).sum::<i64>();
+            if std::io::stderr().is_terminal() {
+                eprintln!("Putting {waiting} failed jobs back on their queues…");
+            }
             let n = queue.retry_all().await?;
             println!("{n} failed jobs put back on their queues.");
         }
@@ -369,22 +410,75 @@ fn parse_time(setting: &str, value: &str) -> anyhow::Result<DateTime<Utc>> {
         .with_context(|| format!("--{setting}: `{value}` is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z)"))
 }
 
+/// Shows jobs done, jobs waiting and the rate on one refreshed line while a terminal watches.
+async fn show_progress(progress: &shared_kernel::WorkerProgress, queue: &Queue) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let report = progress.report();
+        let waiting = queue.pending_count().await.unwrap_or(-1);
+        let rate = report.processed as f64 / started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r{} done, {waiting} waiting, {} retries, {} failed, {rate:.0} jobs/s   ",
+            report.processed, report.retried, report.failed
+        );
+        let _ = std::io::stderr().flush();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `--aggregate type[:id]`, checked against the registered aggregate types; an id must be a UUID.
+fn parse_aggregate(value: &str, known: &[&str]) -> anyhow::Result<(String, Option<String>)> {
+    let (kind, id) = match value.split_once(':') {
+        Some((kind, id)) => (kind, Some(id)),
+        None => (value, None),
+    };
+    if !known.contains(&kind) {
+        bail!(
+            "--aggregate: no aggregate type `{kind}`; expected `type` or `type:id` with type one of {}",
+            known.join(", ")
+        );
+    }
+    let id = match id {
+        None => None,
+        Some("") => bail!("--aggregate: `{value}` has no id after `:`; expected `{kind}:<uuid>`"),
+        Some(id) => Some(
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| anyhow::anyhow!("--aggregate: `{id}` is not an id (a UUID such as 0193…)"))?
+                .to_string(),
+        ),
+    };
+    Ok((kind.to_owned(), id))
+}
+
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
+    let app = Application::start(config).await?;
+    let registry = app.bus().registry();
     let mut query = AuditQuery::new();
     if let Some(aggregate) = &args.aggregate {
-        let (kind, id) = match aggregate.split_once(':') {
-            Some((kind, id)) => (kind, Some(id.to_owned())),
-            None => (aggregate.as_str(), None),
-        };
-        if kind.is_empty() {
-            bail!("--aggregate: expected `type` or `type:id`");
-        }
+        let (kind, id) = parse_aggregate(aggregate, registry.aggregate_types())?;
         query = query.aggregate(kind, id);
     }
     if let Some(actor) = &args.actor {
         query = query.actor(UserId::parse(actor).context("--actor")?);
     }
     if let Some(event) = &args.event {
+        if !registry.event_names().contains(&event.as_str()) {
+            bail!(
+                "--event: no event named `{event}`; the events are {}",
+                registry.event_names().join(", ")
+            );
+        }
         query = query.event_name(event.clone());
     }
     if let Some(from) = &args.from {
@@ -402,13 +496,18 @@ async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(after) = &args.after {
         query = query.after(EventId::parse(after).context("--after")?);
     }
-    query = query.limit(args.limit.saturating_add(1));
-    let app = Application::start(config).await?;
+    if !args.all {
+        query = query.limit(args.limit.saturating_add(1));
+    }
     let mut entries = AuditLog::new(app.db().clone()).query(&query).await?;
-    if entries.len() > args.limit as usize {
+    if !args.all && entries.len() > args.limit as usize {
         entries.truncate(args.limit as usize);
         if let Some(last) = entries.last() {
-            eprintln!("More rows: continue with --after {}", last.event_id);
+            // On stderr, so `--json` output stays clean.
+            eprintln!(
+                "More rows: continue with --after {} (or --all for everything)",
+                last.event_id
+            );
         }
     }
     let mut out = std::io::stdout().lock();

@@ -83,7 +83,10 @@ impl Config {
         {
             return Err(invalid(
                 "DATABASE_URL",
-                format!("`{database_url}` is neither sqlite:<path> nor postgres://…"),
+                format!(
+                    "`{}` is neither sqlite:<path> nor postgres://…",
+                    shared_kernel::redact_url(&database_url)
+                ),
             ));
         }
         let mail = match get("MAIL_TRANSPORT").as_deref().unwrap_or("log") {
@@ -101,6 +104,8 @@ impl Config {
                 ));
             }
         };
+        // Checked now, not when the first mail is sent.
+        mail.transport()?;
         let app_url_text = get("APP_URL").unwrap_or_else(|| "http://localhost:8080".to_owned());
         let app_url = AppUrl::parse(&app_url_text)
             .map_err(|_| invalid("APP_URL", format!("`{app_url_text}` is not an http:// or https:// URL")))?;
@@ -154,6 +159,16 @@ mod tests {
         assert!(err.starts_with("APP_URL:"), "{err}");
         let err = config(&[("MAIL_TRANSPORT", "smtp")]).unwrap_err().to_string();
         assert!(err.starts_with("SMTP_URL:"), "{err}");
+        let err = config(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "garbage")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("SMTP_URL:"), "{err}");
+    }
+
+    #[test]
+    fn plain_smtp_on_a_host_and_port_is_accepted() {
+        let c = config(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
+        assert_eq!(c.mail, MailConfig::Smtp("smtp://127.0.0.1:2525".into()));
     }
 
     #[test]

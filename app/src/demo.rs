@@ -53,6 +53,16 @@ pub struct DemoSummary {
     pub database_notifications: i64,
     /// Mails delivered through the transport.
     pub mails: i64,
+    /// Mails still waiting to be sent (their jobs are queued, most likely after a failed try).
+    pub mails_waiting: i64,
+    /// Mails that gave up (their jobs are in `failed_jobs`).
+    pub mails_undeliverable: i64,
+    /// The last error of a mail that failed a try, if any: delivery is failing.
+    pub mail_error: Option<String>,
+    /// Jobs still queued when the demo ended.
+    pub jobs_waiting: i64,
+    /// Of those, jobs deferred after a failed try.
+    pub jobs_deferred: i64,
     /// Certificates issued.
     pub certificates: i64,
     /// Learning paths completed.
@@ -74,7 +84,12 @@ impl Progress {
         println!("[{}/{}] {text}", self.step, self.steps);
     }
 
+    /// A refreshed `done/total` line on a terminal; nothing otherwise (the step lines suffice).
     fn tick(&self, done: usize, total: usize) {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return;
+        }
         if total > 0 && (done == total || done.is_multiple_of(10)) {
             print!("\r      {done}/{total}");
             let _ = std::io::stdout().flush();
@@ -106,14 +121,33 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         .fetch_one(app.db().pool())
         .await?;
     if courses > 0 {
+        let url = shared_kernel::redact_url(&config.database_url);
+        if config.database_url.starts_with("sqlite:") {
+            bail!(
+                "{url} already holds data; run `enteraksi demo --fresh` to delete it and start over, \
+                 or unset DATABASE_URL to use the demo's own {DEMO_DATABASE_URL}"
+            );
+        }
         bail!(
-            "{} already holds data; run `enteraksi demo --fresh` to delete it and start over, \
-             or unset DATABASE_URL to use the demo's own data/demo.db",
-            config.database_url
+            "{url} already holds data; point DATABASE_URL at an empty database (e.g. `createdb \
+             enteraksi_demo`), or unset DATABASE_URL to use the demo's own {DEMO_DATABASE_URL}"
         );
     }
     let summary = run_flow(&app, args.learners, true).await?;
-    print_summary(&summary);
+    print_summary(&summary, &config);
+    if let Some(error) = &summary.mail_error {
+        bail!(
+            "mail delivery is failing ({error}): {} mails wait for a retry and {} gave up",
+            summary.mails_waiting,
+            summary.mails_undeliverable
+        );
+    }
+    if summary.failed_jobs > 0 {
+        bail!(
+            "{} jobs failed for good; see `enteraksi queue failed`",
+            summary.failed_jobs
+        );
+    }
     Ok(())
 }
 
@@ -604,6 +638,17 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
         "SELECT COUNT(*) FROM notification_deliveries WHERE channel = 'mail'",
     )
     .await?;
+    summary.mails_waiting = count(app, "SELECT COUNT(*) FROM jobs WHERE listener = 'SendMail'").await?;
+    summary.mails_undeliverable = count(app, "SELECT COUNT(*) FROM failed_jobs WHERE listener = 'SendMail'").await?;
+    summary.mail_error = sqlx::query_as::<_, (String,)>(
+        "SELECT last_error FROM jobs WHERE listener = 'SendMail' AND last_error IS NOT NULL \
+         UNION ALL SELECT exception FROM failed_jobs WHERE listener = 'SendMail' LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|(e,)| e);
+    summary.jobs_waiting = count(app, "SELECT COUNT(*) FROM jobs").await?;
+    summary.jobs_deferred = count(app, "SELECT COUNT(*) FROM jobs WHERE last_error IS NOT NULL").await?;
     summary.certificates = count(app, "SELECT COUNT(*) FROM certificates").await?;
     summary.paths_completed = count(
         app,
@@ -691,7 +736,7 @@ async fn create_user(app: &Application, name: &str, email: &str) -> anyhow::Resu
     Ok(user.id())
 }
 
-fn print_summary(s: &DemoSummary) {
+fn print_summary(s: &DemoSummary, config: &Config) {
     println!();
     println!("Summary");
     println!("  Events committed (audit log):");
@@ -702,8 +747,19 @@ fn print_summary(s: &DemoSummary) {
     println!("  Jobs processed:          {:>6}", s.jobs.processed);
     println!("  Retries scheduled:       {:>6}", s.jobs.retried);
     println!("  Jobs failed:             {:>6}", s.failed_jobs);
+    println!(
+        "  Jobs still waiting:      {:>6}  ({} deferred after a failed try)",
+        s.jobs_waiting, s.jobs_deferred
+    );
     println!("  Notifications (database):{:>6}", s.database_notifications);
     println!("  Mails sent:              {:>6}", s.mails);
+    println!("  Mails waiting to be sent:{:>6}", s.mails_waiting);
+    println!("  Mails undeliverable:     {:>6}", s.mails_undeliverable);
+    if let Some(error) = &s.mail_error {
+        println!("  MAIL DELIVERY IS FAILING: {error}");
+        println!("    The in-app notifications are stored; the mails are retried by `enteraksi queue work`");
+        println!("    once the mail server is reachable (see `enteraksi queue failed` for those that gave up).");
+    }
     println!("  Certificates issued:     {:>6}", s.certificates);
     println!("  Learning paths completed:{:>6}", s.paths_completed);
     if !s.refused.is_empty() {
@@ -714,5 +770,12 @@ fn print_summary(s: &DemoSummary) {
     }
     println!("  Time taken:              {:.2?}", s.elapsed);
     println!();
-    println!("Explore: enteraksi --database-url {DEMO_DATABASE_URL} audit --limit 20");
+    if config.database_url.starts_with("sqlite:") {
+        println!(
+            "Explore: enteraksi --database-url {} audit --limit 20",
+            config.database_url
+        );
+    } else {
+        println!("Explore: enteraksi audit --limit 20   (with the same DATABASE_URL)");
+    }
 }

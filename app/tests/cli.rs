@@ -237,3 +237,307 @@ async fn sigterm_mid_batch_finishes_releases_and_exits_zero_on_postgres() {
     stopped_mid_batch(db.url(), "TERM").await;
     db.cleanup().await;
 }
+
+// ---- honest errors and fast failures (issue: the CLI as an operator meets it) -----------------
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite:{}/cli.db", dir.path().display())
+}
+
+#[test]
+fn a_file_that_is_not_a_database_fails_at_once_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let started = Instant::now();
+    let (output, stderr) = run(enteraksi().args(["--database-url", &format!("sqlite:{}", path.display()), "migrate"]));
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a database"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn malformed_audit_filters_are_errors_that_say_what_is_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    for (filter, expected) in [
+        ("enrollment:", "no id after"),
+        ("enrollment:notauuid", "is not an id"),
+        ("a:b:c", "no aggregate type `a`"),
+        ("foo", "no aggregate type `foo`"),
+    ] {
+        let (output, stderr) = run(enteraksi().args(["--database-url", &url, "audit", "--aggregate", filter]));
+        assert_eq!(output.status.code(), Some(1), "{filter}: {stderr}");
+        assert!(stderr.contains(expected), "{filter}: {stderr}");
+        if expected.starts_with("no aggregate type") {
+            assert!(
+                stderr.contains("course, enrollment, learning_path_enrollment"),
+                "the known types are listed: {stderr}"
+            );
+        }
+    }
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "audit", "--event", "enrollment.nope"]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("enrollment.created"),
+        "the known events are listed: {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_queue_is_an_error_listing_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, stderr) = run(enteraksi().args([
+        "--database-url",
+        &sqlite_url(&dir),
+        "queue",
+        "work",
+        "--queue",
+        "nosuchqueue",
+        "--stop-when-empty",
+    ]));
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nosuchqueue") && stderr.contains("notifications"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn zero_concurrency_or_batch_size_is_refused() {
+    for flag in ["--concurrency", "--batch-size"] {
+        let (output, stderr) = run(enteraksi().args(["queue", "work", flag, "0"]));
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains("at least 1"), "{flag}: {stderr}");
+    }
+}
+
+#[test]
+fn an_invalid_log_filter_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, stderr) = run(enteraksi().env("ENTERAKSI_LOG", "shared_kernel=loud[").args([
+        "--database-url",
+        &sqlite_url(&dir),
+        "migrate",
+    ]));
+
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ENTERAKSI_LOG") && stderr.contains("not a log filter"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_garbage_smtp_url_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, stderr) = run(enteraksi()
+        .env("DATABASE_URL", sqlite_url(&dir))
+        .env("MAIL_TRANSPORT", "smtp")
+        .env("SMTP_URL", "garbage")
+        .args(["demo", "--learners", "2"]));
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("SMTP_URL"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("Enteraksi demo on"),
+        "nothing started"
+    );
+}
+
+#[test]
+fn processes_starting_at_once_on_a_new_sqlite_file_all_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            enteraksi()
+                .args(["--database-url", &url, "migrate"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    for command in [
+        format!(
+            "'{}' --database-url '{url}' demo --learners 3 | head -2",
+            env!("CARGO_BIN_EXE_enteraksi")
+        ),
+        format!(
+            "'{}' --database-url '{url}' audit --all | head -1",
+            env!("CARGO_BIN_EXE_enteraksi")
+        ),
+    ] {
+        let output = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &command])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe") && !stderr.contains("error"),
+            "{command}: {stderr}"
+        );
+        // Ended by SIGPIPE (128 + 13) or done before the pipe closed: never a panic (101) or an error (1).
+        assert!(
+            matches!(output.status.code(), Some(0 | 141)),
+            "{command}: {:?}",
+            output.status
+        );
+    }
+}
+
+#[test]
+fn errors_print_their_message_chain_without_a_backtrace_and_logs_have_no_colour_in_a_file() {
+    let (output, stderr) = run(enteraksi()
+        .env("RUST_BACKTRACE", "1")
+        .env("ENTERAKSI_LOG", "info")
+        .args(["--database-url", "postgres://postgres@127.0.0.1:1/x", "migrate"]));
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("") && stderr.contains("error: cannot connect"),
+        "{stderr}"
+    );
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI colour when stderr is not a terminal: {stderr:?}"
+    );
+}
+
+#[test]
+fn the_audit_log_pages_by_default_and_hints_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "demo", "--learners", "8"]));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "audit", "--json"]));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 100, "a page of 100 rows by default");
+    assert!(lines.iter().all(|l| l.starts_with('{')), "stdout stays JSON");
+    let after = stderr
+        .split("--after ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a hint on stderr: {stderr}"))
+        .to_owned();
+    let (output, _) = run(enteraksi().args([
+        "--database-url",
+        &url,
+        "audit",
+        "--json",
+        "--after",
+        &after,
+        "--limit",
+        "5",
+    ]));
+    let next: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(next.len(), 5);
+    assert!(!lines.contains(&next[0]), "the next page continues after the last row");
+    let (output, _) = run(enteraksi().args(["--database-url", &url, "audit", "--all", "--json"]));
+    assert!(String::from_utf8(output.stdout).unwrap().lines().count() > 100);
+}
+
+#[test]
+fn a_mail_outage_is_said_plainly_by_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (output, stderr) = run(enteraksi()
+        .env("DATABASE_URL", sqlite_url(&dir))
+        .env("MAIL_TRANSPORT", "smtp")
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .args(["demo", "--learners", "3"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stdout.contains('\r'), "plain lines when not on a terminal");
+    assert!(stdout.contains("MAIL DELIVERY IS FAILING"), "{stdout}");
+    assert!(stdout.contains("Mails waiting to be sent:"), "{stdout}");
+    assert!(stderr.contains("mail delivery is failing"), "{stderr}");
+    let waiting = stdout
+        .lines()
+        .find(|l| l.contains("Mails waiting to be sent:"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap();
+    assert!(waiting > 0, "{stdout}");
+    let stored = stdout
+        .lines()
+        .find(|l| l.contains("Notifications (database):"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap();
+    assert!(stored > 0, "in-app notifications are not withheld: {stdout}");
+}
+
+#[test]
+fn the_help_speaks_to_an_operator_and_documents_the_worker_flags() {
+    let (output, _) = run(enteraksi().arg("--help"));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("learning-management system"), "{help}");
+    assert!(!help.contains("registration of every listener"), "{help}");
+    let (output, _) = run(enteraksi().args(["queue", "work", "--help"]));
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--lease", "--poll-ms", "--grace"] {
+        assert!(help.contains(flag), "{help}");
+    }
+    let (output, _) = run(enteraksi().args(["demo", "--help"]));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sqlite:data/demo.db"));
+}
+
+#[test]
+fn queue_work_shows_progress_on_a_terminal_and_plain_lines_otherwise() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("NOT RUN: queue_work_shows_progress_on_a_terminal needs `script` (util-linux) for a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "'{}' --database-url '{}' queue work --stop-when-empty",
+        env!("CARGO_BIN_EXE_enteraksi"),
+        sqlite_url(&dir)
+    );
+    // `script` runs the command on a pseudo-terminal.
+    let on_terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{text}");
+    assert!(text.contains("done, 0 waiting") && text.contains("jobs/s"), "{text}");
+
+    let (piped, stderr) = run(Command::new("bash").args(["-c", &command]).env_remove("DATABASE_URL"));
+    assert!(piped.status.success(), "{stderr}");
+    assert!(!stderr.contains("jobs/s") && !stderr.contains('\r'), "{stderr}");
+}

@@ -63,7 +63,7 @@ pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, 
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
 };
-pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerReport, shutdown_channel};
+pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.
 pub use sqlx;

@@ -197,6 +197,7 @@ struct Entry {
 #[derive(Default)]
 pub struct RegistryBuilder {
     events: Vec<(TypeId, &'static str, Decoder)>,
+    aggregate_types: Vec<&'static str>,
     entries: Vec<Entry>,
     jobs: Vec<JobEntry>,
 }
@@ -288,6 +289,9 @@ impl RegistryBuilder {
     }
 
     fn declare<E: DomainEvent>(&mut self) {
+        if !self.aggregate_types.contains(&E::AGGREGATE_TYPE) {
+            self.aggregate_types.push(E::AGGREGATE_TYPE);
+        }
         let type_id = TypeId::of::<E>();
         if !self.events.iter().any(|(t, _, _)| *t == type_id) {
             self.events.push((type_id, E::NAME, decode::<E>));
@@ -350,7 +354,10 @@ impl RegistryBuilder {
             }
         }
 
+        let mut aggregate_types = self.aggregate_types.clone();
+        aggregate_types.sort_unstable();
         let mut registry = Registry {
+            aggregate_types,
             events: self.events.iter().map(|(_, n, _)| *n).collect(),
             decoders: self.events.iter().map(|(_, n, d)| (*n, *d)).collect(),
             sync: HashMap::new(),
@@ -460,6 +467,7 @@ pub(crate) struct QueuedTarget {
 
 /// The frozen set of registrations. Cheap to share behind an `Arc`.
 pub struct Registry {
+    aggregate_types: Vec<&'static str>,
     events: Vec<&'static str>,
     decoders: HashMap<&'static str, Decoder>,
     sync: HashMap<TypeId, Arc<[(&'static str, SyncHandler)]>>,
@@ -528,6 +536,16 @@ impl Registry {
                     .collect(),
             })
             .collect()
+    }
+
+    /// The names of every declared event, in declaration order.
+    pub fn event_names(&self) -> &[&'static str] {
+        &self.events
+    }
+
+    /// The aggregate types of the declared events, sorted (e.g. `course`, `enrollment`).
+    pub fn aggregate_types(&self) -> &[&'static str] {
+        &self.aggregate_types
     }
 
     /// Whether `listener` is registered for the event named `event` (wildcards included).

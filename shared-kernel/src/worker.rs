@@ -153,7 +153,18 @@ pub struct WorkerReport {
     pub released: u64,
 }
 
-#[derive(Default)]
+/// A running worker's counts so far, for progress displays ([`Worker::progress`]).
+#[derive(Debug, Clone)]
+pub struct WorkerProgress(Arc<Counters>);
+
+impl WorkerProgress {
+    /// What the worker has done so far.
+    pub fn report(&self) -> WorkerReport {
+        self.0.report()
+    }
+}
+
+#[derive(Debug, Default)]
 struct Counters {
     processed: AtomicU64,
     retried: AtomicU64,
@@ -208,6 +219,7 @@ pub struct Worker {
     queue: Queue,
     options: WorkerOptions,
     claim_sql: Arc<str>,
+    counters: Arc<Counters>,
 }
 
 enum Outcome {
@@ -230,12 +242,18 @@ impl Worker {
             queue,
             options,
             claim_sql,
+            counters: Arc::new(Counters::default()),
         }
+    }
+
+    /// A live view of this worker's counts (shared by its clones), e.g. for a progress line.
+    pub fn progress(&self) -> WorkerProgress {
+        WorkerProgress(self.counters.clone())
     }
 
     /// Runs until `shutdown` is triggered (or, with `stop_when_empty`, until no job is ready).
     pub async fn run(&self, shutdown: Shutdown) -> Result<WorkerReport, QueueError> {
-        let counters = Arc::new(Counters::default());
+        let counters = self.counters.clone();
         let mut tasks = tokio::task::JoinSet::new();
         for slot in 0..self.options.concurrency {
             let worker = self.clone();
