@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, FromRow};
 
+use crate::bus::SharedEnvelope;
+use crate::bus::UnitOfWork;
+use crate::bus::{ListenerError, WildcardSyncListener};
 use crate::clock::{from_db_text, to_db_text};
 use crate::db::Database;
-use crate::event::SharedEnvelope;
 use crate::ids::{CorrelationId, EventId, UserId};
-use crate::listener::{ListenerError, WildcardSyncListener};
-use crate::uow::UnitOfWork;
 
 /// Writes the audit row of every event it is registered for, in the command's transaction (the
 /// rows of one commit go out as one multi-row INSERT just before COMMIT), so an audit row exists

@@ -31,15 +31,10 @@ pub mod users;
 
 mod audit;
 mod broadcast;
+mod bus;
 mod clock;
 mod db;
-mod event;
-mod listener;
-mod outbox;
 mod queue;
-mod registry;
-mod uow;
-mod worker;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -48,22 +43,22 @@ pub use audit::{AuditEntry, AuditError, AuditLog, AuditQuery, LogDomainEvent, qu
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcast::MockBroadcaster;
 pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster};
+pub use bus::{
+    AnyEnvelope, Broadcast, CONFLICT_RETRIES, Channel, CommitObserver, Committed, DomainEvent, Envelope, EventBus,
+    EventBusBuilder, EventListing, EventMeta, JobContext, JobFailure, JobHandler, JsonEvent, ListenerError,
+    ListenerListing, Mode, QueueOptions, QueuedListener, Registry, RegistryBuilder, RegistryError, SharedEnvelope,
+    SyncListener, UnitOfWork, UowError, WildcardQueuedListener, WildcardSyncListener, is_conflict,
+};
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
 pub use db::{Backend, Database, DbError, DbOptions, migrator, redact_secrets, redact_url, shared_migrator};
-pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
 pub use ids::{
     AssessmentId, AttemptId, CertificateId, CorrelationId, CourseId, EnrollmentId, EventId, IdParseError,
     LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId,
 };
-pub use listener::{
-    JobFailure, JobHandler, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
+pub use queue::{
+    FailedJob, Queue, QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress,
+    WorkerReport, shutdown_channel,
 };
-pub use queue::{FailedJob, JobContext, Queue, QueueError, QueueStats};
-pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError};
-pub use uow::{
-    CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
-};
-pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.
 pub use sqlx;

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use sqlx::migrate::Migrator;
 use tempfile::TempDir;
 
+use crate::bus::Registry;
+use crate::bus::{CommitObserver, EventBus};
+use crate::bus::{DomainEvent, Envelope, SharedEnvelope};
 use crate::db::{Database, migrator};
-use crate::event::{DomainEvent, Envelope, SharedEnvelope};
-use crate::registry::Registry;
-use crate::uow::{CommitObserver, EventBus};
-use crate::worker::{Worker, WorkerOptions, WorkerReport};
+use crate::queue::{Worker, WorkerOptions, WorkerReport};
 
 /// Records the events of every committed unit of work (attach it with
 /// [`EventBusBuilder::observer`](crate::EventBusBuilder::observer)). Rolled-back units of work
@@ -329,7 +329,7 @@ impl NotificationFake {
 impl crate::notifications::NotificationSender for NotificationFake {
     async fn send(
         &self,
-        job: &mut crate::queue::JobContext,
+        job: &mut crate::bus::JobContext,
         to: crate::ids::UserId,
         notification: &dyn crate::notifications::Notification,
     ) -> Result<(), crate::notifications::NotifyError> {

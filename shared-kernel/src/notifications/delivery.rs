@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{MailTransport, NotifyError, OutgoingMail};
+use crate::bus::JobContext;
+use crate::bus::{JobFailure, JobHandler, ListenerError};
 use crate::clock::to_db_text;
 use crate::ids::UserId;
-use crate::listener::{JobFailure, JobHandler, ListenerError};
-use crate::queue::JobContext;
 
 /// A mail job's payload: the mail, rendered when the notification was made, and whom it is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

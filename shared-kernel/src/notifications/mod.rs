@@ -30,11 +30,11 @@ pub use mail::{
     FileTransport, LogTransport, MailError, MailMessage, MailTransport, MemoryTransport, OutgoingMail, SmtpTransport,
 };
 
+use crate::bus::JobContext;
+use crate::bus::JobHandler;
+use crate::bus::UowError;
 use crate::clock::to_db_text;
 use crate::ids::{NotificationId, UserId};
-use crate::listener::JobHandler;
-use crate::queue::JobContext;
-use crate::uow::UowError;
 use crate::users::{User, UserError, find_user};
 
 /// A delivery channel.
@@ -131,7 +131,7 @@ pub enum NotifyError {
     MailNotRegistered,
 }
 
-impl From<NotifyError> for crate::listener::ListenerError {
+impl From<NotifyError> for crate::bus::ListenerError {
     fn from(e: NotifyError) -> Self {
         match e {
             NotifyError::UnknownRecipient(_) | NotifyError::MailNotRegistered => Self::permanent(e.to_string()),

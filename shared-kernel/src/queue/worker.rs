@@ -28,9 +28,10 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::listener::{JobFailure, ListenerError};
-use crate::queue::{ClaimedJob, JobContext, Queue, QueueError};
-use crate::uow::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
+use super::{ClaimedJob, Queue, QueueError};
+use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
+use crate::bus::{JobContext, JobIdentity};
+use crate::bus::{JobFailure, ListenerError};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -470,7 +471,17 @@ impl Worker {
             let limit = options.try_timeout();
             let mut conflicts = 0;
             let result = loop {
-                let mut ctx = JobContext::new(&self.bus, job, token);
+                let mut ctx = JobContext::for_job(
+                    &self.bus,
+                    JobIdentity {
+                        id: &job.id,
+                        event_id: &job.event_id,
+                        listener: &job.listener,
+                        attempts: job.attempts,
+                        max_tries: job.max_tries,
+                    },
+                    token,
+                );
                 let run = async {
                     let handled =
                         match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {

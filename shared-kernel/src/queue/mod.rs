@@ -1,6 +1,6 @@
 //! The durable queue over the `jobs` table: claiming with a lease, acknowledging, retrying with
 //! backoff, burying in `failed_jobs`, and the operator's view (failed jobs, retry, forget, flush,
-//! depth and age per queue). The [`Worker`](crate::worker::Worker) drives it.
+//! depth and age per queue). The [`Worker`] drives it.
 
 use std::time::Duration;
 
@@ -10,8 +10,11 @@ use sqlx::{AssertSqlSafe, FromRow};
 use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
-use crate::event::EventMeta;
-use crate::uow::{EventBus, UnitOfWork, UowError};
+mod worker;
+
+pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
+
+use crate::bus::EventBus;
 
 /// A queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,103 +35,6 @@ pub enum QueueError {
         /// Its listener.
         listener: String,
     },
-}
-
-/// What a queued listener gets besides its event: the job's identity and a unit of work whose
-/// writes commit together with the job's acknowledgement.
-pub struct JobContext {
-    uow: UnitOfWork,
-    job_id: String,
-    event_id: String,
-    listener: String,
-    attempt: u32,
-    max_tries: u32,
-}
-
-impl std::fmt::Debug for JobContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobContext")
-            .field("job_id", &self.job_id)
-            .field("listener", &self.listener)
-            .field("attempt", &self.attempt)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JobContext {
-    pub(crate) fn new(bus: &EventBus, job: &ClaimedJob, token: &str) -> Self {
-        let mut uow = bus.begin();
-        uow.acknowledge_on_open(&job.id, token);
-        Self {
-            uow,
-            job_id: job.id.clone(),
-            event_id: job.event_id.clone(),
-            listener: job.listener.clone(),
-            attempt: u32::try_from(job.attempts).unwrap_or(u32::MAX),
-            max_tries: u32::try_from(job.max_tries).unwrap_or(u32::MAX),
-        }
-    }
-
-    /// A context for running a queued listener outside a worker (tests, manual replays). Its
-    /// unit of work is committed by [`JobContext::finish`].
-    pub fn standalone(bus: &EventBus, listener: &str, cause: &EventMeta) -> Self {
-        let mut uow = bus.begin();
-        uow.set_cause(cause);
-        Self {
-            uow,
-            job_id: String::new(),
-            event_id: cause.event_id().to_string(),
-            listener: listener.to_owned(),
-            attempt: 1,
-            max_tries: 1,
-        }
-    }
-
-    /// Commits a standalone context's unit of work.
-    pub async fn finish(self) -> Result<(), UowError> {
-        self.uow.commit().await.map(|_| ())
-    }
-
-    /// The unit of work for this job's database writes and events. It commits only if the
-    /// listener succeeds, in the same transaction as the job's acknowledgement.
-    pub fn uow(&mut self) -> &mut UnitOfWork {
-        &mut self.uow
-    }
-
-    /// The bus, for reads that need no transaction (through [`Database::pool`](crate::Database::pool),
-    /// which never waits for this job's own write transaction). Beginning another unit of work on
-    /// it while this job's is open is [`UowError::Nested`].
-    pub fn bus(&self) -> &EventBus {
-        self.uow.bus()
-    }
-
-    /// `(event_id, listener)` as one string: the key external effects (mail) are deduplicated by.
-    pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.event_id, self.listener)
-    }
-
-    /// The job's id (empty for a standalone context).
-    pub fn job_id(&self) -> &str {
-        &self.job_id
-    }
-
-    /// Which try this is, from 1.
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// Whether a failure now is final.
-    pub fn is_last_attempt(&self) -> bool {
-        self.attempt >= self.max_tries
-    }
-
-    pub(crate) fn caused_by(&mut self, meta: &EventMeta) {
-        self.uow.set_cause(meta);
-    }
-
-    pub(crate) fn into_uow(self) -> UnitOfWork {
-        self.uow
-    }
 }
 
 /// A job claimed by a worker.

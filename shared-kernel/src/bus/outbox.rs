@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
+use super::event::SharedEnvelope;
+use super::uow::{EventBus, UowError};
 use crate::clock::{to_db_text, to_micros};
 use crate::db::Backend;
-use crate::event::SharedEnvelope;
-use crate::uow::{EventBus, UowError};
 
 /// The unique index that makes each aggregate's events a sequence: two transactions giving an
 /// aggregate the same version conflict, and the later one runs again.

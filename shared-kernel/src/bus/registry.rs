@@ -12,123 +12,13 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::event::{AnyEnvelope, DomainEvent, Envelope, SharedEnvelope};
-use crate::listener::{
+use super::event::{AnyEnvelope, DomainEvent, Envelope, SharedEnvelope};
+use super::listener::{
     QueuedHandler, QueuedListener, SyncHandler, SyncListener, TypedQueued, TypedSync, WildQueued, WildSync,
     WildcardQueuedListener, WildcardSyncListener,
 };
-
-/// How a queued listener's jobs run: which queue, how many tries, the wait before each retry,
-/// and how long one try may take.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueOptions {
-    queue: String,
-    tries: u32,
-    backoff: Vec<Duration>,
-    jitter: f64,
-    timeout: Duration,
-}
-
-impl QueueOptions {
-    /// Defaults on queue `queue`: 3 tries, backoff 1 s, 5 s, 30 s with ±20 % jitter, 60 s timeout.
-    pub fn on(queue: impl Into<String>) -> Self {
-        Self {
-            queue: queue.into(),
-            tries: 3,
-            backoff: vec![Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(30)],
-            jitter: 0.2,
-            timeout: Duration::from_secs(60),
-        }
-    }
-
-    /// How many times the job is tried before it moves to `failed_jobs` (at least 1).
-    pub fn tries(mut self, tries: u32) -> Self {
-        self.tries = tries;
-        self
-    }
-
-    /// The wait before retry 1, 2, …; the last entry repeats for further retries.
-    pub fn backoff(mut self, schedule: impl IntoIterator<Item = Duration>) -> Self {
-        self.backoff = schedule.into_iter().collect();
-        self
-    }
-
-    /// The random spread applied to each wait, as a fraction (0.2 = ±20 %), so that jobs failing
-    /// together do not retry together.
-    pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction;
-        self
-    }
-
-    /// How long one try may run before it counts as failed.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The queue name.
-    pub fn queue(&self) -> &str {
-        &self.queue
-    }
-
-    /// The number of tries.
-    pub fn max_tries(&self) -> u32 {
-        self.tries
-    }
-
-    /// The backoff schedule.
-    pub fn backoff_schedule(&self) -> &[Duration] {
-        &self.backoff
-    }
-
-    /// The timeout of one try.
-    pub fn try_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The wait before the retry that follows failed attempt `attempt` (1-based), jittered.
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let index = (attempt.max(1) as usize - 1).min(self.backoff.len().saturating_sub(1));
-        let base = self.backoff.get(index).copied().unwrap_or_default();
-        if self.jitter <= 0.0 {
-            return base;
-        }
-        let factor = 1.0 + rand::random_range(-self.jitter..=self.jitter);
-        base.mul_f64(factor.max(0.0))
-    }
-
-    fn validate(&self, listener: &str) -> Result<(), RegistryError> {
-        let bad = |reason: &str| {
-            Err(RegistryError::InvalidQueueOptions {
-                listener: listener.to_owned(),
-                reason: reason.to_owned(),
-            })
-        };
-        if self.queue.is_empty()
-            || !self
-                .queue
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        {
-            return bad("the queue name must be non-empty lowercase letters, digits, `_` or `-`");
-        }
-        if self.tries == 0 {
-            return bad("tries must be at least 1");
-        }
-        if self.backoff.is_empty() {
-            return bad("the backoff schedule must have at least one entry");
-        }
-        if !(0.0..1.0).contains(&self.jitter) {
-            return bad("jitter must be a fraction in [0, 1)");
-        }
-        if self.timeout.is_zero() {
-            return bad("the timeout must be positive");
-        }
-        Ok(())
-    }
-}
+pub use super::options::QueueOptions;
 
 /// How a registered listener runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -278,11 +168,11 @@ impl RegistryBuilder {
 
     /// Registers the handler of jobs that listeners enqueue themselves (not one per event), such
     /// as [`SendMail`](crate::notifications::SendMail): each runs on its own with its own tries.
-    pub fn job<H: crate::listener::JobHandler>(mut self, handler: H, options: QueueOptions) -> Self {
+    pub fn job<H: super::listener::JobHandler>(mut self, handler: H, options: QueueOptions) -> Self {
         self.jobs.push(JobEntry {
             kind: H::KIND,
             name: H::NAME,
-            handler: Arc::new(crate::listener::DirectJob(handler)),
+            handler: Arc::new(super::listener::DirectJob(handler)),
             options: Arc::new(options),
         });
         self

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::event::{AnyEnvelope, DomainEvent, Envelope, JsonEvent, SharedEnvelope};
-use crate::queue::JobContext;
-use crate::uow::{UnitOfWork, UowError};
+use super::event::{AnyEnvelope, DomainEvent, Envelope, JsonEvent, SharedEnvelope};
+use super::job::JobContext;
+use super::uow::{UnitOfWork, UowError};
 
 /// Why a listener failed. The text is kept in the job's `last_error` and in `failed_jobs`.
 #[derive(Debug)]

@@ -1,0 +1,234 @@
+//! The [`EventBus`]: the entry point of every command (a database, a registry, the after-commit
+//! ports), and [`EventBus::retrying`], which runs a command again when it lost a conflict with a
+//! concurrent transaction.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::event::SharedEnvelope;
+use super::registry::Registry;
+use super::uow::{UnitOfWork, UowError};
+use crate::broadcast::{Broadcaster, NullBroadcaster};
+use crate::clock::{Clock, SystemClock};
+use crate::db::Database;
+
+/// How often [`EventBus::retrying`] runs a command that lost a conflict before giving up.
+pub const CONFLICT_RETRIES: u32 = 8;
+
+/// Whether `error`, or any error it was caused by, is a transaction conflict that retrying the
+/// whole transaction resolves: a PostgreSQL serialization failure (`40001`), a deadlock
+/// (`40P01`), or two transactions giving the same aggregate the same version.
+pub fn is_conflict(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+            let code = db.code();
+            if matches!(code.as_deref(), Some("40001" | "40P01")) {
+                return true;
+            }
+            if db.constraint() == Some(super::outbox::AGGREGATE_VERSION_CONSTRAINT)
+                || db.message().contains("domain_event_log.aggregate_version")
+            {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Told about every committed unit of work's events, after the commit (e.g. the test fake).
+pub trait CommitObserver: Send + Sync + 'static {
+    /// The events of one committed unit of work, in dispatch order.
+    fn committed(&self, events: &[SharedEnvelope]);
+}
+
+pub(super) struct BusInner {
+    pub(super) db: Database,
+    /// The tasks holding a write transaction of this bus (see [`UowError::Nested`]).
+    pub(super) writers: Mutex<Vec<Holder>>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) broadcaster: Arc<dyn Broadcaster>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) wake: Arc<Notify>,
+    pub(super) observers: Vec<Arc<dyn CommitObserver>>,
+    pub(super) max_depth: u32,
+}
+
+/// The entry point of every command: a database, a registry and the after-commit ports.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    pub(super) inner: Arc<BusInner>,
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventBus")
+            .field("backend", &self.inner.db.backend())
+            .field("max_depth", &self.inner.max_depth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`EventBus`].
+pub struct EventBusBuilder {
+    db: Database,
+    registry: Arc<Registry>,
+    broadcaster: Arc<dyn Broadcaster>,
+    clock: Arc<dyn Clock>,
+    observers: Vec<Arc<dyn CommitObserver>>,
+    max_depth: u32,
+}
+
+impl EventBusBuilder {
+    /// Where committed events' broadcasts go (default: nowhere).
+    pub fn broadcaster(mut self, broadcaster: Arc<dyn Broadcaster>) -> Self {
+        self.broadcaster = broadcaster;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds an observer of committed events.
+    pub fn observer(mut self, observer: Arc<dyn CommitObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The deepest cascade allowed: an event recorded by a listener of an event recorded by …
+    /// `depth` levels below the command (default 8).
+    pub fn max_cascade_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// The bus.
+    pub fn build(self) -> EventBus {
+        EventBus {
+            inner: Arc::new(BusInner {
+                db: self.db,
+                writers: Mutex::new(Vec::new()),
+                registry: self.registry,
+                broadcaster: self.broadcaster,
+                clock: self.clock,
+                wake: Arc::new(Notify::new()),
+                observers: self.observers,
+                max_depth: self.max_depth,
+            }),
+        }
+    }
+}
+
+impl EventBus {
+    /// Starts building a bus over `db` with `registry`.
+    pub fn builder(db: Database, registry: Arc<Registry>) -> EventBusBuilder {
+        EventBusBuilder {
+            db,
+            registry,
+            broadcaster: Arc::new(NullBroadcaster),
+            clock: Arc::new(SystemClock),
+            observers: Vec::new(),
+            max_depth: 8,
+        }
+    }
+
+    /// A new unit of work. The transaction opens on first use of [`UnitOfWork::conn`].
+    pub fn begin(&self) -> UnitOfWork {
+        UnitOfWork::new(self.clone())
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Notified whenever a commit enqueues jobs; idle workers of this process wait on it.
+    pub(crate) fn wake(&self) -> &Arc<Notify> {
+        &self.inner.wake
+    }
+
+    /// Runs `command` (which begins, uses and commits its own unit of work) and runs it again,
+    /// up to [`CONFLICT_RETRIES`] times, when it fails with a conflict with a concurrent
+    /// transaction ([`is_conflict`]). Every command whose rule depends on what it read goes
+    /// through here, so it is correct under concurrent writers on PostgreSQL.
+    ///
+    /// `command` is a closure returning a future (`|| async move { … }`, capturing references),
+    /// so the whole call stays `Send` for a multi-threaded runtime and a web framework.
+    pub async fn retrying<T, E, F, Fut>(&self, mut command: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::error::Error + 'static,
+    {
+        let mut retries = 0;
+        loop {
+            match command().await {
+                Err(e) if retries < CONFLICT_RETRIES && is_conflict(&e) => {
+                    retries += 1;
+                    tracing::debug!(retries, "transaction conflict; running the command again");
+                    tokio::time::sleep(conflict_backoff(retries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub(super) fn enter_writer(&self) -> Result<Holder, UowError> {
+        let task = Holder::current();
+        let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if writers.contains(&task) {
+            return Err(UowError::Nested);
+        }
+        writers.push(task);
+        Ok(task)
+    }
+
+    pub(super) fn leave_writer(&self, task: Holder) {
+        let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = writers.iter().position(|t| *t == task) {
+            writers.swap_remove(i);
+        }
+    }
+}
+
+/// Who holds a write transaction: a Tokio task, or, outside any task (a `block_on`, such as
+/// `#[tokio::main]`'s body), the thread that blocks on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holder {
+    Task(tokio::task::Id),
+    Thread(std::thread::ThreadId),
+}
+
+impl Holder {
+    fn current() -> Self {
+        match tokio::task::try_id() {
+            Some(task) => Holder::Task(task),
+            None => Holder::Thread(std::thread::current().id()),
+        }
+    }
+}
+
+/// A short random pause before running a conflicting command again, growing with each retry, so
+/// two commands that conflicted do not meet again at once.
+pub(crate) fn conflict_backoff(retries: u32) -> Duration {
+    let ceiling = 2u64.saturating_pow(retries.min(8)).min(100);
+    Duration::from_micros(rand::random_range(0..ceiling * 1000))
+}

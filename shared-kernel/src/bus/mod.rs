@@ -1,0 +1,26 @@
+//! The event bus: typed domain events and their envelopes, the listener traits, explicit
+//! registration, and the unit of work that runs sync listeners and writes the transactional
+//! outbox. Listeners, the registry and the unit of work refer to one another (a sync listener
+//! is handed the unit of work that dispatches to it), so they live together here; everything
+//! else — the queue, the audit log, notifications — depends on this module, never the reverse.
+
+pub(crate) mod event;
+mod event_bus;
+mod job;
+pub(crate) mod listener;
+mod options;
+pub(crate) mod outbox;
+pub(crate) mod registry;
+pub(crate) mod uow;
+
+pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
+pub use job::JobContext;
+pub(crate) use job::JobIdentity;
+pub use listener::{
+    JobFailure, JobHandler, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
+};
+pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError};
+pub(crate) use uow::conflict_backoff;
+pub use uow::{
+    CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
+};
