@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use async_trait::async_trait;
+use common::{ItemCreated, SCHEMA, create_item};
 use serde::{Deserialize, Serialize};
 use shared_kernel::notifications::{
     AppUrl, MailError, MailMessage, MailTransport, Notification, NotificationSender, Notifier, OutgoingMail, SendMail,
@@ -27,20 +30,6 @@ use shared_kernel::{
 use tokio::sync::Notify;
 
 // ---- events, listeners, harness ------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ItemCreated {
-    item_id: String,
-    name: String,
-}
-
-impl DomainEvent for ItemCreated {
-    const NAME: &'static str = "item.created";
-    const AGGREGATE_TYPE: &'static str = "item";
-    fn aggregate_id(&self) -> String {
-        self.item_id.clone()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ItemMarked {
@@ -221,9 +210,6 @@ struct Harness {
     bus: EventBus,
 }
 
-const SCHEMA: &str = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, shipped BIGINT NOT NULL DEFAULT 0); \
-                      CREATE TABLE marks (item_id TEXT NOT NULL, n BIGINT NOT NULL);";
-
 async fn harness(
     db: TestDb,
     clock: Option<Arc<ManualClock>>,
@@ -255,22 +241,6 @@ fn options() -> QueueOptions {
         .backoff([Duration::from_secs(10)])
         .jitter(0.0)
         .timeout(Duration::from_secs(30))
-}
-
-async fn create_item(bus: &EventBus, name: &str) -> Result<String, UowError> {
-    let mut uow = bus.begin().with_actor(Some(UserId::new()));
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)")
-        .bind(id.clone())
-        .bind(name.to_owned())
-        .execute(uow.conn().await?)
-        .await?;
-    uow.record(ItemCreated {
-        item_id: id.clone(),
-        name: name.into(),
-    });
-    uow.commit().await?;
-    Ok(id)
 }
 
 async fn count(db: &Database, sql: &'static str) -> i64 {

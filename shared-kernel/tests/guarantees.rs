@@ -6,34 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use async_trait::async_trait;
+use common::{ItemCreated, SCHEMA, create_item};
 use serde::{Deserialize, Serialize};
 use shared_kernel::testing::{EventFake, TestDb, assert_listening, drain};
 use shared_kernel::{
-    AuditLog, AuditQuery, Broadcast, Channel, DomainEvent, Envelope, EventBus, InProcessHub, JobContext, JobFailure,
-    ListenerError, LogDomainEvent, ManualClock, Queue, QueueOptions, QueuedListener, Registry, RegistryBuilder,
-    SyncListener, UnitOfWork, UowError, UserId, Worker, WorkerOptions, shutdown_channel,
+    AuditLog, AuditQuery, DomainEvent, Envelope, EventBus, InProcessHub, JobContext, JobFailure, ListenerError,
+    LogDomainEvent, ManualClock, Queue, QueueOptions, QueuedListener, Registry, RegistryBuilder, SyncListener,
+    UnitOfWork, UowError, Worker, WorkerOptions, shutdown_channel,
 };
 use tokio::sync::Notify;
 
 // ---- test events -------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ItemCreated {
-    item_id: String,
-    name: String,
-}
-
-impl DomainEvent for ItemCreated {
-    const NAME: &'static str = "item.created";
-    const AGGREGATE_TYPE: &'static str = "item";
-    fn aggregate_id(&self) -> String {
-        self.item_id.clone()
-    }
-    fn broadcast(&self) -> Option<Broadcast> {
-        Some(Broadcast::new(Self::NAME, vec![Channel::public("items")]))
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ItemShipped {
@@ -197,13 +183,7 @@ async fn harness(register: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> H
 }
 
 async fn harness_on(db: TestDb, register: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Harness {
-    sqlx::raw_sql(
-        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, shipped BIGINT NOT NULL DEFAULT 0); \
-         CREATE TABLE ledger (event_id TEXT PRIMARY KEY, item_id TEXT NOT NULL);",
-    )
-    .execute(db.db().writer())
-    .await
-    .unwrap();
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
     let registry = register(Registry::builder().listen_all_sync(LogDomainEvent, &[]))
         .build()
         .unwrap();
@@ -222,23 +202,6 @@ async fn harness_on(db: TestDb, register: impl FnOnce(RegistryBuilder) -> Regist
         hub,
         clock,
     }
-}
-
-/// The command every test runs: insert an item and record `ItemCreated`.
-async fn create_item(bus: &EventBus, name: &str) -> Result<String, UowError> {
-    let mut uow = bus.begin().with_actor(Some(UserId::new()));
-    let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)")
-        .bind(id.clone())
-        .bind(name.to_owned())
-        .execute(uow.conn().await?)
-        .await?;
-    uow.record(ItemCreated {
-        item_id: id.clone(),
-        name: name.into(),
-    });
-    uow.commit().await?;
-    Ok(id)
 }
 
 async fn count(h: &Harness, sql: &'static str) -> i64 {

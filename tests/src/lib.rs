@@ -64,6 +64,16 @@ async fn spawn_app_on(url: String, dir: tempfile::TempDir, postgres: Option<Test
 }
 
 impl TestApp {
+    /// Creates a user (Indonesian locale) and returns their id.
+    pub async fn user(&self, name: &str, email: &str) -> shared_kernel::UserId {
+        let mut uow = self.app.bus().begin();
+        let user = shared_kernel::users::create_user(uow.conn().await.expect("a write transaction"), name, email, "id")
+            .await
+            .expect("the user is created");
+        uow.commit().await.expect("the user is committed");
+        user.id()
+    }
+
     /// Closes the application and drops a PostgreSQL test database.
     pub async fn cleanup(self) {
         self.app.db().close().await;

@@ -8,17 +8,8 @@ use course::{CourseService, LessonKind};
 use enrollment::{EnrollmentCompleted, EnrollmentService};
 use progress::{LessonCompletion, ProgressService};
 use shared_kernel::testing::drain;
-use shared_kernel::{AuditLog, AuditQuery, UserId};
+use shared_kernel::{AuditLog, AuditQuery};
 use tests::{TestApp, spawn_app, spawn_app_on_postgres};
-
-async fn user(t: &TestApp, name: &str, email: &str) -> UserId {
-    let mut uow = t.app.bus().begin();
-    let user = shared_kernel::users::create_user(uow.conn().await.unwrap(), name, email, "id")
-        .await
-        .unwrap();
-    uow.commit().await.unwrap();
-    user.id()
-}
 
 async fn count(t: &TestApp, sql: &'static str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().pool()).await.unwrap();
@@ -29,8 +20,8 @@ async fn count(t: &TestApp, sql: &'static str) -> i64 {
 /// at once, each by its own task (eight tabs, or a retried client). Exactly one completion of
 /// the enrollment, one certificate, and every progress step seen once.
 async fn eight_concurrent_last_lessons(t: TestApp) {
-    let instructor = user(&t, "Budi", "budi@example.id").await;
-    let learner = user(&t, "Siti", "siti@example.id").await;
+    let instructor = t.user("Budi", "budi@example.id").await;
+    let learner = t.user("Siti", "siti@example.id").await;
     let courses = CourseService::new(t.app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
     let course = courses.create(instructor, "Rust Dasar", "").await.unwrap();
     let mut lessons = Vec::new();

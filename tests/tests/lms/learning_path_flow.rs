@@ -25,15 +25,6 @@ async fn count(t: &TestApp, sql: &'static str) -> i64 {
     n
 }
 
-async fn user(t: &TestApp, name: &str, email: &str) -> UserId {
-    let mut uow = t.app.bus().begin();
-    let user = shared_kernel::users::create_user(uow.conn().await.unwrap(), name, email, "id")
-        .await
-        .unwrap();
-    uow.commit().await.unwrap();
-    user.id()
-}
-
 /// Runs every queue to empty, as a worker process would.
 async fn drain(t: &TestApp) {
     let report = Worker::new(t.app.bus().clone(), WorkerOptions::new(t.app.queues()))
@@ -149,8 +140,8 @@ async fn attempt(t: &TestApp, learner: UserId, instructor: UserId, built: &Built
 }
 
 async fn complete_a_path_of_three_courses(t: &TestApp) {
-    let instructor = user(t, "Bu Ratna", "ratna@example.id").await;
-    let learner = user(t, "Siti Rahma", "siti@example.id").await;
+    let instructor = t.user("Bu Ratna", "ratna@example.id").await;
+    let learner = t.user("Siti Rahma", "siti@example.id").await;
     let built = [
         course_with_assessment(
             t,
