@@ -340,19 +340,6 @@ impl Worker {
         }
     }
 
-    async fn run_batch(
-        &self,
-        jobs: Vec<ClaimedJob>,
-        token: &str,
-        shutdown: &Shutdown,
-        counters: &Counters,
-        pace: &mut Pace,
-    ) -> Result<(), QueueError> {
-        // Stops with the batch, also when the batch's future is dropped (a slot that is aborted).
-        let _heartbeat = AbortOnDrop(self.heartbeat(token));
-        self.run_claimed(jobs, token, shutdown, counters, pace).await
-    }
-
     /// Renews the lease of what `token` holds every third of a lease, until aborted.
     fn heartbeat(&self, token: &str) -> tokio::task::JoinHandle<()> {
         let queue = self.queue.clone();
@@ -369,7 +356,7 @@ impl Worker {
         })
     }
 
-    async fn run_claimed(
+    async fn run_batch(
         &self,
         jobs: Vec<ClaimedJob>,
         token: &str,
@@ -377,6 +364,8 @@ impl Worker {
         counters: &Counters,
         pace: &mut Pace,
     ) -> Result<(), QueueError> {
+        // Stops with the batch, also when the batch's future is dropped (a slot that is aborted).
+        let _heartbeat = AbortOnDrop(self.heartbeat(token));
         let mut acks: Vec<String> = Vec::new();
         let mut oldest_ack: Option<Instant> = None;
         let ack_within = self.options.lease / 4;
