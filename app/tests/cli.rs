@@ -541,3 +541,43 @@ fn queue_work_shows_progress_on_a_terminal_and_plain_lines_otherwise() {
     assert!(piped.status.success(), "{stderr}");
     assert!(!stderr.contains("jobs/s") && !stderr.contains('\r'), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_at_once_on_a_new_postgres_database_all_migrate() {
+    let Some(db) = TestDb::postgres("processes_starting_at_once_on_postgres", vec![]).await else {
+        return;
+    };
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            enteraksi()
+                .args(["--database-url", db.url(), "migrate"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_postgres_names_its_database_and_gives_advice_that_works_when_it_holds_data() {
+    let Some(db) = TestDb::postgres("the_demo_on_postgres", vec![]).await else {
+        return;
+    };
+    let (output, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args(["demo", "--learners", "2"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Explore: enteraksi audit --limit 20"), "{stdout}");
+    assert!(!stdout.contains("demo.db"), "{stdout}");
+
+    let (output, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args(["demo", "--learners", "2"]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already holds data") && stderr.contains("empty database"), "{stderr}");
+    assert!(!stderr.contains("--fresh"), "advice that works on PostgreSQL: {stderr}");
+    db.cleanup().await;
+}
