@@ -70,6 +70,37 @@ enum Command {
     Queue(QueueCommand),
     /// Query the audit log (domain_event_log).
     Audit(AuditArgs),
+    /// Add users and manage their API tokens.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user and issue their first API token: the token alone on stdout, shown only now.
+    Add {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Email address (unique).
+        #[arg(long)]
+        email: String,
+        /// admin, instructor or learner.
+        #[arg(long, default_value = "learner")]
+        role: String,
+    },
+    /// Issue another API token for a user (their other tokens stay valid): the token on stdout.
+    Token {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke every API token of a user; they stop working on the next request.
+    Revoke {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +229,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Queue(command) => queue(&config, command).await?,
         Command::Audit(args) => audit(&config, args).await?,
+        Command::User(command) => user(&config, command).await?,
+    }
+    Ok(())
+}
+
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    use shared_kernel::users::{Role, create_user_with_role, find_user_by_email, issue_token, revoke_tokens};
+    // Checked before anything is opened.
+    let role = match &command {
+        UserCommand::Add { role, .. } => Some(Role::parse(role).context("--role")?),
+        _ => None,
+    };
+    let app = Application::start(config).await?;
+    let mut uow = app.bus().begin();
+    let now = app.bus().clock().now();
+    let conn = uow.conn().await?;
+    match command {
+        UserCommand::Add { name, email, .. } => {
+            let role = role.unwrap_or(Role::Learner);
+            let user = create_user_with_role(conn, &name, &email, role, now).await?;
+            let token = issue_token(conn, user.id(), now).await?;
+            uow.commit().await?;
+            eprintln!(
+                "Added {role} {} <{}> with id {}; their API token:",
+                user.name(),
+                user.email().as_str(),
+                user.id()
+            );
+            println!("{}", token.expose());
+        }
+        UserCommand::Token { email } => {
+            let user = find_user_by_email(conn, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user with email `{email}`"))?;
+            let token = issue_token(conn, user.id(), now).await?;
+            uow.commit().await?;
+            eprintln!("A new API token for {} <{}>:", user.name(), user.email().as_str());
+            println!("{}", token.expose());
+        }
+        UserCommand::Revoke { email } => {
+            let user = find_user_by_email(conn, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user with email `{email}`"))?;
+            let revoked = revoke_tokens(conn, user.id(), now).await?;
+            uow.commit().await?;
+            eprintln!(
+                "Revoked {revoked} API tokens of {} <{}>.",
+                user.name(),
+                user.email().as_str()
+            );
+        }
     }
     Ok(())
 }

@@ -559,7 +559,12 @@ async fn processes_starting_at_once_on_a_new_postgres_database_all_migrate() {
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     db.cleanup().await;
 }
@@ -569,15 +574,108 @@ async fn the_demo_on_postgres_names_its_database_and_gives_advice_that_works_whe
     let Some(db) = TestDb::postgres("the_demo_on_postgres", vec![]).await else {
         return;
     };
-    let (output, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args(["demo", "--learners", "2"]));
+    let (output, stderr) = run(enteraksi()
+        .env("DATABASE_URL", db.url())
+        .args(["demo", "--learners", "2"]));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Explore: enteraksi audit --limit 20"), "{stdout}");
     assert!(!stdout.contains("demo.db"), "{stdout}");
 
-    let (output, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args(["demo", "--learners", "2"]));
+    let (output, stderr) = run(enteraksi()
+        .env("DATABASE_URL", db.url())
+        .args(["demo", "--learners", "2"]));
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("already holds data") && stderr.contains("empty database"), "{stderr}");
+    assert!(
+        stderr.contains("already holds data") && stderr.contains("empty database"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("--fresh"), "advice that works on PostgreSQL: {stderr}");
     db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_add_prints_the_token_alone_and_revoke_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let (output, stderr) = run(enteraksi().args([
+        "--database-url",
+        &url,
+        "user",
+        "add",
+        "--name",
+        "Bu Ratna",
+        "--email",
+        "ratna@example.id",
+        "--role",
+        "instructor",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout: {stdout:?}");
+    let token = stdout.trim().to_owned();
+    assert!(token.starts_with("ek_") && token.len() == 67, "{token}");
+    assert!(stderr.contains("instructor"), "{stderr}");
+
+    let (output, _) = run(enteraksi().args(["--database-url", &url, "user", "token", "--email", "RATNA@example.id"]));
+    let second = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_ne!(second, token);
+
+    let db = shared_kernel::Database::connect(&url).await.unwrap();
+    let mut conn = db.pool().acquire().await.unwrap();
+    let caller = shared_kernel::users::authenticate(&mut conn, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(caller.role, shared_kernel::users::Role::Instructor);
+    drop(conn);
+
+    let (output, stderr) =
+        run(enteraksi().args(["--database-url", &url, "user", "revoke", "--email", "ratna@example.id"]));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Revoked 2"), "{stderr}");
+    let mut conn = db.pool().acquire().await.unwrap();
+    assert!(
+        shared_kernel::users::authenticate(&mut conn, &token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        shared_kernel::users::authenticate(&mut conn, &second)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(conn);
+    db.close().await;
+
+    for (args, expected) in [
+        (
+            vec![
+                "user",
+                "add",
+                "--name",
+                "X",
+                "--email",
+                "x@example.id",
+                "--role",
+                "teacher",
+            ],
+            "not a role",
+        ),
+        (
+            vec!["user", "add", "--name", "Y", "--email", "ratna@example.id"],
+            "already exists",
+        ),
+        (
+            vec!["user", "token", "--email", "nobody@example.id"],
+            "no user with email",
+        ),
+    ] {
+        let (output, stderr) = run(enteraksi().args(["--database-url", &url]).args(&args));
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
 }

@@ -1,7 +1,14 @@
 //! The people events refer to: name, email and locale, in a small store that notifications read
-//! for greetings and addresses. Identity and authentication live outside Enteraksi.
+//! for greetings and addresses; their [`Role`] and the API tokens they authenticate with
+//! ([`tokens`]).
+
+pub mod tokens;
 
 use sqlx::AnyConnection;
+
+pub use tokens::{
+    ApiToken, Caller, Role, authenticate, create_user_with_role, find_user_by_email, issue_token, revoke_tokens,
+};
 
 use crate::clock::to_db_text;
 use crate::ids::UserId;
@@ -18,6 +25,12 @@ pub enum UserError {
     /// Another user has this email. Maps to 409.
     #[error("a user with email `{0}` already exists")]
     EmailTaken(String),
+    /// No user has this email. Maps to 404.
+    #[error("no user with email `{0}`")]
+    UnknownEmail(String),
+    /// The role is not one of admin, instructor, learner. Maps to 422.
+    #[error("`{0}` is not a role: expected admin, instructor or learner")]
+    InvalidRole(String),
     /// The database failed. Maps to 500.
     #[error("user storage error")]
     Database(#[source] sqlx::Error),
@@ -99,18 +112,31 @@ impl User {
     }
 }
 
-/// Stores a new user.
+/// Stores a new learner.
 #[tracing::instrument(name = "create a user", skip(conn))]
 pub async fn create_user(conn: &mut AnyConnection, name: &str, email: &str, locale: &str) -> Result<User, UserError> {
+    insert_user(conn, name, email, locale, Role::Learner, chrono::Utc::now()).await
+}
+
+async fn insert_user(
+    conn: &mut AnyConnection,
+    name: &str,
+    email: &str,
+    locale: &str,
+    role: Role,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<User, UserError> {
     let user = User::new(UserId::new(), name, email, locale)?;
-    let result = sqlx::query("INSERT INTO users (id, name, email, locale, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(user.id.to_string())
-        .bind(user.name.clone())
-        .bind(user.email.as_str().to_owned())
-        .bind(user.locale.clone())
-        .bind(to_db_text(chrono::Utc::now()))
-        .execute(conn)
-        .await;
+    let result =
+        sqlx::query("INSERT INTO users (id, name, email, locale, created_at, role) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(user.id.to_string())
+            .bind(user.name.clone())
+            .bind(user.email.as_str().to_owned())
+            .bind(user.locale.clone())
+            .bind(to_db_text(now))
+            .bind(role.as_str())
+            .execute(conn)
+            .await;
     match result {
         Ok(_) => Ok(user),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(UserError::EmailTaken(user.email.0)),
