@@ -73,6 +73,21 @@ enum Command {
     /// Add users and manage their API tokens.
     #[command(subcommand)]
     User(UserCommand),
+    /// Serve the HTTP API, with queue workers embedded.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides HTTP_BIND; default 127.0.0.1:8080).
+    #[arg(long)]
+    bind: Option<std::net::SocketAddr>,
+    /// Queue worker slots run in this process; 0 for an API-only node beside `queue work`.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Seconds the requests and jobs in hand may run on after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    grace: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +245,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(command) => queue(&config, command).await?,
         Command::Audit(args) => audit(&config, args).await?,
         Command::User(command) => user(&config, command).await?,
+        Command::Serve(args) => {
+            let app = Application::start(&config).await?;
+            let (trigger, shutdown) = shutdown_channel();
+            let grace = args.grace;
+            tokio::spawn(async move {
+                let signal = termination().await;
+                eprintln!("{signal}: finishing the requests and jobs in hand (up to {grace} s)…");
+                trigger.trigger();
+            });
+            let listener = crate::server::listen(args.bind.unwrap_or(config.http_bind)).await?;
+            let report = crate::server::serve(
+                &app,
+                listener,
+                &config.cors_origins,
+                args.workers,
+                Duration::from_secs(args.grace),
+                shutdown,
+            )
+            .await?;
+            eprintln!(
+                "Stopped. Jobs processed {}, retried {}, failed {}, released {}.",
+                report.processed, report.retried, report.failed, report.released
+            );
+        }
     }
     Ok(())
 }

@@ -69,6 +69,10 @@ pub struct Config {
     pub mail_from: (String, String),
     /// `APP_URL`: the base of links in notifications.
     pub app_url: AppUrl,
+    /// `HTTP_BIND`: where `serve` listens (default `127.0.0.1:8080`).
+    pub http_bind: std::net::SocketAddr,
+    /// `CORS_ORIGINS`: the browser origins allowed to call the API, comma-separated (default none).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl Config {
@@ -117,12 +121,37 @@ impl Config {
             ));
         }
         let from_name = get("MAIL_FROM_NAME").unwrap_or_else(|| "Enteraksi".to_owned());
+        let bind_text = get("HTTP_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let http_bind = bind_text.parse().map_err(|_| {
+            invalid(
+                "HTTP_BIND",
+                format!("`{bind_text}` is not an address such as 127.0.0.1:8080"),
+            )
+        })?;
+        let mut cors_origins = Vec::new();
+        for origin in get("CORS_ORIGINS").unwrap_or_default().split(',').map(str::trim) {
+            if origin.is_empty() {
+                continue;
+            }
+            let valid = (origin.starts_with("https://") || origin.starts_with("http://")) && !origin.ends_with('/');
+            match axum::http::HeaderValue::from_str(origin) {
+                Ok(value) if valid => cors_origins.push(value),
+                _ => {
+                    return Err(invalid(
+                        "CORS_ORIGINS",
+                        format!("`{origin}` is not an origin such as https://lms.example.id"),
+                    ));
+                }
+            }
+        }
         Ok(Self {
             database_url,
             database_url_is_default,
             mail,
             mail_from: (from_name, from_address),
             app_url,
+            http_bind,
+            cors_origins,
         })
     }
 

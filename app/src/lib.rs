@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod provider;
+pub mod server;
 
 use std::sync::Arc;
 

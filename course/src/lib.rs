@@ -24,6 +24,7 @@
 mod domain;
 mod error;
 mod events;
+pub mod http;
 mod ports;
 mod repository;
 mod service;

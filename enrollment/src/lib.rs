@@ -31,6 +31,7 @@
 mod domain;
 mod error;
 mod events;
+pub mod http;
 mod listeners;
 mod notifications;
 mod repository;

@@ -32,6 +32,7 @@
 mod domain;
 mod error;
 mod events;
+pub mod http;
 mod listeners;
 mod ports;
 mod repository;

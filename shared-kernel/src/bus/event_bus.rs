@@ -14,6 +14,18 @@ use super::uow::{UnitOfWork, UowError};
 use crate::broadcast::{Broadcaster, NullBroadcaster};
 use crate::clock::{Clock, SystemClock};
 use crate::db::Database;
+use crate::ids::CorrelationId;
+
+tokio::task_local! {
+    static REQUEST_CORRELATION: CorrelationId;
+}
+
+/// Runs `work` so that every unit of work begun in it joins `correlation`: an HTTP request's
+/// commands and everything they set off share one correlation id, which `audit --correlation`
+/// finds.
+pub async fn in_correlation<F: std::future::Future>(correlation: CorrelationId, work: F) -> F::Output {
+    REQUEST_CORRELATION.scope(correlation, work).await
+}
 
 /// How often [`EventBus::retrying`] runs a command that lost a conflict before giving up.
 pub const CONFLICT_RETRIES: u32 = 8;
@@ -140,9 +152,14 @@ impl EventBus {
         }
     }
 
-    /// A new unit of work. The transaction opens on first use of [`UnitOfWork::conn`].
+    /// A new unit of work. The transaction opens on first use of [`UnitOfWork::conn`]. Inside
+    /// [`in_correlation`] (an HTTP request) it joins that correlation.
     pub fn begin(&self) -> UnitOfWork {
-        UnitOfWork::new(self.clone())
+        let uow = UnitOfWork::new(self.clone());
+        match REQUEST_CORRELATION.try_with(|c| *c) {
+            Ok(correlation) => uow.with_correlation(correlation),
+            Err(_) => uow,
+        }
     }
 
     /// The database.

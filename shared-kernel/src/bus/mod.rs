@@ -14,6 +14,7 @@ pub(crate) mod registry;
 pub(crate) mod uow;
 
 pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
+pub use event_bus::in_correlation;
 pub use job::JobContext;
 pub(crate) use job::JobIdentity;
 pub use listener::{

@@ -127,6 +127,11 @@ impl Shutdown {
         *self.0.borrow()
     }
 
+    /// Waits until the shutdown is triggered (e.g. to stop an HTTP server with the workers).
+    pub async fn wait(&mut self) {
+        self.triggered().await;
+    }
+
     async fn triggered(&mut self) {
         // An error means the trigger was dropped: nobody can stop us any more, so wait forever.
         if self.0.wait_for(|stop| *stop).await.is_err() {

@@ -2,6 +2,7 @@
 //! for greetings and addresses; their [`Role`] and the API tokens they authenticate with
 //! ([`tokens`]).
 
+pub mod http;
 pub mod tokens;
 
 use sqlx::AnyConnection;

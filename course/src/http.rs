@@ -1,0 +1,316 @@
+//! The course context's HTTP routes: authoring (instructors, their own courses), publishing, and
+//! reading the catalog. `app` mounts [`routes`].
+//!
+//! | route | who |
+//! |---|---|
+//! | `POST /api/courses` `{title, description}` | instructor |
+//! | `POST /api/courses/{id}/lessons` `{title, kind}` | its instructor |
+//! | `POST /api/courses/{id}/publish`, `…/unpublish`, `…/archive` | its instructor |
+//! | `GET /api/courses`, `GET /api/courses/{id}` | anyone with a token (drafts: their instructor) |
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller, Created, Page, PageQuery};
+use shared_kernel::users::Role;
+use shared_kernel::{CourseId, LessonId, UserId};
+
+use crate::{Course, CourseError, CourseService, CourseStatus, LessonKind};
+
+#[derive(Clone)]
+struct CourseApi {
+    api: ApiState,
+    service: CourseService,
+}
+
+impl axum::extract::FromRef<CourseApi> for ApiState {
+    fn from_ref(state: &CourseApi) -> Self {
+        state.api.clone()
+    }
+}
+
+/// The course routes over `service`.
+pub fn routes(api: ApiState, service: CourseService) -> Router {
+    Router::new()
+        .route("/api/courses", post(create).get(list))
+        .route("/api/courses/{id}", get(show))
+        .route("/api/courses/{id}/lessons", post(add_lesson))
+        .route("/api/courses/{id}/publish", post(publish))
+        .route("/api/courses/{id}/unpublish", post(unpublish))
+        .route("/api/courses/{id}/archive", post(archive))
+        .with_state(CourseApi { api, service })
+}
+
+/// `POST /api/courses`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCourse {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// Free text (may be empty).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `POST /api/courses/{id}/lessons`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLesson {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// `content` or `assessment`.
+    pub kind: String,
+}
+
+/// A lesson as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonView {
+    /// Its id.
+    pub id: LessonId,
+    /// Its title.
+    pub title: String,
+    /// `content` or `assessment`.
+    pub kind: String,
+    /// 1, 2, … in the course.
+    pub position: u32,
+}
+
+/// A course as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CourseView {
+    /// Its id.
+    pub id: CourseId,
+    /// Its title.
+    pub title: String,
+    /// Its description.
+    pub description: String,
+    /// `draft`, `published` or `archived`.
+    pub status: String,
+    /// Who authors it.
+    pub instructor_id: UserId,
+    /// Its lessons in order (empty in lists).
+    pub lessons: Vec<LessonView>,
+}
+
+impl CourseView {
+    fn of(course: &Course) -> Self {
+        Self {
+            id: course.id(),
+            title: course.title().as_str().to_owned(),
+            description: course.description().to_owned(),
+            status: course.status().as_str().to_owned(),
+            instructor_id: course.instructor_id(),
+            lessons: course
+                .lessons()
+                .iter()
+                .map(|l| LessonView {
+                    id: l.id(),
+                    title: l.title().as_str().to_owned(),
+                    kind: l.kind().as_str().to_owned(),
+                    position: l.position(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The course's error as an answer: one stable code per variant.
+pub fn api_error(e: CourseError) -> ApiError {
+    match &e {
+        CourseError::InvalidTitle(_) => ApiError::invalid("invalid_title", e.to_string()),
+        CourseError::NotFound(_) => ApiError::not_found("course_not_found", e.to_string()),
+        CourseError::LessonNotFound { .. } => ApiError::not_found("lesson_not_found", e.to_string()),
+        CourseError::NotAnAssessmentLesson { .. } => ApiError::conflict("not_an_assessment_lesson", e.to_string()),
+        CourseError::AssessmentAlreadyLinked { .. } => ApiError::conflict("assessment_already_linked", e.to_string()),
+        CourseError::InvalidTransition(_) => ApiError::conflict("invalid_transition", e.to_string()),
+        CourseError::NoLessons(_) => ApiError::conflict("no_lessons", e.to_string()),
+        CourseError::NotAPermutation { .. } => ApiError::invalid("not_a_permutation", e.to_string()),
+        CourseError::Archived(_) => ApiError::conflict("course_archived", e.to_string()),
+        CourseError::LastLessonOfPublishedCourse(_) => ApiError::conflict("last_lesson", e.to_string()),
+        CourseError::ConcurrentChange(_) => ApiError::conflict("concurrent_change", e.to_string()),
+        CourseError::UnitOfWork(_) if matches!(&e, CourseError::UnitOfWork(u) if u.is_conflict()) => {
+            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
+        }
+        CourseError::EnrollmentCounts(_)
+        | CourseError::Corrupt { .. }
+        | CourseError::Database(_)
+        | CourseError::UnitOfWork(_) => ApiError::internal(&e),
+    }
+}
+
+async fn load(state: &CourseApi, id: CourseId) -> Result<Option<Course>, ApiError> {
+    let mut conn = state
+        .api
+        .bus
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    crate::find(&mut conn, id).await.map_err(api_error)
+}
+
+/// A course the caller may see: published ones for everyone, drafts and archived ones for their
+/// instructor and admins. Anything else is 404, as if it did not exist.
+async fn visible(state: &CourseApi, caller: &Caller, id: CourseId) -> Result<Course, ApiError> {
+    match load(state, id).await? {
+        Some(course)
+            if course.status() == CourseStatus::Published
+                || course.instructor_id() == caller.id()
+                || caller.is_admin() =>
+        {
+            Ok(course)
+        }
+        _ => Err(ApiError::not_found("course_not_found", format!("no course {id}"))),
+    }
+}
+
+/// A course the caller may change: its instructor or an admin; 403 for one they may only read.
+async fn authored(state: &CourseApi, caller: &Caller, id: CourseId) -> Result<Course, ApiError> {
+    let course = visible(state, caller, id).await?;
+    if course.instructor_id() == caller.id() || caller.is_admin() {
+        Ok(course)
+    } else {
+        Err(ApiError::forbidden("only the course's instructor may change it"))
+    }
+}
+
+fn parse_id(id: &str) -> Result<CourseId, ApiError> {
+    CourseId::parse(id).map_err(|_| ApiError::not_found("course_not_found", format!("no course {id}")))
+}
+
+async fn create(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewCourse>,
+) -> Result<Created<CourseView>, ApiError> {
+    caller.require(&[Role::Instructor], "create a course")?;
+    let id = state
+        .service
+        .create(caller.id(), &body.title, &body.description)
+        .await
+        .map_err(api_error)?;
+    let course = visible(&state, &caller, id).await?;
+    Ok(Created {
+        location: format!("/api/courses/{id}"),
+        body: CourseView::of(&course),
+    })
+}
+
+async fn add_lesson(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewLesson>,
+) -> Result<Created<LessonView>, ApiError> {
+    let id = parse_id(&id)?;
+    let kind = match body.kind.as_str() {
+        "content" => LessonKind::Content,
+        "assessment" => LessonKind::assessment(),
+        other => {
+            return Err(ApiError::invalid(
+                "invalid_lesson_kind",
+                format!("`{other}` is not a lesson kind: expected content or assessment"),
+            ));
+        }
+    };
+    authored(&state, &caller, id).await?;
+    let lesson = state
+        .service
+        .add_lesson(caller.id(), id, &body.title, kind)
+        .await
+        .map_err(api_error)?;
+    let course = visible(&state, &caller, id).await?;
+    let view = CourseView::of(&course)
+        .lessons
+        .into_iter()
+        .find(|l| l.id == lesson)
+        .ok_or_else(|| ApiError::not_found("lesson_not_found", format!("no lesson {lesson}")))?;
+    Ok(Created {
+        location: format!("/api/courses/{id}"),
+        body: view,
+    })
+}
+
+async fn transition(
+    state: CourseApi,
+    caller: Caller,
+    id: String,
+    change: impl AsyncFnOnce(&CourseService, UserId, CourseId) -> Result<(), CourseError>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    let id = parse_id(&id)?;
+    authored(&state, &caller, id).await?;
+    change(&state.service, caller.id(), id).await.map_err(api_error)?;
+    Ok(ApiJson(CourseView::of(&visible(&state, &caller, id).await?)))
+}
+
+async fn publish(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    transition(state, caller, id, async |s, actor, id| s.publish(actor, id).await).await
+}
+
+async fn unpublish(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    transition(state, caller, id, async |s, actor, id| s.unpublish(actor, id).await).await
+}
+
+async fn archive(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    transition(state, caller, id, async |s, actor, id| s.archive(actor, id).await).await
+}
+
+async fn show(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    Ok(ApiJson(CourseView::of(
+        &visible(&state, &caller, parse_id(&id)?).await?,
+    )))
+}
+
+/// `GET /api/courses`: the catalog in creation order — published courses, and for instructors
+/// their own drafts and archived courses too (admins: every course); without lessons.
+async fn list(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> Result<ApiJson<Page<CourseView>>, ApiError> {
+    let limit = page.limit()?;
+    let after = page.after()?.unwrap_or_default();
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT id, title, description, status, instructor_id FROM courses \
+         WHERE (status = 'published' OR instructor_id = $1 OR $2 = 1) AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(caller.id().to_string())
+    .bind(i64::from(caller.is_admin()))
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(state.api.bus.db().pool())
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let views = rows
+        .into_iter()
+        .map(|(id, title, description, status, instructor)| {
+            Ok(CourseView {
+                id: CourseId::parse(&id).map_err(|e| ApiError::internal(&e))?,
+                title,
+                description,
+                status,
+                instructor_id: UserId::parse(&instructor).map_err(|e| ApiError::internal(&e))?,
+                lessons: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(ApiJson(Page::from_rows(views, limit, |c| c.id.to_string())))
+}

@@ -1,0 +1,316 @@
+//! The enrollment context's HTTP routes. `app` mounts [`routes`].
+//!
+//! | route | who |
+//! |---|---|
+//! | `POST /api/courses/{id}/enrollments` `{}` or `{user_id}` | a learner for themselves / the course's instructor |
+//! | `GET /api/enrollments/{id}` | its learner, the course's instructor, admins |
+//! | `POST /api/enrollments/{id}/drop` `{reason?}`, `…/reenroll` | its learner |
+//! | `GET /api/me/enrollments` | the caller |
+//! | `GET /api/certificates/{code}` | anyone, no token |
+
+use axum::Router;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller, Created, OptionalJson, Page, PageQuery};
+use shared_kernel::{CourseId, EnrollmentId, UserId};
+
+use crate::{Enrollment, EnrollmentError, EnrollmentService};
+
+#[derive(Clone)]
+struct EnrollmentApi {
+    api: ApiState,
+    service: EnrollmentService,
+}
+
+impl FromRef<EnrollmentApi> for ApiState {
+    fn from_ref(state: &EnrollmentApi) -> Self {
+        state.api.clone()
+    }
+}
+
+/// The enrollment routes.
+pub fn routes(api: ApiState) -> Router {
+    let service = EnrollmentService::new(api.bus.clone());
+    Router::new()
+        .route("/api/courses/{id}/enrollments", post(enroll))
+        .route("/api/enrollments/{id}", get(show))
+        .route("/api/enrollments/{id}/drop", post(drop_out))
+        .route("/api/enrollments/{id}/reenroll", post(reenroll))
+        .route("/api/me/enrollments", get(mine))
+        .route("/api/certificates/{code}", get(verify))
+        .with_state(EnrollmentApi { api, service })
+}
+
+/// `POST /api/courses/{id}/enrollments`: empty for oneself, or the learner an instructor enrolls.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollment {
+    /// The learner (the course's instructor or an admin only); the caller when absent.
+    pub user_id: Option<UserId>,
+}
+
+/// `POST /api/enrollments/{id}/drop`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropRequest {
+    /// Why (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// An enrollment as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollmentView {
+    /// Its id.
+    pub id: EnrollmentId,
+    /// The learner.
+    pub user_id: UserId,
+    /// The course.
+    pub course_id: CourseId,
+    /// `active`, `completed` or `dropped`.
+    pub status: String,
+    /// Course progress, 0–100.
+    pub progress: f64,
+    /// Who enrolled the learner, when not themselves.
+    pub invited_by: Option<UserId>,
+}
+
+impl EnrollmentView {
+    fn of(e: &Enrollment) -> Self {
+        Self {
+            id: e.id(),
+            user_id: e.user_id(),
+            course_id: e.course_id(),
+            status: e.status().as_str().to_owned(),
+            progress: e.progress().value(),
+            invited_by: e.invited_by(),
+        }
+    }
+}
+
+/// A certificate as its public verification shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateView {
+    /// The verification code.
+    pub code: String,
+    /// Whom it was issued to.
+    pub user_id: UserId,
+    /// Their name.
+    pub holder: String,
+    /// The course completed.
+    pub course_id: CourseId,
+    /// The course's title.
+    pub course_title: String,
+    /// When (RFC 3339).
+    pub issued_at: String,
+}
+
+/// The enrollment's error as an answer: one stable code per variant.
+pub fn api_error(e: EnrollmentError) -> ApiError {
+    match &e {
+        EnrollmentError::NotFound(_) => ApiError::not_found("enrollment_not_found", e.to_string()),
+        EnrollmentError::CourseNotFound(_) => ApiError::not_found("course_not_found", e.to_string()),
+        EnrollmentError::UserNotFound(_) => ApiError::not_found("user_not_found", e.to_string()),
+        EnrollmentError::CourseNotPublished { .. } => ApiError::conflict("course_not_published", e.to_string()),
+        EnrollmentError::AlreadyEnrolled { .. } => ApiError::conflict("already_enrolled", e.to_string()),
+        EnrollmentError::InvalidTransition(_) => ApiError::conflict("invalid_transition", e.to_string()),
+        EnrollmentError::NotActive { .. } => ApiError::conflict("enrollment_not_active", e.to_string()),
+        EnrollmentError::ReasonTooLong { .. } => ApiError::invalid("reason_too_long", e.to_string()),
+        EnrollmentError::ConcurrentChange(_) => ApiError::conflict("concurrent_change", e.to_string()),
+        EnrollmentError::UnitOfWork(u) if u.is_conflict() => {
+            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
+        }
+        EnrollmentError::Course(_)
+        | EnrollmentError::User(_)
+        | EnrollmentError::Corrupt { .. }
+        | EnrollmentError::Database(_)
+        | EnrollmentError::UnitOfWork(_) => ApiError::internal(&e),
+    }
+}
+
+async fn conn(
+    state: &EnrollmentApi,
+) -> Result<shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any>, ApiError> {
+    state
+        .api
+        .bus
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("enrollment_not_found", format!("no enrollment {id}"))
+}
+
+/// The instructor of a course the caller may see, or 404.
+async fn course_instructor(state: &EnrollmentApi, caller: &Caller, course: CourseId) -> Result<UserId, ApiError> {
+    let found = course::find(&mut *conn(state).await?, course)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    match found {
+        Some(c) if c.is_published() || c.instructor_id() == caller.id() || caller.is_admin() => Ok(c.instructor_id()),
+        _ => Err(ApiError::not_found("course_not_found", format!("no course {course}"))),
+    }
+}
+
+/// An enrollment the caller may read (its learner, the course's instructor, admins), with
+/// whether they may change it (its learner, admins). Others get 404.
+async fn readable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<(Enrollment, bool), ApiError> {
+    let id = EnrollmentId::parse(id).map_err(|_| not_found(id))?;
+    let found = crate::find(&mut *conn(state).await?, id).await.map_err(api_error)?;
+    let Some(enrollment) = found else {
+        return Err(not_found(&id.to_string()));
+    };
+    let own = enrollment.user_id() == caller.id() || caller.is_admin();
+    if own {
+        return Ok((enrollment, true));
+    }
+    let instructor = course::find(&mut *conn(state).await?, enrollment.course_id())
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map(|c| c.instructor_id());
+    if instructor == Some(caller.id()) {
+        Ok((enrollment, false))
+    } else {
+        Err(not_found(&id.to_string()))
+    }
+}
+
+async fn view(state: &EnrollmentApi, id: EnrollmentId) -> Result<EnrollmentView, ApiError> {
+    crate::find(&mut *conn(state).await?, id)
+        .await
+        .map_err(api_error)?
+        .map(|e| EnrollmentView::of(&e))
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+async fn enroll(
+    State(state): State<EnrollmentApi>,
+    caller: Caller,
+    Path(course): Path<String>,
+    OptionalJson(body): OptionalJson<NewEnrollment>,
+) -> Result<Created<EnrollmentView>, ApiError> {
+    let course =
+        CourseId::parse(&course).map_err(|_| ApiError::not_found("course_not_found", format!("no course {course}")))?;
+    let instructor = course_instructor(&state, &caller, course).await?;
+    let learner = match body.user_id {
+        Some(learner) if learner != caller.id() => {
+            if instructor != caller.id() && !caller.is_admin() {
+                return Err(ApiError::forbidden(
+                    "only the course's instructor may enroll someone else",
+                ));
+            }
+            learner
+        }
+        _ => caller.id(),
+    };
+    let id = state
+        .service
+        .enroll(caller.id(), learner, course)
+        .await
+        .map_err(api_error)?;
+    Ok(Created {
+        location: format!("/api/enrollments/{id}"),
+        body: view(&state, id).await?,
+    })
+}
+
+async fn show(
+    State(state): State<EnrollmentApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<EnrollmentView>, ApiError> {
+    let (enrollment, _) = readable(&state, &caller, &id).await?;
+    Ok(ApiJson(EnrollmentView::of(&enrollment)))
+}
+
+async fn changeable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<EnrollmentId, ApiError> {
+    match readable(state, caller, id).await? {
+        (enrollment, true) => Ok(enrollment.id()),
+        (_, false) => Err(ApiError::forbidden(
+            "only the enrolled learner may change their enrollment",
+        )),
+    }
+}
+
+async fn drop_out(
+    State(state): State<EnrollmentApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<DropRequest>,
+) -> Result<ApiJson<EnrollmentView>, ApiError> {
+    let id = changeable(&state, &caller, &id).await?;
+    let reason = body.reason;
+    state
+        .service
+        .drop_out(caller.id(), id, reason.as_deref())
+        .await
+        .map_err(api_error)?;
+    Ok(ApiJson(view(&state, id).await?))
+}
+
+async fn reenroll(
+    State(state): State<EnrollmentApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<EnrollmentView>, ApiError> {
+    let id = changeable(&state, &caller, &id).await?;
+    state.service.reenroll(caller.id(), id).await.map_err(api_error)?;
+    Ok(ApiJson(view(&state, id).await?))
+}
+
+/// `GET /api/me/enrollments`: the caller's enrollments, newest first.
+async fn mine(
+    State(state): State<EnrollmentApi>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> Result<ApiJson<Page<EnrollmentView>>, ApiError> {
+    let limit = page.limit()?;
+    let after = page.after()?;
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM enrollments WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(caller.id().to_string())
+    .bind(after.unwrap_or_default())
+    .bind(i64::from(limit) + 1)
+    .fetch_all(state.api.bus.db().pool())
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let mut views = Vec::with_capacity(ids.len());
+    for (id,) in ids {
+        views.push(view(&state, EnrollmentId::parse(&id).map_err(|e| ApiError::internal(&e))?).await?);
+    }
+    Ok(ApiJson(Page::from_rows(views, limit, |e| e.id.to_string())))
+}
+
+/// `GET /api/certificates/{code}`: public verification; an unknown code is 404.
+async fn verify(
+    State(state): State<EnrollmentApi>,
+    Path(code): Path<String>,
+) -> Result<ApiJson<CertificateView>, ApiError> {
+    let mut conn = conn(&state).await?;
+    let certificate = crate::verify_certificate(&mut conn, &code)
+        .await
+        .map_err(api_error)?
+        .ok_or_else(|| ApiError::not_found("certificate_not_found", "no certificate has this code"))?;
+    let holder = shared_kernel::users::find_user(&mut conn, certificate.user_id())
+        .await?
+        .map(|u| u.name().to_owned())
+        .unwrap_or_default();
+    let course_title = course::find(&mut conn, certificate.course_id())
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map(|c| c.title().as_str().to_owned())
+        .unwrap_or_default();
+    Ok(ApiJson(CertificateView {
+        code: certificate.verification_code().as_str().to_owned(),
+        user_id: certificate.user_id(),
+        holder,
+        course_id: certificate.course_id(),
+        course_title,
+        issued_at: certificate.issued_at().to_rfc3339(),
+    }))
+}

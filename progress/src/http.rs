@@ -1,0 +1,149 @@
+//! The progress context's HTTP routes. `app` mounts [`routes`].
+//!
+//! | route | who |
+//! |---|---|
+//! | `POST /api/enrollments/{id}/lessons/{lesson_id}/complete` | its learner |
+//! | `POST /api/enrollments/{id}/lessons/{lesson_id}/progress` `{percentage}` | its learner |
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller};
+use shared_kernel::{EnrollmentId, LessonId};
+
+use crate::{LessonCompletion, ProgressError, ProgressService};
+
+#[derive(Clone)]
+struct ProgressApi {
+    api: ApiState,
+    service: ProgressService,
+}
+
+impl axum::extract::FromRef<ProgressApi> for ApiState {
+    fn from_ref(state: &ProgressApi) -> Self {
+        state.api.clone()
+    }
+}
+
+/// The progress routes.
+pub fn routes(api: ApiState) -> Router {
+    let service = ProgressService::new(api.bus.clone());
+    Router::new()
+        .route("/api/enrollments/{id}/lessons/{lesson_id}/complete", post(complete))
+        .route("/api/enrollments/{id}/lessons/{lesson_id}/progress", post(progress))
+        .with_state(ProgressApi { api, service })
+}
+
+/// `POST …/progress`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressRequest {
+    /// How far through the lesson, 0–100.
+    pub percentage: f64,
+}
+
+/// What completing a lesson did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletionView {
+    /// False when the lesson was already completed (nothing changed: a retry is safe).
+    pub completed_now: bool,
+    /// The course progress after it (absent when nothing changed).
+    pub course_progress: Option<f64>,
+}
+
+/// The progress error as an answer: one stable code per variant.
+pub fn api_error(e: ProgressError) -> ApiError {
+    match &e {
+        ProgressError::EnrollmentNotFound(_) => ApiError::not_found("enrollment_not_found", e.to_string()),
+        ProgressError::CourseNotFound(_) => ApiError::not_found("course_not_found", e.to_string()),
+        ProgressError::LessonNotInCourse { .. } => ApiError::not_found("lesson_not_found", e.to_string()),
+        ProgressError::EnrollmentNotActive { .. } => ApiError::conflict("enrollment_not_active", e.to_string()),
+        ProgressError::InvalidTimeSpent(_) => ApiError::invalid("invalid_time_spent", e.to_string()),
+        ProgressError::InvalidPercentage(_) => ApiError::invalid("invalid_percentage", e.to_string()),
+        ProgressError::UnitOfWork(u) if u.is_conflict() => {
+            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
+        }
+        ProgressError::Enrollment(_)
+        | ProgressError::Course(_)
+        | ProgressError::Corrupt { .. }
+        | ProgressError::Database(_)
+        | ProgressError::UnitOfWork(_) => ApiError::internal(&e),
+    }
+}
+
+/// The enrollment and lesson of the path, if the caller is the enrollment's learner (or an
+/// admin); 403 for the course's instructor, who may read it but not change it; 404 otherwise.
+async fn own(
+    state: &ProgressApi,
+    caller: &Caller,
+    id: &str,
+    lesson: &str,
+) -> Result<(EnrollmentId, LessonId), ApiError> {
+    let missing = || ApiError::not_found("enrollment_not_found", format!("no enrollment {id}"));
+    let enrollment_id = EnrollmentId::parse(id).map_err(|_| missing())?;
+    let lesson =
+        LessonId::parse(lesson).map_err(|_| ApiError::not_found("lesson_not_found", format!("no lesson {lesson}")))?;
+    let mut conn = state
+        .api
+        .bus
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let enrollment = enrollment::find(&mut conn, enrollment_id)
+        .await
+        .map_err(enrollment::http::api_error)?
+        .ok_or_else(missing)?;
+    if enrollment.user_id() == caller.id() || caller.is_admin() {
+        return Ok((enrollment_id, lesson));
+    }
+    let instructor = course::find(&mut conn, enrollment.course_id())
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map(|c| c.instructor_id());
+    if instructor == Some(caller.id()) {
+        Err(ApiError::forbidden("only the enrolled learner records their progress"))
+    } else {
+        Err(missing())
+    }
+}
+
+async fn complete(
+    State(state): State<ProgressApi>,
+    caller: Caller,
+    Path((id, lesson)): Path<(String, String)>,
+) -> Result<ApiJson<CompletionView>, ApiError> {
+    let (enrollment, lesson) = own(&state, &caller, &id, &lesson).await?;
+    let outcome = state
+        .service
+        .complete_lesson(caller.id(), enrollment, lesson)
+        .await
+        .map_err(api_error)?;
+    Ok(ApiJson(match outcome {
+        LessonCompletion::Completed { course_progress } => CompletionView {
+            completed_now: true,
+            course_progress: Some(course_progress.value()),
+        },
+        LessonCompletion::AlreadyCompleted => CompletionView {
+            completed_now: false,
+            course_progress: None,
+        },
+    }))
+}
+
+async fn progress(
+    State(state): State<ProgressApi>,
+    caller: Caller,
+    Path((id, lesson)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ProgressRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let (enrollment, lesson) = own(&state, &caller, &id, &lesson).await?;
+    state
+        .service
+        .update_lesson_progress(caller.id(), enrollment, lesson, body.percentage)
+        .await
+        .map_err(api_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,84 @@
+//! The authenticated caller of a request, from `Authorization: Bearer <token>`.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::ApiError;
+use crate::bus::EventBus;
+use crate::ids::UserId;
+use crate::users::{Role, User, authenticate};
+
+/// What every context's routes get from `app`: the bus (and through it the database).
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The event bus every command starts from.
+    pub bus: EventBus,
+}
+
+/// The user a request acts for, authenticated by an API token (checked on every request, so a
+/// revoked token stops working at once). Rejects with 401 in the error shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user: User,
+    /// Their role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// The caller's id: the `actor_id` of every event their request causes.
+    pub fn id(&self) -> UserId {
+        self.user.id()
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// 403 unless the caller has one of `roles` (admins always may).
+    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if self.is_admin() || roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("a {} may not {action}", self.role)))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    ApiState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("send an API token as `Authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let state = ApiState::from_ref(state);
+        let mut conn = state
+            .bus
+            .db()
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        match authenticate(&mut conn, token).await? {
+            Some(caller) => Ok(Caller {
+                user: caller.user,
+                role: caller.role,
+            }),
+            None => Err(ApiError::unauthorized("the API token is unknown or revoked")),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! What every context's HTTP routes share, written once: the error shape ([`ApiError`]), the
+//! authenticated [`Caller`], JSON bodies whose rejections use the error shape ([`ApiJson`]),
+//! paging ([`PageQuery`], [`Page`]), and the request context (request id, correlation id).
+//!
+//! Each context owns its routes (`course::http::routes(…)` and so on) the way it owns its
+//! listeners; `app` mounts them.
+
+mod caller;
+mod error;
+mod json;
+mod page;
+mod request;
+
+pub use caller::{ApiState, Caller};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use json::{ApiJson, Created, OptionalJson};
+pub use page::{Page, PageQuery};
+pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};
