@@ -394,16 +394,19 @@ async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
                 "Working queues {} (SIGTERM or Ctrl-C stops gracefully)",
                 queues.join(", ")
             );
+            let started = std::time::Instant::now();
             let progress = args.stop_when_empty.then(|| {
                 let progress = worker.progress();
                 let queue = queue.clone();
-                tokio::spawn(async move { show_progress(&progress, &queue).await })
+                tokio::spawn(async move { show_progress(&progress, &queue, started).await })
             });
             let report = worker.run(shutdown).await?;
             if let Some(progress) = progress {
                 progress.abort();
                 if std::io::stderr().is_terminal() {
-                    eprintln!();
+                    // The last state, whether or not the refreshing task got to run.
+                    let waiting = queue.pending_count().await.unwrap_or(-1);
+                    eprintln!("\r{}", progress_line(&report, waiting, started));
                 }
             }
             println!(
@@ -532,22 +535,24 @@ fn parse_time(setting: &str, value: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 /// Shows jobs done, jobs waiting and the rate on one refreshed line while a terminal watches.
-async fn show_progress(progress: &shared_kernel::WorkerProgress, queue: &Queue) {
+async fn show_progress(progress: &shared_kernel::WorkerProgress, queue: &Queue, started: std::time::Instant) {
     if !std::io::stderr().is_terminal() {
         return;
     }
-    let started = std::time::Instant::now();
     loop {
-        let report = progress.report();
         let waiting = queue.pending_count().await.unwrap_or(-1);
-        let rate = report.processed as f64 / started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r{} done, {waiting} waiting, {} retries, {} failed, {rate:.0} jobs/s   ",
-            report.processed, report.retried, report.failed
-        );
+        eprint!("\r{}", progress_line(&progress.report(), waiting, started));
         let _ = std::io::stderr().flush();
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+fn progress_line(report: &shared_kernel::WorkerReport, waiting: i64, started: std::time::Instant) -> String {
+    let rate = report.processed as f64 / started.elapsed().as_secs_f64().max(0.001);
+    format!(
+        "{} done, {waiting} waiting, {} retries, {} failed, {rate:.0} jobs/s   ",
+        report.processed, report.retried, report.failed
+    )
 }
 
 /// `--aggregate type[:id]`, checked against the registered aggregate types; an id must be a UUID.

@@ -46,9 +46,13 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
         ]);
     Router::new()
         .merge(shared_kernel::users::http::routes(api.clone()))
+        .merge(shared_kernel::notifications::http::routes(api.clone()))
+        .merge(shared_kernel::audit::http::routes(api.clone()))
         .merge(course::http::routes(api.clone(), courses))
         .merge(enrollment::http::routes(api.clone()))
-        .merge(progress::http::routes(api))
+        .merge(progress::http::routes(api.clone()))
+        .merge(assessment::http::routes(api.clone()))
+        .merge(learning_path::http::routes(api))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -20,6 +20,7 @@
 //! * Queued listener: [`NotifyUserOfGradedAssessment`] on [`AssessmentGraded`], with its
 //!   `queue_options()`; the notification is [`AssessmentResult`].
 //! * Errors: [`AssessmentError`], each variant saying the HTTP status it maps to.
+//! * HTTP: [`http::routes`] (`app` mounts them) and [`http::api_error`].
 //! * Schema: [`migrator`] (versions 4xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -43,6 +44,7 @@
 mod domain;
 mod error;
 mod events;
+pub mod http;
 mod listeners;
 mod notifications;
 mod repository;

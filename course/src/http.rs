@@ -9,10 +9,10 @@
 //! | `GET /api/courses`, `GET /api/courses/{id}` | anyone with a token (drafts: their instructor) |
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller, Created, Page, PageQuery};
+use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, Page, PageQuery};
 use shared_kernel::users::Role;
 use shared_kernel::{CourseId, LessonId, UserId};
 
@@ -284,7 +284,7 @@ async fn show(
 async fn list(
     State(state): State<CourseApi>,
     caller: Caller,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<CourseView>>, ApiError> {
     let limit = page.limit()?;
     let after = page.after()?.unwrap_or_default();

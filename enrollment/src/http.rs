@@ -7,12 +7,13 @@
 //! | `POST /api/enrollments/{id}/drop` `{reason?}`, `…/reenroll` | its learner |
 //! | `GET /api/me/enrollments` | the caller |
 //! | `GET /api/certificates/{code}` | anyone, no token |
+//! | `GET /certificates/{enrollment_id or code}` | anyone: the link in the congratulation mail, redirected to the verification |
 
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller, Created, OptionalJson, Page, PageQuery};
+use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, OptionalJson, Page, PageQuery};
 use shared_kernel::{CourseId, EnrollmentId, UserId};
 
 use crate::{Enrollment, EnrollmentError, EnrollmentService};
@@ -39,6 +40,7 @@ pub fn routes(api: ApiState) -> Router {
         .route("/api/enrollments/{id}/reenroll", post(reenroll))
         .route("/api/me/enrollments", get(mine))
         .route("/api/certificates/{code}", get(verify))
+        .route("/certificates/{key}", get(certificate_link))
         .with_state(EnrollmentApi { api, service })
 }
 
@@ -266,7 +268,7 @@ async fn reenroll(
 async fn mine(
     State(state): State<EnrollmentApi>,
     caller: Caller,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<EnrollmentView>>, ApiError> {
     let limit = page.limit()?;
     let after = page.after()?;
@@ -313,4 +315,29 @@ async fn verify(
         course_title,
         issued_at: certificate.issued_at().to_rfc3339(),
     }))
+}
+
+/// `GET /certificates/{key}`: the link the congratulation mail carries (by enrollment id, since
+/// the mail may be written before the certificate), redirected (308) to the certificate's public
+/// verification; 404 `certificate_not_found` until it is issued.
+async fn certificate_link(
+    State(state): State<EnrollmentApi>,
+    Path(key): Path<String>,
+) -> Result<axum::response::Redirect, ApiError> {
+    let mut conn = conn(&state).await?;
+    let certificate = match EnrollmentId::parse(&key) {
+        Ok(enrollment) => crate::certificate_of(&mut conn, enrollment).await,
+        Err(_) => crate::verify_certificate(&mut conn, &key).await,
+    }
+    .map_err(api_error)?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "certificate_not_found",
+            "no certificate has been issued for this link yet",
+        )
+    })?;
+    Ok(axum::response::Redirect::permanent(&format!(
+        "/api/certificates/{}",
+        certificate.verification_code().as_str()
+    )))
 }

@@ -40,6 +40,7 @@
 mod domain;
 mod error;
 mod events;
+pub mod http;
 mod listeners;
 mod notifications;
 mod repository;

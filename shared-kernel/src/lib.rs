@@ -30,7 +30,7 @@ pub mod ids;
 pub mod notifications;
 pub mod users;
 
-mod audit;
+pub mod audit;
 mod broadcast;
 mod bus;
 mod clock;

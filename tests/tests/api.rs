@@ -298,6 +298,17 @@ async fn bad_requests_get_the_error_shape_and_change_nothing() {
         .post(&format!("/api/courses/{id}/publish"), Some(&ratna), json!({}))
         .await;
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "no_lessons"));
+    // 422 for query parameters too: an unknown one, a limit out of range.
+    let (status, body) = server.get("/api/courses?colour=red", Some(&ratna)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query")
+    );
+    let (status, body) = server.get("/api/courses?limit=501", Some(&ratna)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit")
+    );
     // 404: an unknown route, an id that is not one.
     let (status, body) = server.get("/api/nothing", Some(&ratna)).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "route_not_found"));

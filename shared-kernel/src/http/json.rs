@@ -92,3 +92,22 @@ where
             .map_err(|e| ApiError::invalid("invalid_body", format!("the JSON body is invalid: {e}")))
     }
 }
+
+/// Query parameters whose rejections (unknown fields, wrong types) are 422 in the error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::invalid("invalid_query", e.body_text()))
+    }
+}

@@ -13,6 +13,6 @@ mod request;
 
 pub use caller::{ApiState, Caller};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use json::{ApiJson, Created, OptionalJson};
+pub use json::{ApiJson, ApiQuery, Created, OptionalJson};
 pub use page::{Page, PageQuery};
 pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};

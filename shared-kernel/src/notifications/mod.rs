@@ -18,6 +18,7 @@
 //! `Message-ID`, derived from the idempotency key, so a receiving system can drop the duplicate.
 
 mod delivery;
+pub mod http;
 mod mail;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The audit log: [`LogDomainEvent`], the wildcard sync listener that writes each event's
 //! `domain_event_log` row in the command's own transaction, and [`AuditLog`], the query API.
 
+pub mod http;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
