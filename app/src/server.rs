@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::{Next, from_fn};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use course::CourseService;
-use shared_kernel::http::{ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};
+use shared_kernel::http::{ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, idempotency, request_context};
 use shared_kernel::{Shutdown, Worker, WorkerOptions, WorkerReport};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -29,6 +29,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The whole API: every context's routes, mounted, with the shared layers.
 pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
     let api = ApiState { bus: app.bus().clone() };
+    let keys = api.clone();
     let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(cors_origins.iter().cloned()))
@@ -63,6 +64,7 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn_with_state(keys, idempotency))
         .layer(from_fn(timeout))
         .layer(from_fn(request_context))
         .layer(TraceLayer::new_for_http())

@@ -342,3 +342,90 @@ async fn bad_requests_get_the_error_shape_and_change_nothing() {
     server.stop().await;
     t.cleanup().await;
 }
+
+async fn course_ready(server: &Server, token: &str, title: &str) -> String {
+    let (_, course) = server.post("/api/courses", Some(token), json!({"title": title})).await;
+    let id = course["id"].as_str().unwrap().to_owned();
+    server
+        .post(&format!("/api/courses/{id}/lessons"), Some(token), json!({"title": "Bab 1", "kind": "content"}))
+        .await;
+    let (status, _) = server.post(&format!("/api/courses/{id}/publish"), Some(token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    id
+}
+
+async fn post_with_key(server: &Server, path: &str, token: &str, key: &str, body: Value) -> (StatusCode, Option<String>, Value) {
+    let response = server
+        .client
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, replayed, response.json().await.unwrap())
+}
+
+async fn retried_posts_record_once(t: TestApp) {
+    let server = serve(&t).await;
+    let (_, ratna) = staff(&t, "Bu Ratna", "ratna@example.id", Role::Instructor).await;
+    let (_, siti) = staff(&t, "Siti", "siti@example.id", Role::Learner).await;
+    let first = course_ready(&server, &ratna, "Rust Dasar").await;
+    let second = course_ready(&server, &ratna, "Rust Lanjut").await;
+    let enrolled = async |t: &TestApp| {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM domain_event_log WHERE event_name = 'enrollment.created'")
+            .fetch_one(t.app.db().pool())
+            .await
+            .unwrap();
+        n
+    };
+
+    // A retry with the same key and body: the first answer again, one enrollment, one event.
+    let path = format!("/api/courses/{first}/enrollments");
+    let (status, replayed, body) = post_with_key(&server, &path, &siti, "key-1", json!({})).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, None), "{body}");
+    let (again, replayed, repeat) = post_with_key(&server, &path, &siti, "key-1", json!({})).await;
+    assert_eq!((again, replayed.as_deref()), (StatusCode::CREATED, Some("true")));
+    assert_eq!(repeat, body);
+    assert_eq!(enrolled(&t).await, 1);
+    // The same key for another request is refused.
+    let (status, _, refused) =
+        post_with_key(&server, &format!("/api/courses/{second}/enrollments"), &siti, "key-1", json!({})).await;
+    assert_eq!((status, code(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    // A refusal records nothing: its retry is refused again, not replayed.
+    let (status, replayed, _) = post_with_key(&server, &path, &siti, "key-2", json!({})).await;
+    assert_eq!((status, replayed), (StatusCode::CONFLICT, None));
+    let (status, replayed, _) = post_with_key(&server, &path, &siti, "key-2", json!({})).await;
+    assert_eq!((status, replayed), (StatusCode::CONFLICT, None));
+
+    // Two copies of one request at once: one enrollment, and both answered with it.
+    let second_path = format!("/api/courses/{second}/enrollments");
+    let (a, b) = tokio::join!(
+        post_with_key(&server, &second_path, &siti, "key-3", json!({})),
+        post_with_key(&server, &second_path, &siti, "key-3", json!({}))
+    );
+    assert_eq!((a.0, b.0), (StatusCode::CREATED, StatusCode::CREATED), "{a:?} {b:?}");
+    assert_eq!(a.2["id"], b.2["id"]);
+    assert_eq!(enrolled(&t).await, 2);
+
+    server.stop().await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_post_with_an_idempotency_key_records_once_on_sqlite() {
+    retried_posts_record_once(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_post_with_an_idempotency_key_records_once_on_postgres() {
+    if let Some(t) = spawn_app_on_postgres("idempotency_keys_on_postgres").await {
+        retried_posts_record_once(t).await;
+    }
+}

@@ -27,6 +27,40 @@ pub async fn in_correlation<F: std::future::Future>(correlation: CorrelationId, 
     REQUEST_CORRELATION.scope(correlation, work).await
 }
 
+/// The idempotency key a request's command records in its own transaction (see
+/// [`in_idempotency`]).
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// Whose key (empty for a request without a caller, such as sign-up).
+    pub user_id: String,
+    /// The key the client sent.
+    pub key: String,
+    /// A hash of the request (method, path, body).
+    pub request_hash: String,
+    /// Whether a unit of work committed it.
+    pub committed: bool,
+}
+
+tokio::task_local! {
+    static IDEMPOTENCY: Arc<Mutex<IdempotencyClaim>>;
+}
+
+/// Runs `work` so that the first unit of work that commits in it also records `claim` (in its own
+/// transaction: the key exists iff the command's change committed). Afterwards
+/// `claim.committed` says whether it did.
+pub async fn in_idempotency<F: std::future::Future>(claim: Arc<Mutex<IdempotencyClaim>>, work: F) -> F::Output {
+    IDEMPOTENCY.scope(claim, work).await
+}
+
+/// The claim to record in the committing transaction, if this task runs a request with an
+/// idempotency key not yet recorded.
+pub(super) fn pending_idempotency() -> Option<Arc<Mutex<IdempotencyClaim>>> {
+    IDEMPOTENCY
+        .try_with(Arc::clone)
+        .ok()
+        .filter(|claim| !claim.lock().unwrap_or_else(|p| p.into_inner()).committed)
+}
+
 /// How often [`EventBus::retrying`] runs a command that lost a conflict before giving up.
 pub const CONFLICT_RETRIES: u32 = 8;
 

@@ -25,3 +25,4 @@ pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
 };
+pub use event_bus::{IdempotencyClaim, in_idempotency};

@@ -393,12 +393,29 @@ impl UnitOfWork {
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
             let backend = self.bus.db().backend();
+            let idempotency = super::event_bus::pending_idempotency();
             let conn = self.conn().await?;
+            if let Some(claim) = &idempotency {
+                let claim = claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(claim.user_id)
+                .bind(claim.key)
+                .bind(claim.request_hash)
+                .bind(crate::clock::to_micros(now))
+                .execute(&mut *conn)
+                .await?;
+            }
             outbox::write(conn, backend, &audit, &jobs, now).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();
                 committed?;
+            }
+            if let Some(claim) = idempotency {
+                claim.lock().unwrap_or_else(|p| p.into_inner()).committed = true;
             }
             tracing::Span::current().record("events", self.events.len());
             tracing::Span::current().record("jobs", jobs.len());

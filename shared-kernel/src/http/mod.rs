@@ -1,18 +1,21 @@
 //! What every context's HTTP routes share, written once: the error shape ([`ApiError`]), the
 //! authenticated [`Caller`], JSON bodies whose rejections use the error shape ([`ApiJson`]),
-//! paging ([`PageQuery`], [`Page`]), and the request context (request id, correlation id).
+//! paging ([`PageQuery`], [`Page`]), the request context (request id, correlation id) and
+//! safe retries of `POST` ([`idempotency`]).
 //!
 //! Each context owns its routes (`course::http::routes(…)` and so on) the way it owns its
 //! listeners; `app` mounts them.
 
 mod caller;
 mod error;
+mod idempotency;
 mod json;
 mod page;
 mod request;
 
 pub use caller::{ApiState, Caller};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use idempotency::{IDEMPOTENCY_HEADER, KEY_LIFETIME, REPLAYED_HEADER, idempotency};
 pub use json::{ApiJson, ApiQuery, Created, OptionalJson};
 pub use page::{Page, PageQuery};
 pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};
