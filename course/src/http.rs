@@ -205,6 +205,8 @@ async fn add_lesson(
     ApiJson(body): ApiJson<NewLesson>,
 ) -> Result<Created<LessonView>, ApiError> {
     let id = parse_id(&id)?;
+    // Who may change the course is checked first: a stranger learns nothing from a bad body.
+    authored(&state, &caller, id).await?;
     let kind = match body.kind.as_str() {
         "content" => LessonKind::Content,
         "assessment" => LessonKind::assessment(),
@@ -215,7 +217,6 @@ async fn add_lesson(
             ));
         }
     };
-    authored(&state, &caller, id).await?;
     let lesson = state
         .service
         .add_lesson(caller.id(), id, &body.title, kind)

@@ -347,14 +347,26 @@ async fn course_ready(server: &Server, token: &str, title: &str) -> String {
     let (_, course) = server.post("/api/courses", Some(token), json!({"title": title})).await;
     let id = course["id"].as_str().unwrap().to_owned();
     server
-        .post(&format!("/api/courses/{id}/lessons"), Some(token), json!({"title": "Bab 1", "kind": "content"}))
+        .post(
+            &format!("/api/courses/{id}/lessons"),
+            Some(token),
+            json!({"title": "Bab 1", "kind": "content"}),
+        )
         .await;
-    let (status, _) = server.post(&format!("/api/courses/{id}/publish"), Some(token), json!({})).await;
+    let (status, _) = server
+        .post(&format!("/api/courses/{id}/publish"), Some(token), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     id
 }
 
-async fn post_with_key(server: &Server, path: &str, token: &str, key: &str, body: Value) -> (StatusCode, Option<String>, Value) {
+async fn post_with_key(
+    server: &Server,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Option<String>, Value) {
     let response = server
         .client
         .post(format!("{}{path}", server.base))
@@ -379,10 +391,11 @@ async fn retried_posts_record_once(t: TestApp) {
     let first = course_ready(&server, &ratna, "Rust Dasar").await;
     let second = course_ready(&server, &ratna, "Rust Lanjut").await;
     let enrolled = async |t: &TestApp| {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM domain_event_log WHERE event_name = 'enrollment.created'")
-            .fetch_one(t.app.db().pool())
-            .await
-            .unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM domain_event_log WHERE event_name = 'enrollment.created'")
+                .fetch_one(t.app.db().pool())
+                .await
+                .unwrap();
         n
     };
 
@@ -395,9 +408,18 @@ async fn retried_posts_record_once(t: TestApp) {
     assert_eq!(repeat, body);
     assert_eq!(enrolled(&t).await, 1);
     // The same key for another request is refused.
-    let (status, _, refused) =
-        post_with_key(&server, &format!("/api/courses/{second}/enrollments"), &siti, "key-1", json!({})).await;
-    assert_eq!((status, code(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    let (status, _, refused) = post_with_key(
+        &server,
+        &format!("/api/courses/{second}/enrollments"),
+        &siti,
+        "key-1",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
     // A refusal records nothing: its retry is refused again, not replayed.
     let (status, replayed, _) = post_with_key(&server, &path, &siti, "key-2", json!({})).await;
     assert_eq!((status, replayed), (StatusCode::CONFLICT, None));

@@ -15,6 +15,7 @@ pub(crate) mod uow;
 
 pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
 pub use event_bus::in_correlation;
+pub use event_bus::{IdempotencyClaim, in_idempotency};
 pub use job::JobContext;
 pub(crate) use job::JobIdentity;
 pub use listener::{
@@ -25,4 +26,3 @@ pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
 };
-pub use event_bus::{IdempotencyClaim, in_idempotency};

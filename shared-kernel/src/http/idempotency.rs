@@ -40,22 +40,24 @@ pub async fn idempotency(State(api): State<ApiState>, request: Request, next: Ne
     let Some(key) = request.headers().get(IDEMPOTENCY_HEADER).cloned() else {
         return next.run(request).await;
     };
-    match handle(&api, key, request, next).await {
-        Ok(response) | Err(response) => response,
-    }
+    handle(&api, key, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) -> Result<Response, Response> {
+async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) -> Result<Response, ApiError> {
     let key = key
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| {
-            ApiError::invalid("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-                .into_response()
+            ApiError::invalid(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
         })?
         .to_owned();
-    let internal = |e: &(dyn std::error::Error + 'static)| ApiError::internal(e).into_response();
+    let internal = |e: &(dyn std::error::Error + 'static)| ApiError::internal(e);
     let user_id = match request
         .headers()
         .get(AUTHORIZATION)
@@ -75,7 +77,11 @@ async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) 
     };
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than 1 MiB").into_response()
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than 1 MiB",
+        )
     })?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
@@ -123,7 +129,11 @@ async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) 
     }
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| internal(&e))?;
-    let location = parts.headers.get(LOCATION).and_then(|l| l.to_str().ok()).map(str::to_owned);
+    let location = parts
+        .headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned);
     sqlx::query(
         "UPDATE idempotency_keys SET status = $1, location = $2, response = $3 WHERE user_id = $4 AND idempotency_key = $5",
     )
@@ -148,22 +158,27 @@ async fn stored(api: &ApiState, user_id: &str, key: &str) -> Result<Option<Store
     .await
 }
 
-fn replay((hash, status, location, body): Stored, request_hash: &str) -> Result<Response, Response> {
+fn replay((hash, status, location, body): Stored, request_hash: &str) -> Result<Response, ApiError> {
     if hash != request_hash {
         return Err(ApiError::invalid(
             "idempotency_key_reused",
             "this Idempotency-Key was used for a different request",
-        )
-        .into_response());
+        ));
     }
-    let Some(status) = status.and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok()) else {
+    let Some(status) = status
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    else {
         return Err(ApiError::conflict(
             "idempotency_in_progress",
             "a request with this Idempotency-Key committed but its answer is not stored yet; retry shortly",
-        )
-        .into_response());
+        ));
     };
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.unwrap_or_default())
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.unwrap_or_default(),
+    )
         .into_response();
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(LOCATION, location);

@@ -87,9 +87,15 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|e| ApiError::invalid("invalid_body", format!("the JSON body is invalid: {e}")))
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
+            // The same codes as [`ApiJson`]: malformed JSON, or JSON of the wrong shape.
+            let code = if e.is_syntax() || e.is_eof() {
+                "invalid_json"
+            } else {
+                "invalid_body"
+            };
+            ApiError::invalid(code, format!("the JSON body is invalid: {e}"))
+        })
     }
 }
 
