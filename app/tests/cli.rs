@@ -679,3 +679,62 @@ async fn user_add_prints_the_token_alone_and_revoke_stops_it() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = enteraksi()
+        .args([
+            "--database-url",
+            &sqlite_url(&dir),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the address on stderr: {line}"))
+        .to_owned();
+
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+    assert!(get("/health").starts_with("HTTP/1.1 200"));
+    let unauthorized = get("/api/courses");
+    assert!(unauthorized.starts_with("HTTP/1.1 401"), "{unauthorized}");
+    assert!(unauthorized.contains("\"code\":\"unauthorized\""), "{unauthorized}");
+    assert!(
+        unauthorized.to_lowercase().contains("x-correlation-id"),
+        "{unauthorized}"
+    );
+
+    signal(&child, "TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "serve did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
