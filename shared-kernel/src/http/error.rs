@@ -68,8 +68,14 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    /// 500: a server fault. `cause` is logged, never sent.
+    /// 500: a server fault. `cause` is logged, never sent. A conflict with a concurrent
+    /// transaction that outlasted the retries ([`crate::is_conflict`]) is not a fault: it is
+    /// 409 `concurrent_change`, which a client may retry.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        if crate::bus::is_conflict(cause) {
+            tracing::warn!(error = %cause, "a request lost a conflict with concurrent transactions after every retry");
+            return Self::conflict("concurrent_change", "a concurrent change got there first; try again");
+        }
         let mut chain = cause.to_string();
         let mut source = cause.source();
         while let Some(inner) = source {

@@ -100,8 +100,8 @@ async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) 
         .execute(api.bus.db().writer())
         .await
         .map_err(|e| internal(&e))?;
-    if let Some(stored) = stored(api, &user_id, &key).await.map_err(|e| internal(&e))? {
-        return replay(stored, &request_hash);
+    if stored(api, &user_id, &key).await.map_err(|e| internal(&e))?.is_some() {
+        return answer_of(api, &user_id, &key, &request_hash).await;
     }
 
     let claim = Arc::new(Mutex::new(IdempotencyClaim {
@@ -116,14 +116,8 @@ async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) 
     if !committed {
         // Nothing committed under this key. If a concurrent request with the same key did commit
         // (and this one lost on the key), answer what it answered.
-        if !response.status().is_success() {
-            for _ in 0..40 {
-                match stored(api, &user_id, &key).await {
-                    Ok(Some(found)) if found.1.is_some() => return replay(found, &request_hash),
-                    Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
-                    _ => break,
-                }
-            }
+        if !response.status().is_success() && matches!(stored(api, &user_id, &key).await, Ok(Some(_))) {
+            return answer_of(api, &user_id, &key, &request_hash).await;
         }
         return Ok(response);
     }
@@ -146,6 +140,27 @@ async fn handle(api: &ApiState, key: HeaderValue, request: Request, next: Next) 
     .await
     .map_err(|e| internal(&e))?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The stored answer under an existing key, waiting up to 2 s for a request that committed but
+/// has not stored its answer yet (a concurrent copy); then 409 `idempotency_in_progress`.
+async fn answer_of(api: &ApiState, user_id: &str, key: &str, request_hash: &str) -> Result<Response, ApiError> {
+    let mut last = None;
+    for _ in 0..40 {
+        match stored(api, user_id, key).await.map_err(|e| ApiError::internal(&e))? {
+            Some(found) if found.1.is_some() || found.0 != request_hash => return replay(found, request_hash),
+            Some(found) => last = Some(found),
+            None => break,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match last {
+        Some(found) => replay(found, request_hash),
+        None => Err(ApiError::conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is being answered; retry shortly",
+        )),
+    }
 }
 
 async fn stored(api: &ApiState, user_id: &str, key: &str) -> Result<Option<Stored>, sqlx::Error> {
