@@ -15,6 +15,7 @@ use axum::routing::get;
 use course::CourseService;
 use shared_kernel::http::{ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, idempotency, request_context};
 use shared_kernel::{Shutdown, Worker, WorkerOptions, WorkerReport};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -25,6 +26,72 @@ use crate::adapters::EnrollmentCountsFromEnrollments;
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// How long one request may take before it is answered 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The OpenAPI 3.1 document of the whole API, assembled from each context's part (generated from
+/// its route annotations), with the bearer scheme; served at `GET /openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Enteraksi")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The Enteraksi learning-management system's HTTP API. Send `Authorization: Bearer <token>`; \
+                     errors are `{\"error\": {\"code\", \"message\"}}`; every POST takes an `Idempotency-Key`.",
+                ))
+                .build(),
+        )
+        .build();
+    for part in [
+        shared_kernel::users::http::openapi(),
+        shared_kernel::notifications::http::openapi(),
+        shared_kernel::audit::http::openapi(),
+        course::http::openapi(),
+        enrollment::http::openapi(),
+        progress::http::openapi(),
+        assessment::http::openapi(),
+        learning_path::http::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    unique_operation_ids(&mut doc);
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    doc
+}
+
+/// Gives every operation whose id another operation also has (contexts name handlers alike:
+/// `create`, `show`, `list`) an id made of its method and path.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for item in doc.paths.paths.values() {
+        for op in [&item.get, &item.post].into_iter().flatten() {
+            if let Some(id) = &op.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let slug: String = path
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        for (method, op) in [("get", &mut item.get), ("post", &mut item.post)] {
+            if let Some(op) = op
+                && op
+                    .operation_id
+                    .as_ref()
+                    .is_none_or(|id| seen.get(id).copied().unwrap_or(0) > 1)
+            {
+                op.operation_id = Some(format!("{method}{slug}"));
+            }
+        }
+    }
+}
 
 /// The whole API: every context's routes, mounted, with the shared layers.
 pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
@@ -55,6 +122,13 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
         .merge(assessment::http::routes(api.clone()))
         .merge(learning_path::http::routes(api))
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get({
+                let doc = Arc::new(openapi());
+                move || async move { axum::Json((*doc).clone()) }
+            }),
+        )
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -67,6 +141,11 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
         .layer(from_fn_with_state(keys, idempotency))
         .layer(from_fn(timeout))
         .layer(from_fn(request_context))
+        // A handler that panics is a server fault: 500 in the error shape, not a dropped connection.
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed").into_response()
+        }))
         .layer(TraceLayer::new_for_http())
         .layer(cors)
 }

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use chrono::SecondsFormat;
 use course::{Course, CourseError};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, Page, PageQuery};
+use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, ErrorBody, Page, PageQuery};
 use shared_kernel::sqlx::Any;
 use shared_kernel::sqlx::pool::PoolConnection;
 use shared_kernel::{AssessmentId, AttemptId, CourseId, EnrollmentId, LessonId, QuestionId, UserId};
@@ -56,7 +56,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// `POST /api/courses/{id}/assessments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAssessmentRequest {
     /// 1 to 200 characters.
@@ -74,7 +74,7 @@ pub struct NewAssessmentRequest {
 }
 
 /// One question of a [`NewAssessmentRequest`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewQuestionRequest {
     /// The question.
@@ -90,7 +90,7 @@ pub struct NewQuestionRequest {
 }
 
 /// `POST /api/attempts/{id}/submit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The responses, each question at most once; unanswered questions score 0.
@@ -99,7 +99,7 @@ pub struct SubmitRequest {
 
 /// One response of a [`SubmitRequest`]: `choices` for a multiple-choice question, `text` for an
 /// open one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
     /// The question answered.
@@ -111,7 +111,7 @@ pub struct AnswerRequest {
 }
 
 /// `POST /api/attempts/{id}/answers/{question_id}/grade`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GradeRequest {
     /// From 0 to what the question is worth.
@@ -121,7 +121,7 @@ pub struct GradeRequest {
 }
 
 /// A question as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuestionView {
     /// Its id.
     pub id: QuestionId,
@@ -140,7 +140,7 @@ pub struct QuestionView {
 }
 
 /// An assessment as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssessmentView {
     /// Its id.
     pub id: AssessmentId,
@@ -199,7 +199,7 @@ impl AssessmentView {
 }
 
 /// One answer of an attempt as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnswerView {
     /// The question answered.
     pub question_id: QuestionId,
@@ -218,7 +218,7 @@ pub struct AnswerView {
 }
 
 /// An attempt as the API shows it, with its result once graded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     /// Its id.
     pub id: AttemptId,
@@ -510,6 +510,23 @@ fn draft(body: NewAssessmentRequest) -> Result<NewAssessment, ApiError> {
     })
 }
 
+/// Creates an assessment with its questions in a course (its instructor only).
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/assessments",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The course's id.")),
+    request_body = NewAssessmentRequest,
+    responses(
+        (status = 201, description = "Created; `Location` is the assessment. Shows the correct options.", body = AssessmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may see the course but is not its instructor.", body = ErrorBody),
+        (status = 404, description = "No course the caller may see, or no such lesson in it.", body = ErrorBody),
+        (status = 409, description = "The course is archived, the lesson already has an assessment, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body; invalid title, settings or questions; a lesson that cannot hold an assessment.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -534,6 +551,20 @@ async fn create(
     })
 }
 
+/// An assessment with its questions; the correct options only for the course's instructor and
+/// admins.
+#[utoipa::path(
+    get,
+    path = "/api/assessments/{id}",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The assessment's id.")),
+    responses(
+        (status = 200, description = "The assessment.", body = AssessmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No assessment of a course the caller may see.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn show(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -543,6 +574,21 @@ async fn show(
     Ok(ApiJson(AssessmentView::of(&assessment, teaches(&course, &caller))))
 }
 
+/// Starts the caller's next attempt at an assessment (an actively enrolled learner).
+#[utoipa::path(
+    post,
+    path = "/api/assessments/{id}/attempts",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The assessment's id.")),
+    responses(
+        (status = 201, description = "Started; `Location` is the attempt.", body = AttemptView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is not actively enrolled in the course.", body = ErrorBody),
+        (status = 404, description = "No assessment of a course the caller may see.", body = ErrorBody),
+        (status = 409, description = "An attempt is in progress, no attempts are left, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn start(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -560,6 +606,24 @@ async fn start(
     })
 }
 
+/// Submits an attempt in progress with the learner's answers (its learner only); multiple-choice
+/// answers are graded at once.
+#[utoipa::path(
+    post,
+    path = "/api/attempts/{id}/submit",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The attempt's id.")),
+    request_body = SubmitRequest,
+    responses(
+        (status = 200, description = "Submitted; the attempt, graded unless open answers wait for the instructor.", body = AttemptView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is the course's instructor or an admin, not the attempt's learner.", body = ErrorBody),
+        (status = 404, description = "No attempt the caller may read.", body = ErrorBody),
+        (status = 409, description = "Already submitted, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body; an unknown question, a duplicate answer, a wrong kind of response or no such option.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn submit(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -596,6 +660,26 @@ async fn submit(
     Ok(ApiJson(attempt_view(&state, attempt.id()).await?))
 }
 
+/// Grades the open answer to a question of a submitted attempt (the course's instructor only).
+#[utoipa::path(
+    post,
+    path = "/api/attempts/{id}/answers/{question_id}/grade",
+    tag = "assessments",
+    params(
+        ("id" = String, Path, description = "The attempt's id."),
+        ("question_id" = String, Path, description = "The id of the question whose answer is graded."),
+    ),
+    request_body = GradeRequest,
+    responses(
+        (status = 200, description = "Graded; the attempt, with its result once no answer waits.", body = AttemptView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is the attempt's learner, not the course's instructor.", body = ErrorBody),
+        (status = 404, description = "No attempt the caller may read.", body = ErrorBody),
+        (status = 409, description = "Not submitted, already graded, the answer already graded, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body; an unknown or non-open question, points out of range, feedback too long.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn grade(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -626,6 +710,20 @@ async fn grade(
     Ok(ApiJson(attempt_view(&state, attempt.id()).await?))
 }
 
+/// An attempt with its answers and, once graded, its result (its learner, the course's
+/// instructor, admins).
+#[utoipa::path(
+    get,
+    path = "/api/attempts/{id}",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The attempt's id.")),
+    responses(
+        (status = 200, description = "The attempt.", body = AttemptView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No attempt the caller may read.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn show_attempt(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -637,6 +735,20 @@ async fn show_attempt(
 
 /// `GET /api/courses/{id}/grading`: the course's submitted attempts whose open answers wait for
 /// the instructor, oldest submission first.
+#[utoipa::path(
+    get,
+    path = "/api/courses/{id}/grading",
+    tag = "assessments",
+    params(("id" = String, Path, description = "The course's id."), PageQuery),
+    responses(
+        (status = 200, description = "A page of submitted attempts waiting for grading, oldest submission first.", body = Page<AttemptView>),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may see the course but is not its instructor.", body = ErrorBody),
+        (status = 404, description = "No course the caller may see.", body = ErrorBody),
+        (status = 422, description = "Malformed query, invalid limit or cursor.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn grading(
     State(state): State<AssessmentApi>,
     caller: Caller,
@@ -686,4 +798,56 @@ async fn grading(
         items: page.items.into_iter().map(|(_, view)| view).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, grading, show, start, show_attempt, submit, grade))]
+struct ApiDoc;
+
+/// This context's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path registered in [`routes`].
+    const ROUTES: [&str; 7] = [
+        "/api/courses/{id}/assessments",
+        "/api/courses/{id}/grading",
+        "/api/assessments/{id}",
+        "/api/assessments/{id}/attempts",
+        "/api/attempts/{id}",
+        "/api/attempts/{id}/submit",
+        "/api/attempts/{id}/answers/{question_id}/grade",
+    ];
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let doc = openapi();
+        let documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for path in ROUTES {
+            assert!(documented.contains(&path), "{path} is not documented: {documented:?}");
+        }
+        assert_eq!(documented.len(), ROUTES.len(), "{documented:?}");
+    }
+
+    #[test]
+    fn openapi_operations_are_tagged_and_secured() {
+        let doc = openapi();
+        for (path, item) in &doc.paths.paths {
+            let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+            for operation in operations.into_iter().flatten() {
+                assert_eq!(
+                    operation.tags.as_deref(),
+                    Some(&["assessments".to_owned()][..]),
+                    "{path}"
+                );
+                assert!(operation.security.is_some(), "{path} has no security");
+                assert!(operation.responses.responses.contains_key("401"), "{path} has no 401");
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, Page, PageQuery};
+use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, ErrorBody, Page, PageQuery};
 use shared_kernel::users::Role;
 use shared_kernel::{CourseId, LessonId, UserId};
 
@@ -43,7 +43,7 @@ pub fn routes(api: ApiState, service: CourseService) -> Router {
 }
 
 /// `POST /api/courses`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCourse {
     /// 1 to 200 characters.
@@ -54,7 +54,7 @@ pub struct NewCourse {
 }
 
 /// `POST /api/courses/{id}/lessons`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLesson {
     /// 1 to 200 characters.
@@ -64,7 +64,7 @@ pub struct NewLesson {
 }
 
 /// A lesson as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LessonView {
     /// Its id.
     pub id: LessonId,
@@ -77,7 +77,7 @@ pub struct LessonView {
 }
 
 /// A course as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CourseView {
     /// Its id.
     pub id: CourseId,
@@ -180,6 +180,23 @@ fn parse_id(id: &str) -> Result<CourseId, ApiError> {
     CourseId::parse(id).map_err(|_| ApiError::not_found("course_not_found", format!("no course {id}")))
 }
 
+/// Creates a draft course authored by the caller (an instructor).
+#[utoipa::path(
+    post,
+    path = "/api/courses",
+    tag = "course",
+    operation_id = "create_course",
+    request_body = NewCourse,
+    responses(
+        (status = 201, description = "Created (draft); `Location` is the course.", body = CourseView,
+            headers(("Location" = String, description = "Where the new resource is.")),
+        ),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is not an instructor.", body = ErrorBody),
+        (status = 422, description = "Malformed body or invalid title.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -198,6 +215,26 @@ async fn create(
     })
 }
 
+/// Appends a lesson to a course the caller authors.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/lessons",
+    tag = "course",
+    operation_id = "add_lesson",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    request_body = NewLesson,
+    responses(
+        (status = 201, description = "The lesson added.", body = LessonView,
+            headers(("Location" = String, description = "Where the new resource is.")),
+        ),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may read the course but not change it.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+        (status = 409, description = "The course is archived, or a concurrent change got there first.", body = ErrorBody),
+        (status = 422, description = "Malformed body, invalid title or lesson kind.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn add_lesson(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -246,6 +283,22 @@ async fn transition(
     Ok(ApiJson(CourseView::of(&visible(&state, &caller, id).await?)))
 }
 
+/// Publishes a course the caller authors.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/publish",
+    tag = "course",
+    operation_id = "publish_course",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The course after the change.", body = CourseView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may read the course but not change it.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+        (status = 409, description = "Not a legal transition from its status (e.g. already published), no lessons, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn publish(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -254,6 +307,22 @@ async fn publish(
     transition(state, caller, id, async |s, actor, id| s.publish(actor, id).await).await
 }
 
+/// Unpublishes (back to draft) a course the caller authors.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/unpublish",
+    tag = "course",
+    operation_id = "unpublish_course",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The course after the change.", body = CourseView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may read the course but not change it.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+        (status = 409, description = "Not a legal transition from its status, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn unpublish(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -262,6 +331,22 @@ async fn unpublish(
     transition(state, caller, id, async |s, actor, id| s.unpublish(actor, id).await).await
 }
 
+/// Archives a course the caller authors.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/archive",
+    tag = "course",
+    operation_id = "archive_course",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The course after the change.", body = CourseView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may read the course but not change it.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+        (status = 409, description = "Not a legal transition from its status, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn archive(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -270,6 +355,20 @@ async fn archive(
     transition(state, caller, id, async |s, actor, id| s.archive(actor, id).await).await
 }
 
+/// A course with its lessons: published ones for everyone, others for their instructor and admins.
+#[utoipa::path(
+    get,
+    path = "/api/courses/{id}",
+    tag = "course",
+    operation_id = "show_course",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The course with its lessons.", body = CourseView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn show(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -282,6 +381,19 @@ async fn show(
 
 /// `GET /api/courses`: the catalog in creation order — published courses, and for instructors
 /// their own drafts and archived courses too (admins: every course); without lessons.
+#[utoipa::path(
+    get,
+    path = "/api/courses",
+    tag = "course",
+    operation_id = "list_courses",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the catalog.", body = Page<CourseView>),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 422, description = "Invalid `limit` or `cursor`.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<CourseApi>,
     caller: Caller,
@@ -314,4 +426,45 @@ async fn list(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(ApiJson(Page::from_rows(views, limit, |c| c.id.to_string())))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, add_lesson, publish, unpublish, archive))]
+struct ApiDoc;
+
+/// This context's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi;
+
+    /// Every path [`super::routes`] registers, as registered there.
+    const ROUTES: &[&str] = &[
+        "/api/courses",
+        "/api/courses/{id}",
+        "/api/courses/{id}/lessons",
+        "/api/courses/{id}/publish",
+        "/api/courses/{id}/unpublish",
+        "/api/courses/{id}/archive",
+    ];
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc = openapi();
+        let mut documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        let mut registered = ROUTES.to_vec();
+        registered.sort_unstable();
+        assert_eq!(documented, registered);
+    }
+
+    #[test]
+    fn the_catalog_documents_get_and_post() {
+        let doc = openapi();
+        let item = &doc.paths.paths["/api/courses"];
+        assert!(item.get.is_some() && item.post.is_some());
+    }
 }

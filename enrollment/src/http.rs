@@ -13,7 +13,9 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, OptionalJson, Page, PageQuery};
+use shared_kernel::http::{
+    ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, ErrorBody, OptionalJson, Page, PageQuery,
+};
 use shared_kernel::{CourseId, EnrollmentId, UserId};
 
 use crate::{Enrollment, EnrollmentError, EnrollmentService};
@@ -45,7 +47,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// `POST /api/courses/{id}/enrollments`: empty for oneself, or the learner an instructor enrolls.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnrollment {
     /// The learner (the course's instructor or an admin only); the caller when absent.
@@ -53,7 +55,7 @@ pub struct NewEnrollment {
 }
 
 /// `POST /api/enrollments/{id}/drop`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropRequest {
     /// Why (at most 500 characters).
@@ -61,7 +63,7 @@ pub struct DropRequest {
 }
 
 /// An enrollment as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrollmentView {
     /// Its id.
     pub id: EnrollmentId,
@@ -91,7 +93,7 @@ impl EnrollmentView {
 }
 
 /// A certificate as its public verification shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateView {
     /// The verification code.
     pub code: String,
@@ -189,6 +191,26 @@ async fn view(state: &EnrollmentApi, id: EnrollmentId) -> Result<EnrollmentView,
         .ok_or_else(|| not_found(&id.to_string()))
 }
 
+/// Enrolls the caller in a published course, or (its instructor, admins) the learner `user_id`.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/enrollments",
+    tag = "enrollment",
+    operation_id = "enroll",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    request_body(content = Option<NewEnrollment>, description = "optional; may be empty"),
+    responses(
+        (status = 201, description = "Enrolled; `Location` is the enrollment.", body = EnrollmentView,
+            headers(("Location" = String, description = "Where the new resource is.")),
+        ),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "Only the course's instructor (or an admin) may enroll someone else.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller, or no such learner.", body = ErrorBody),
+        (status = 409, description = "The course is not published, the learner is already enrolled, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn enroll(
     State(state): State<EnrollmentApi>,
     caller: Caller,
@@ -220,6 +242,20 @@ async fn enroll(
     })
 }
 
+/// An enrollment: for its learner, the course's instructor and admins.
+#[utoipa::path(
+    get,
+    path = "/api/enrollments/{id}",
+    tag = "enrollment",
+    operation_id = "show_enrollment",
+    params(("id" = String, Path, description = "The enrollment's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The enrollment.", body = EnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No such enrollment readable by the caller.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn show(
     State(state): State<EnrollmentApi>,
     caller: Caller,
@@ -238,6 +274,24 @@ async fn changeable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<
     }
 }
 
+/// Drops out of an active enrollment (its learner, admins), with an optional reason.
+#[utoipa::path(
+    post,
+    path = "/api/enrollments/{id}/drop",
+    tag = "enrollment",
+    operation_id = "drop_enrollment",
+    params(("id" = String, Path, description = "The enrollment's id (a UUID; anything else is 404).")),
+    request_body(content = Option<DropRequest>, description = "optional; may be empty"),
+    responses(
+        (status = 200, description = "The enrollment after dropping out.", body = EnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller (the course's instructor) may read the enrollment but not change it.", body = ErrorBody),
+        (status = 404, description = "No such enrollment readable by the caller.", body = ErrorBody),
+        (status = 409, description = "Not a legal transition from its status, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body, or a reason over 500 characters.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn drop_out(
     State(state): State<EnrollmentApi>,
     caller: Caller,
@@ -254,6 +308,22 @@ async fn drop_out(
     Ok(ApiJson(view(&state, id).await?))
 }
 
+/// Re-enrolls in a dropped enrollment (its learner, admins).
+#[utoipa::path(
+    post,
+    path = "/api/enrollments/{id}/reenroll",
+    tag = "enrollment",
+    operation_id = "reenroll",
+    params(("id" = String, Path, description = "The enrollment's id (a UUID; anything else is 404).")),
+    responses(
+        (status = 200, description = "The enrollment, active again.", body = EnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller (the course's instructor) may read the enrollment but not change it.", body = ErrorBody),
+        (status = 404, description = "No such enrollment readable by the caller.", body = ErrorBody),
+        (status = 409, description = "Not a legal transition from its status, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn reenroll(
     State(state): State<EnrollmentApi>,
     caller: Caller,
@@ -265,6 +335,19 @@ async fn reenroll(
 }
 
 /// `GET /api/me/enrollments`: the caller's enrollments, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/me/enrollments",
+    tag = "enrollment",
+    operation_id = "list_my_enrollments",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the caller's enrollments.", body = Page<EnrollmentView>),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 422, description = "Invalid `limit` or `cursor`.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn mine(
     State(state): State<EnrollmentApi>,
     caller: Caller,
@@ -289,6 +372,17 @@ async fn mine(
 }
 
 /// `GET /api/certificates/{code}`: public verification; an unknown code is 404.
+#[utoipa::path(
+    get,
+    path = "/api/certificates/{code}",
+    tag = "enrollment",
+    operation_id = "verify_certificate",
+    params(("code" = String, Path, description = "The certificate's verification code.")),
+    responses(
+        (status = 200, description = "The certificate.", body = CertificateView),
+        (status = 404, description = "No certificate has this code.", body = ErrorBody),
+    ),
+)]
 async fn verify(
     State(state): State<EnrollmentApi>,
     Path(code): Path<String>,
@@ -320,6 +414,19 @@ async fn verify(
 /// `GET /certificates/{key}`: the link the congratulation mail carries (by enrollment id, since
 /// the mail may be written before the certificate), redirected (308) to the certificate's public
 /// verification; 404 `certificate_not_found` until it is issued.
+#[utoipa::path(
+    get,
+    path = "/certificates/{key}",
+    tag = "enrollment",
+    operation_id = "certificate_link",
+    params(("key" = String, Path, description = "An enrollment id, or a certificate's verification code.")),
+    responses(
+        (status = 308, description = "Permanent redirect to the certificate's public verification.",
+            headers(("Location" = String, description = "`/api/certificates/{code}`.")),
+        ),
+        (status = 404, description = "No certificate has been issued for this link yet.", body = ErrorBody),
+    ),
+)]
 async fn certificate_link(
     State(state): State<EnrollmentApi>,
     Path(key): Path<String>,
@@ -340,4 +447,63 @@ async fn certificate_link(
         "/api/certificates/{}",
         certificate.verification_code().as_str()
     )))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(enroll, show, drop_out, reenroll, mine, verify, certificate_link))]
+struct ApiDoc;
+
+/// This context's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi;
+
+    /// Every path [`super::routes`] registers, as registered there.
+    const ROUTES: &[&str] = &[
+        "/api/courses/{id}/enrollments",
+        "/api/enrollments/{id}",
+        "/api/enrollments/{id}/drop",
+        "/api/enrollments/{id}/reenroll",
+        "/api/me/enrollments",
+        "/api/certificates/{code}",
+        "/certificates/{key}",
+    ];
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc = openapi();
+        let mut documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        let mut registered = ROUTES.to_vec();
+        registered.sort_unstable();
+        assert_eq!(documented, registered);
+    }
+
+    #[test]
+    fn the_public_routes_need_no_token() {
+        let doc = openapi();
+        for path in ["/api/certificates/{code}", "/certificates/{key}"] {
+            let get = doc.paths.paths[path].get.as_ref().expect("a GET");
+            assert!(get.security.is_none(), "{path} needs no token");
+        }
+        let show = doc.paths.paths["/api/enrollments/{id}"].get.as_ref().expect("a GET");
+        assert!(show.security.is_some());
+    }
+
+    #[test]
+    fn the_optional_bodies_are_not_required() {
+        let doc = openapi();
+        for path in ["/api/courses/{id}/enrollments", "/api/enrollments/{id}/drop"] {
+            let post = doc.paths.paths[path].post.as_ref().expect("a POST");
+            let body = post.request_body.as_ref().expect("a documented body");
+            assert!(
+                !matches!(body.required, Some(utoipa::openapi::Required::True)),
+                "{path}"
+            );
+        }
+    }
 }

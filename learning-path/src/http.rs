@@ -15,7 +15,9 @@ use axum::Router;
 use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, OptionalJson, Page, PageQuery};
+use shared_kernel::http::{
+    ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, ErrorBody, OptionalJson, Page, PageQuery,
+};
 use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::users::Role;
 use shared_kernel::{CourseId, EnrollmentId, LearningPathId, PathEnrollmentId, UserId, from_db_text};
@@ -49,7 +51,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// `POST /api/paths`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPath {
     /// 1 to 200 characters.
@@ -60,7 +62,7 @@ pub struct NewPath {
 }
 
 /// `POST /api/paths/{id}/courses`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPathCourse {
     /// A published course, appended to the path's list.
@@ -68,12 +70,12 @@ pub struct NewPathCourse {
 }
 
 /// `POST /api/paths/{id}/enrollments`: empty (the caller enrolls themselves).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPathEnrollment {}
 
 /// `POST /api/path-enrollments/{id}/drop`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropRequest {
     /// Why (at most 500 characters).
@@ -81,7 +83,7 @@ pub struct DropRequest {
 }
 
 /// A learning path as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathView {
     /// Its id.
     pub id: LearningPathId,
@@ -114,7 +116,7 @@ impl PathView {
 }
 
 /// One course of a path as a path enrollment sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathCourseView {
     /// The course.
     pub course_id: CourseId,
@@ -129,7 +131,7 @@ pub struct PathCourseView {
 }
 
 /// A path enrollment as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathEnrollmentView {
     /// Its id.
     pub id: PathEnrollmentId,
@@ -237,6 +239,20 @@ async fn authored(state: &PathApi, caller: &Caller, id: LearningPathId) -> Resul
     }
 }
 
+/// Creates a draft learning path authored by the caller (instructors and admins).
+#[utoipa::path(
+    post,
+    path = "/api/paths",
+    tag = "learning paths",
+    request_body = NewPath,
+    responses(
+        (status = 201, description = "Created (draft); `Location` is the path.", body = PathView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is not an instructor.", body = ErrorBody),
+        (status = 422, description = "Malformed body or invalid title.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<PathApi>,
     caller: Caller,
@@ -255,6 +271,23 @@ async fn create(
     })
 }
 
+/// Appends a published course to a draft path (its author only).
+#[utoipa::path(
+    post,
+    path = "/api/paths/{id}/courses",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The learning path's id.")),
+    request_body = NewPathCourse,
+    responses(
+        (status = 200, description = "The path with the course appended.", body = PathView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may see the path but is not its author.", body = ErrorBody),
+        (status = 404, description = "No path the caller may see.", body = ErrorBody),
+        (status = 409, description = "The path is published, the course is not published or already in the path, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body or an unknown course.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_course(
     State(state): State<PathApi>,
     caller: Caller,
@@ -275,6 +308,22 @@ async fn add_course(
     Ok(ApiJson(PathView::of(&visible(&state, &caller, id).await?)))
 }
 
+/// Publishes a draft path (its author only); its course list is frozen from then on.
+#[utoipa::path(
+    post,
+    path = "/api/paths/{id}/publish",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The learning path's id.")),
+    responses(
+        (status = 200, description = "The published path.", body = PathView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may see the path but is not its author.", body = ErrorBody),
+        (status = 404, description = "No path the caller may see, or one of its courses is gone.", body = ErrorBody),
+        (status = 409, description = "Already published, a course of it is not published, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "The path has no courses.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn publish(
     State(state): State<PathApi>,
     caller: Caller,
@@ -286,6 +335,19 @@ async fn publish(
     Ok(ApiJson(PathView::of(&visible(&state, &caller, id).await?)))
 }
 
+/// A learning path with its courses (drafts: their author and admins only).
+#[utoipa::path(
+    get,
+    path = "/api/paths/{id}",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The learning path's id.")),
+    responses(
+        (status = 200, description = "The path.", body = PathView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No path the caller may see.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn show(
     State(state): State<PathApi>,
     caller: Caller,
@@ -296,6 +358,18 @@ async fn show(
 
 /// `GET /api/paths`: the catalog in creation order — published paths, and the caller's own
 /// drafts too (admins: every path); without their courses.
+#[utoipa::path(
+    get,
+    path = "/api/paths",
+    tag = "learning paths",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of paths, without their courses.", body = Page<PathView>),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 422, description = "Malformed query, invalid limit or cursor.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     State(state): State<PathApi>,
     caller: Caller,
@@ -337,6 +411,22 @@ async fn list(
     Ok(ApiJson(Page::from_rows(views, limit, |p| p.id.to_string())))
 }
 
+/// Enrolls the caller in a published path, and in its first course not completed yet.
+#[utoipa::path(
+    post,
+    path = "/api/paths/{id}/enrollments",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The learning path's id.")),
+    request_body(content = NewPathEnrollment, description = "optional; may be empty"),
+    responses(
+        (status = 201, description = "Enrolled; `Location` is the path enrollment.", body = PathEnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No path the caller may see, or a course of it is gone.", body = ErrorBody),
+        (status = 409, description = "The path is not published, the caller is already enrolled, a course of it is not published, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "A body that is not `{}`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn enroll(
     State(state): State<PathApi>,
     caller: Caller,
@@ -432,6 +522,19 @@ async fn view_of(conn: &mut AnyConnection, enrollment: &PathEnrollment) -> Resul
     })
 }
 
+/// A path enrollment with each course's state (its learner, the path's author, admins).
+#[utoipa::path(
+    get,
+    path = "/api/path-enrollments/{id}",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The path enrollment's id.")),
+    responses(
+        (status = 200, description = "The path enrollment.", body = PathEnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 404, description = "No path enrollment the caller may read.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn show_enrollment(
     State(state): State<PathApi>,
     caller: Caller,
@@ -441,6 +544,23 @@ async fn show_enrollment(
     Ok(ApiJson(view_of(&mut *conn(&state).await?, &enrollment).await?))
 }
 
+/// Drops an active path enrollment, with an optional reason (its learner, admins).
+#[utoipa::path(
+    post,
+    path = "/api/path-enrollments/{id}/drop",
+    tag = "learning paths",
+    params(("id" = String, Path, description = "The path enrollment's id.")),
+    request_body(content = DropRequest, description = "optional; may be empty"),
+    responses(
+        (status = 200, description = "The dropped path enrollment.", body = PathEnrollmentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller is the path's author, not the enrolled learner.", body = ErrorBody),
+        (status = 404, description = "No path enrollment the caller may read.", body = ErrorBody),
+        (status = 409, description = "Already completed or dropped, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body or a reason too long.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn drop_out(
     State(state): State<PathApi>,
     caller: Caller,
@@ -461,4 +581,92 @@ async fn drop_out(
         .await
         .map_err(api_error)?;
     Ok(ApiJson(view(&state, id).await?))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, add_course, publish, enroll, show_enrollment, drop_out))]
+struct ApiDoc;
+
+/// This context's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    // `OptionalJson` bodies may be left out, but utoipa marks every body that is not an `Option`
+    // required (and an `Option` would document a JSON `null`, which is refused).
+    for path in OPTIONAL_BODIES {
+        if let Some(body) = doc
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut())
+        {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+    doc
+}
+
+/// The `POST` routes whose body is an `OptionalJson`.
+const OPTIONAL_BODIES: [&str; 2] = ["/api/paths/{id}/enrollments", "/api/path-enrollments/{id}/drop"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path registered in [`routes`].
+    const ROUTES: [&str; 7] = [
+        "/api/paths",
+        "/api/paths/{id}",
+        "/api/paths/{id}/courses",
+        "/api/paths/{id}/publish",
+        "/api/paths/{id}/enrollments",
+        "/api/path-enrollments/{id}",
+        "/api/path-enrollments/{id}/drop",
+    ];
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let doc = openapi();
+        let documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for path in ROUTES {
+            assert!(documented.contains(&path), "{path} is not documented: {documented:?}");
+        }
+        assert_eq!(documented.len(), ROUTES.len(), "{documented:?}");
+        let root = &doc.paths.paths["/api/paths"];
+        assert!(root.get.is_some() && root.post.is_some(), "GET and POST /api/paths");
+    }
+
+    #[test]
+    fn optional_bodies_are_not_required_and_the_others_are() {
+        use utoipa::openapi::Required;
+        let doc = openapi();
+        for (path, item) in &doc.paths.paths {
+            let Some(body) = item.post.as_ref().and_then(|operation| operation.request_body.as_ref()) else {
+                continue;
+            };
+            let expected = if OPTIONAL_BODIES.contains(&path.as_str()) {
+                Required::False
+            } else {
+                Required::True
+            };
+            assert!(body.required == Some(expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn openapi_operations_are_tagged_and_secured() {
+        let doc = openapi();
+        for (path, item) in &doc.paths.paths {
+            let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+            for operation in operations.into_iter().flatten() {
+                assert_eq!(
+                    operation.tags.as_deref(),
+                    Some(&["learning paths".to_owned()][..]),
+                    "{path}"
+                );
+                assert!(operation.security.is_some(), "{path} has no security");
+                assert!(operation.responses.responses.contains_key("401"), "{path} has no 401");
+            }
+        }
+    }
 }

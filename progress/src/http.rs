@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller};
+use shared_kernel::http::{ApiError, ApiJson, ApiState, Caller, ErrorBody};
 use shared_kernel::{EnrollmentId, LessonId};
 
 use crate::{LessonCompletion, ProgressError, ProgressService};
@@ -36,7 +36,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// `POST …/progress`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressRequest {
     /// How far through the lesson, 0–100.
@@ -44,7 +44,7 @@ pub struct ProgressRequest {
 }
 
 /// What completing a lesson did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CompletionView {
     /// False when the lesson was already completed (nothing changed: a retry is safe).
     pub completed_now: bool,
@@ -110,6 +110,25 @@ async fn own(
     }
 }
 
+/// Completes a lesson of the caller's enrollment; completing it again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/enrollments/{id}/lessons/{lesson_id}/complete",
+    tag = "progress",
+    operation_id = "complete_lesson",
+    params(
+        ("id" = String, Path, description = "The enrollment's id (a UUID; anything else is 404)."),
+        ("lesson_id" = String, Path, description = "The lesson's id (a UUID; anything else is 404)."),
+    ),
+    responses(
+        (status = 200, description = "What completing the lesson did.", body = CompletionView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller (the course's instructor) may read the enrollment but not change it.", body = ErrorBody),
+        (status = 404, description = "No such enrollment readable by the caller, or no such lesson in its course.", body = ErrorBody),
+        (status = 409, description = "The enrollment is not active, or a concurrent change.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn complete(
     State(state): State<ProgressApi>,
     caller: Caller,
@@ -133,6 +152,27 @@ async fn complete(
     }))
 }
 
+/// Records partial progress through a lesson of the caller's enrollment.
+#[utoipa::path(
+    post,
+    path = "/api/enrollments/{id}/lessons/{lesson_id}/progress",
+    tag = "progress",
+    operation_id = "update_lesson_progress",
+    params(
+        ("id" = String, Path, description = "The enrollment's id (a UUID; anything else is 404)."),
+        ("lesson_id" = String, Path, description = "The lesson's id (a UUID; anything else is 404)."),
+    ),
+    request_body = ProgressRequest,
+    responses(
+        (status = 204, description = "Recorded."),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller (the course's instructor) may read the enrollment but not change it.", body = ErrorBody),
+        (status = 404, description = "No such enrollment readable by the caller, or no such lesson in its course.", body = ErrorBody),
+        (status = 409, description = "The enrollment is not active, or a concurrent change.", body = ErrorBody),
+        (status = 422, description = "Malformed body, or a percentage outside 0–100.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn progress(
     State(state): State<ProgressApi>,
     caller: Caller,
@@ -146,4 +186,34 @@ async fn progress(
         .await
         .map_err(api_error)?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(complete, progress))]
+struct ApiDoc;
+
+/// This context's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi;
+
+    /// Every path [`super::routes`] registers, as registered there.
+    const ROUTES: &[&str] = &[
+        "/api/enrollments/{id}/lessons/{lesson_id}/complete",
+        "/api/enrollments/{id}/lessons/{lesson_id}/progress",
+    ];
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc = openapi();
+        let mut documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        let mut registered = ROUTES.to_vec();
+        registered.sort_unstable();
+        assert_eq!(documented, registered);
+    }
 }

@@ -238,6 +238,44 @@ async fn the_flow_over_http(t: TestApp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_with_the_bearer_scheme() {
+    let t = spawn_app().await;
+    let server = serve(&t).await;
+    let (status, doc) = server.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/users",
+        "/api/me",
+        "/api/me/notifications",
+        "/api/events",
+        "/api/courses",
+        "/api/courses/{id}/enrollments",
+        "/api/enrollments/{id}/lessons/{lesson_id}/complete",
+        "/api/certificates/{code}",
+        "/api/courses/{id}/assessments",
+        "/api/attempts/{id}/answers/{question_id}/grade",
+        "/api/paths",
+        "/api/path-enrollments/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    let mut ids = std::collections::HashSet::new();
+    for item in paths.values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                assert!(ids.insert(id.to_owned()), "operationId {id} is unique");
+            }
+        }
+    }
+    assert_eq!(doc["components"]["schemas"]["ErrorBody"]["type"], "object");
+    server.stop().await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lms_flow_over_http_on_sqlite() {
     the_flow_over_http(spawn_app().await).await;
 }

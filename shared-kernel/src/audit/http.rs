@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{AuditEntry, AuditLog, AuditQuery};
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Page};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, ErrorBody, Page};
 use crate::ids::{CorrelationId, EventId, UserId};
 
 /// The audit route.
@@ -17,8 +17,9 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// The filters of `GET /api/events`; every one given must match.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventFilters {
     /// `type` or `type:id`.
     pub aggregate: Option<String>,
@@ -33,11 +34,21 @@ pub struct EventFilters {
     /// Only this cascade.
     pub correlation: Option<CorrelationId>,
     /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
+/// The audit log, filtered, in occurrence order (one aggregate's: version order). Admins only.
+#[utoipa::path(get, path = "/api/events", operation_id = "list_events", tag = "audit", security(("bearer" = [])),
+    params(EventFilters),
+    responses(
+        (status = 200, description = "A page of audit entries", body = Page<AuditEntry>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "An invalid filter, limit or cursor", body = ErrorBody),
+    ))]
 async fn events(
     State(api): State<ApiState>,
     caller: Caller,
@@ -104,4 +115,13 @@ async fn events(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(ApiJson(Page::from_rows(rows, limit, |e| e.event_id.to_string())))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(events))]
+struct ApiDoc;
+
+/// This module's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

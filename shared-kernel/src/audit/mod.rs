@@ -49,7 +49,7 @@ pub enum AuditError {
 }
 
 /// One audit row, with the seeds' field names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// The event occurrence.
     pub event_id: EventId,

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 
 /// The paging part of a list request.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// How many items at most (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Where the previous page ended (its `next_cursor`).
     pub cursor: Option<String>,
@@ -34,7 +36,8 @@ impl PageQuery {
             return Ok(None);
         };
         let bad = || ApiError::invalid("invalid_cursor", "the cursor is not one this API gave out");
-        if cursor.len() % 2 != 0 || cursor.len() > 512 {
+        // Hex digits only: anything else (multi-byte characters included) is not a cursor.
+        if cursor.len() % 2 != 0 || cursor.len() > 512 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let bytes: Result<Vec<u8>, _> = (0..cursor.len())
@@ -48,7 +51,7 @@ impl PageQuery {
 }
 
 /// One page of a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, in the list's order.
     pub items: Vec<T>,
@@ -94,5 +97,13 @@ mod tests {
         };
         assert_eq!(bad.limit().unwrap_err().code(), "invalid_limit");
         assert_eq!(bad.after().unwrap_err().code(), "invalid_cursor");
+        // Found by schemathesis: a cursor with a multi-byte character panicked while slicing.
+        for garbage in ["000\u{800}", "0\u{80}0", "\u{10000}"] {
+            let query = PageQuery {
+                limit: None,
+                cursor: Some(garbage.to_owned()),
+            };
+            assert_eq!(query.after().unwrap_err().code(), "invalid_cursor");
+        }
     }
 }

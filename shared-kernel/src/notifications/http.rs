@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoredNotification, mark_read};
 use crate::clock::to_db_text;
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Page, PageQuery};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, ErrorBody, Page, PageQuery};
 
 /// The notification routes.
 pub fn routes(api: ApiState) -> Router {
@@ -26,7 +26,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// How many were marked read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Marked {
     /// Notifications that were unread.
     pub marked: u64,
@@ -34,6 +34,14 @@ pub struct Marked {
 
 type Row = (String, String, String, String, Option<String>, String);
 
+/// The caller's notifications, unread first, then newest.
+#[utoipa::path(get, path = "/api/me/notifications", operation_id = "list_my_notifications", tag = "notifications", security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = Page<StoredNotification>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 422, description = "Invalid limit, cursor or query parameter", body = ErrorBody),
+    ))]
 async fn list(
     State(api): State<ApiState>,
     caller: Caller,
@@ -88,6 +96,12 @@ async fn list(
     })))
 }
 
+/// Marks all the caller's notifications read.
+#[utoipa::path(post, path = "/api/me/notifications/read", operation_id = "mark_all_notifications_read", tag = "notifications", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "How many were unread", body = Marked),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ))]
 async fn read_all(State(api): State<ApiState>, caller: Caller) -> Result<ApiJson<Marked>, ApiError> {
     let mut uow = api.bus.begin();
     let now = api.bus.clock().now();
@@ -102,6 +116,14 @@ async fn read_all(State(api): State<ApiState>, caller: Caller) -> Result<ApiJson
     Ok(ApiJson(Marked { marked }))
 }
 
+/// Marks one of the caller's notifications read.
+#[utoipa::path(post, path = "/api/me/notifications/{id}/read", operation_id = "mark_notification_read", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The notification")),
+    responses(
+        (status = 204, description = "Read"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such notification of the caller", body = ErrorBody),
+    ))]
 async fn read_one(State(api): State<ApiState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let mut uow = api.bus.begin();
     let now = api.bus.clock().now();
@@ -123,4 +145,13 @@ async fn read_one(State(api): State<ApiState>, caller: Caller, Path(id): Path<St
         .map_err(|e| ApiError::internal(&e))?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, read_all, read_one))]
+struct ApiDoc;
+
+/// This module's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

@@ -250,7 +250,7 @@ impl NotificationSender for Notifier {
 }
 
 /// One stored database-channel notification.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredNotification {
     /// Its id.
     pub id: String,

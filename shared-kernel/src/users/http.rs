@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{Role, create_user_with_role, issue_token};
-use crate::http::{ApiError, ApiJson, ApiState, Caller, Created};
+use crate::http::{ApiError, ApiJson, ApiState, Caller, Created, ErrorBody};
 use crate::ids::UserId;
 
 /// The users' routes.
@@ -23,7 +23,7 @@ pub fn routes(api: ApiState) -> Router {
 }
 
 /// `POST /api/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     /// Display name, 1 to 120 characters.
@@ -33,7 +33,7 @@ pub struct SignUp {
 }
 
 /// A new user and their API token (shown only now).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedUp {
     /// Their id.
     pub id: UserId,
@@ -42,7 +42,7 @@ pub struct SignedUp {
 }
 
 /// The caller as `GET /api/me` shows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
     /// Their id.
     pub id: UserId,
@@ -54,6 +54,13 @@ pub struct Me {
     pub role: Role,
 }
 
+/// Signs up a learner and issues their API token (shown only in this answer).
+#[utoipa::path(post, path = "/api/users", operation_id = "sign_up", tag = "users", request_body = SignUp,
+    responses(
+        (status = 201, description = "Signed up", body = SignedUp),
+        (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 422, description = "Malformed body, invalid name or email", body = ErrorBody),
+    ))]
 async fn sign_up(State(api): State<ApiState>, ApiJson(body): ApiJson<SignUp>) -> Result<Created<SignedUp>, ApiError> {
     let mut uow = api.bus.begin();
     let now = api.bus.clock().now();
@@ -70,6 +77,12 @@ async fn sign_up(State(api): State<ApiState>, ApiJson(body): ApiJson<SignUp>) ->
     })
 }
 
+/// The caller.
+#[utoipa::path(get, path = "/api/me", operation_id = "show_me", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ))]
 async fn me(caller: Caller) -> ApiJson<Me> {
     ApiJson(Me {
         id: caller.id(),
@@ -77,4 +90,13 @@ async fn me(caller: Caller) -> ApiJson<Me> {
         email: caller.user.email().as_str().to_owned(),
         role: caller.role,
     })
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(sign_up, me))]
+struct ApiDoc;
+
+/// This module's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

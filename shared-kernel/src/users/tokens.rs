@@ -16,7 +16,7 @@ use crate::ids::UserId;
 
 /// What a user may do: admins anything (and read the audit log), instructors author and grade
 /// their own courses, assessments and paths, learners act for themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// May do anything.
