@@ -36,6 +36,7 @@ pub fn routes(api: ApiState, service: CourseService) -> Router {
         .route("/api/courses", post(create).get(list))
         .route("/api/courses/{id}", get(show))
         .route("/api/courses/{id}/lessons", post(add_lesson))
+        .route("/api/courses/{id}/lessons/order", post(reorder_lessons))
         .route("/api/courses/{id}/publish", post(publish))
         .route("/api/courses/{id}/unpublish", post(unpublish))
         .route("/api/courses/{id}/archive", post(archive))
@@ -428,8 +429,50 @@ async fn list(
     Ok(ApiJson(Page::from_rows(views, limit, |c| c.id.to_string())))
 }
 
+/// `POST /api/courses/{id}/lessons/order`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LessonOrder {
+    /// Every lesson of the course, each once, in the new order.
+    pub lesson_ids: Vec<LessonId>,
+}
+
+/// Puts the course's lessons in a new order.
+#[utoipa::path(
+    post,
+    path = "/api/courses/{id}/lessons/order",
+    tag = "course",
+    operation_id = "reorder_lessons",
+    params(("id" = String, Path, description = "The course's id (a UUID; anything else is 404).")),
+    request_body = LessonOrder,
+    responses(
+        (status = 200, description = "The course with its lessons in the new order.", body = CourseView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The caller may read the course but not change it.", body = ErrorBody),
+        (status = 404, description = "No such course visible to the caller.", body = ErrorBody),
+        (status = 409, description = "The course is archived, or a concurrent change got there first.", body = ErrorBody),
+        (status = 422, description = "Malformed body, or not every lesson exactly once.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn reorder_lessons(
+    State(state): State<CourseApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LessonOrder>,
+) -> Result<ApiJson<CourseView>, ApiError> {
+    let id = parse_id(&id)?;
+    authored(&state, &caller, id).await?;
+    state
+        .service
+        .reorder_lessons(caller.id(), id, &body.lesson_ids)
+        .await
+        .map_err(api_error)?;
+    Ok(ApiJson(CourseView::of(&visible(&state, &caller, id).await?)))
+}
+
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, show, add_lesson, publish, unpublish, archive))]
+#[openapi(paths(create, list, show, add_lesson, reorder_lessons, publish, unpublish, archive))]
 struct ApiDoc;
 
 /// This context's part of the OpenAPI document.
@@ -446,6 +489,7 @@ mod tests {
         "/api/courses",
         "/api/courses/{id}",
         "/api/courses/{id}/lessons",
+        "/api/courses/{id}/lessons/order",
         "/api/courses/{id}/publish",
         "/api/courses/{id}/unpublish",
         "/api/courses/{id}/archive",

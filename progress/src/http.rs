@@ -32,6 +32,7 @@ pub fn routes(api: ApiState) -> Router {
     Router::new()
         .route("/api/enrollments/{id}/lessons/{lesson_id}/complete", post(complete))
         .route("/api/enrollments/{id}/lessons/{lesson_id}/progress", post(progress))
+        .route("/api/enrollments/{id}/lessons/{lesson_id}/time", post(time_spent))
         .with_state(ProgressApi { api, service })
 }
 
@@ -188,8 +189,59 @@ async fn progress(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// `POST …/time`: one sitting's time on the lesson.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpentRequest {
+    /// Seconds spent in this sitting.
+    pub seconds: u64,
+}
+
+/// The lesson's total time after a sitting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimeSpentView {
+    /// Seconds spent on the lesson in all.
+    pub total_seconds: u64,
+}
+
+/// Records time spent on a lesson of the caller's active enrollment.
+#[utoipa::path(
+    post,
+    path = "/api/enrollments/{id}/lessons/{lesson_id}/time",
+    tag = "progress",
+    operation_id = "record_time_spent",
+    params(
+        ("id" = String, Path, description = "The enrollment's id."),
+        ("lesson_id" = String, Path, description = "The lesson's id."),
+    ),
+    request_body = TimeSpentRequest,
+    responses(
+        (status = 200, description = "The lesson's total time.", body = TimeSpentView),
+        (status = 401, description = "No valid API token.", body = ErrorBody),
+        (status = 403, description = "The course's instructor may read the enrollment but not record for it.", body = ErrorBody),
+        (status = 404, description = "No such enrollment of the caller, or lesson of its course.", body = ErrorBody),
+        (status = 409, description = "The enrollment is not active.", body = ErrorBody),
+        (status = 422, description = "Malformed body or an invalid number of seconds.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn time_spent(
+    State(state): State<ProgressApi>,
+    caller: Caller,
+    Path((id, lesson)): Path<(String, String)>,
+    ApiJson(body): ApiJson<TimeSpentRequest>,
+) -> Result<ApiJson<TimeSpentView>, ApiError> {
+    let (enrollment, lesson) = own(&state, &caller, &id, &lesson).await?;
+    let total_seconds = state
+        .service
+        .record_time_spent(caller.id(), enrollment, lesson, body.seconds)
+        .await
+        .map_err(api_error)?;
+    Ok(ApiJson(TimeSpentView { total_seconds }))
+}
+
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(complete, progress))]
+#[openapi(paths(complete, progress, time_spent))]
 struct ApiDoc;
 
 /// This context's part of the OpenAPI document.
@@ -205,6 +257,7 @@ mod tests {
     const ROUTES: &[&str] = &[
         "/api/enrollments/{id}/lessons/{lesson_id}/complete",
         "/api/enrollments/{id}/lessons/{lesson_id}/progress",
+        "/api/enrollments/{id}/lessons/{lesson_id}/time",
     ];
 
     #[test]

@@ -123,6 +123,34 @@ async fn the_flow_over_http(t: TestApp) {
         assert_eq!(status, StatusCode::CREATED, "{lesson}");
         lessons.push(lesson["id"].as_str().unwrap().to_owned());
     }
+    // The instructor puts the lessons in another order, then back.
+    let (status, reordered) = server
+        .post(
+            &format!("/api/courses/{course_id}/lessons/order"),
+            Some(&ratna),
+            json!({"lesson_ids": [lessons[1], lessons[0]]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reordered}");
+    assert_eq!(reordered["lessons"][0]["id"], lessons[1].as_str());
+    let (status, body) = server
+        .post(
+            &format!("/api/courses/{course_id}/lessons/order"),
+            Some(&ratna),
+            json!({"lesson_ids": [lessons[0]]}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "not_a_permutation")
+    );
+    server
+        .post(
+            &format!("/api/courses/{course_id}/lessons/order"),
+            Some(&ratna),
+            json!({"lesson_ids": [lessons[0], lessons[1]]}),
+        )
+        .await;
     // Before publishing, another instructor cannot see the draft: 404, as if it did not exist.
     let (status, body) = server.get(&format!("/api/courses/{course_id}"), Some(&joko)).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "course_not_found"));
@@ -186,6 +214,18 @@ async fn the_flow_over_http(t: TestApp) {
         .get(&format!("/api/enrollments/{enrollment_id}"), Some(&joko))
         .await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "enrollment_not_found"));
+
+    // Time spent on a lesson adds up; a negative number of seconds is refused.
+    let time = format!("/api/enrollments/{enrollment_id}/lessons/{}/time", lessons[0]);
+    let (status, spent) = server.post(&time, Some(&siti), json!({"seconds": 30})).await;
+    assert_eq!((status, spent["total_seconds"].as_u64()), (StatusCode::OK, Some(30)));
+    let (_, spent) = server.post(&time, Some(&siti), json!({"seconds": 15})).await;
+    assert_eq!(spent["total_seconds"].as_u64(), Some(45));
+    let (status, body) = server.post(&time, Some(&siti), json!({"seconds": -5})).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
 
     // The learner completes both lessons; the enrollment completes and a certificate is issued.
     for (i, lesson) in lessons.iter().enumerate() {
