@@ -290,7 +290,7 @@ async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result
 /// Opens one connection (and on SQLite sets it up, which reads the file) within `timeout`, so
 /// the real cause of a failure is reported at once.
 async fn probe(target: &Target, options: &AnyConnectOptions, timeout: Duration) -> Result<(), DbError> {
-    let attempt = async {
+    let once = async || {
         let mut conn = sqlx::AnyConnection::connect_with(options).await?;
         match target.backend {
             Backend::Sqlite => sqlite_setup(&mut conn, false).await?,
@@ -299,6 +299,18 @@ async fn probe(target: &Target, options: &AnyConnectOptions, timeout: Duration) 
             }
         }
         conn.close().await
+    };
+    let attempt = async {
+        loop {
+            match once().await {
+                // Switching a new SQLite file to WAL can answer "database is locked" without
+                // waiting on the busy timeout while another process does the same: try again.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(())) => Ok(()),
