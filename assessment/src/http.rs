@@ -20,8 +20,6 @@ use chrono::SecondsFormat;
 use course::{Course, CourseError};
 use serde::{Deserialize, Serialize};
 use shared_kernel::http::{ApiError, ApiJson, ApiQuery, ApiState, Caller, Created, ErrorBody, Page, PageQuery};
-use shared_kernel::sqlx::Any;
-use shared_kernel::sqlx::pool::PoolConnection;
 use shared_kernel::{AssessmentId, AttemptId, CourseId, EnrollmentId, LessonId, QuestionId, UserId};
 
 use crate::{
@@ -338,9 +336,6 @@ pub fn api_error(e: AssessmentError) -> ApiError {
         E::AlreadyGraded(_) => ApiError::conflict("already_graded", e.to_string()),
         E::AnswerAlreadyGraded { .. } => ApiError::conflict("answer_already_graded", e.to_string()),
         E::ConcurrentChange(_) => ApiError::conflict("concurrent_change", e.to_string()),
-        E::UnitOfWork(u) if u.is_conflict() => {
-            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
-        }
         E::Course(_) => course_error(e),
         E::Enrollment(_) | E::Corrupt { .. } | E::Database(_) | E::UnitOfWork(_) => ApiError::internal(&e),
     }
@@ -356,17 +351,6 @@ fn course_error(e: AssessmentError) -> ApiError {
         AssessmentError::Course(inner) => course::http::api_error(inner),
         other => ApiError::internal(&other),
     }
-}
-
-async fn conn(state: &AssessmentApi) -> Result<PoolConnection<Any>, ApiError> {
-    state
-        .api
-        .bus
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))
 }
 
 fn no_course(id: impl std::fmt::Display) -> ApiError {
@@ -387,7 +371,7 @@ fn teaches(course: &Course, caller: &Caller) -> bool {
 
 /// A course the caller may see (published, or theirs, or they are an admin), or `None`.
 async fn visible_course(state: &AssessmentApi, caller: &Caller, id: CourseId) -> Result<Option<Course>, ApiError> {
-    let found = course::find(&mut *conn(state).await?, id)
+    let found = course::find(&mut *state.api.read().await?, id)
         .await
         .map_err(course::http::api_error)?;
     Ok(found.filter(|c| c.is_published() || teaches(c, caller)))
@@ -414,7 +398,7 @@ async fn visible_assessment(
     id: &str,
 ) -> Result<(Assessment, Course), ApiError> {
     let id = AssessmentId::parse(id).map_err(|_| no_assessment(id))?;
-    let assessment = crate::find(&mut *conn(state).await?, id)
+    let assessment = crate::find(&mut *state.api.read().await?, id)
         .await
         .map_err(api_error)?
         .ok_or_else(|| no_assessment(id))?;
@@ -440,7 +424,7 @@ async fn readable_attempt(
     id: &str,
 ) -> Result<(Attempt, Assessment, Reader), ApiError> {
     let id = AttemptId::parse(id).map_err(|_| no_attempt(id))?;
-    let mut conn = conn(state).await?;
+    let mut conn = state.api.read().await?;
     let attempt = crate::find_attempt(&mut conn, id)
         .await
         .map_err(api_error)?
@@ -462,7 +446,7 @@ async fn readable_attempt(
 }
 
 async fn attempt_view(state: &AssessmentApi, id: AttemptId) -> Result<AttemptView, ApiError> {
-    let mut conn = conn(state).await?;
+    let mut conn = state.api.read().await?;
     let attempt = crate::find_attempt(&mut conn, id)
         .await
         .map_err(api_error)?
@@ -541,7 +525,7 @@ async fn create(
         .create(caller.id(), course.id(), lesson, draft)
         .await
         .map_err(api_error)?;
-    let assessment = crate::find(&mut *conn(&state).await?, id)
+    let assessment = crate::find(&mut *state.api.read().await?, id)
         .await
         .map_err(api_error)?
         .ok_or_else(|| no_assessment(id))?;
@@ -758,7 +742,7 @@ async fn grading(
     let limit = page.limit()?;
     let after = page.after()?;
     let course = taught_course(&state, &caller, &course).await?;
-    let mut conn = conn(&state).await?;
+    let mut conn = state.api.read().await?;
     let queue = crate::awaiting_grading(&mut conn, course.id())
         .await
         .map_err(api_error)?;

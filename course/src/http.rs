@@ -130,9 +130,6 @@ pub fn api_error(e: CourseError) -> ApiError {
         CourseError::Archived(_) => ApiError::conflict("course_archived", e.to_string()),
         CourseError::LastLessonOfPublishedCourse(_) => ApiError::conflict("last_lesson", e.to_string()),
         CourseError::ConcurrentChange(_) => ApiError::conflict("concurrent_change", e.to_string()),
-        CourseError::UnitOfWork(_) if matches!(&e, CourseError::UnitOfWork(u) if u.is_conflict()) => {
-            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
-        }
         CourseError::EnrollmentCounts(_)
         | CourseError::Corrupt { .. }
         | CourseError::Database(_)
@@ -141,14 +138,7 @@ pub fn api_error(e: CourseError) -> ApiError {
 }
 
 async fn load(state: &CourseApi, id: CourseId) -> Result<Option<Course>, ApiError> {
-    let mut conn = state
-        .api
-        .bus
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let mut conn = state.api.read().await?;
     crate::find(&mut conn, id).await.map_err(api_error)
 }
 

@@ -121,9 +121,6 @@ pub fn api_error(e: EnrollmentError) -> ApiError {
         EnrollmentError::NotActive { .. } => ApiError::conflict("enrollment_not_active", e.to_string()),
         EnrollmentError::ReasonTooLong { .. } => ApiError::invalid("reason_too_long", e.to_string()),
         EnrollmentError::ConcurrentChange(_) => ApiError::conflict("concurrent_change", e.to_string()),
-        EnrollmentError::UnitOfWork(u) if u.is_conflict() => {
-            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
-        }
         EnrollmentError::Course(_)
         | EnrollmentError::User(_)
         | EnrollmentError::Corrupt { .. }
@@ -132,26 +129,13 @@ pub fn api_error(e: EnrollmentError) -> ApiError {
     }
 }
 
-async fn conn(
-    state: &EnrollmentApi,
-) -> Result<shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any>, ApiError> {
-    state
-        .api
-        .bus
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))
-}
-
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("enrollment_not_found", format!("no enrollment {id}"))
 }
 
 /// The instructor of a course the caller may see, or 404.
 async fn course_instructor(state: &EnrollmentApi, caller: &Caller, course: CourseId) -> Result<UserId, ApiError> {
-    let found = course::find(&mut *conn(state).await?, course)
+    let found = course::find(&mut *state.api.read().await?, course)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     match found {
@@ -164,7 +148,9 @@ async fn course_instructor(state: &EnrollmentApi, caller: &Caller, course: Cours
 /// whether they may change it (its learner, admins). Others get 404.
 async fn readable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<(Enrollment, bool), ApiError> {
     let id = EnrollmentId::parse(id).map_err(|_| not_found(id))?;
-    let found = crate::find(&mut *conn(state).await?, id).await.map_err(api_error)?;
+    let found = crate::find(&mut *state.api.read().await?, id)
+        .await
+        .map_err(api_error)?;
     let Some(enrollment) = found else {
         return Err(not_found(&id.to_string()));
     };
@@ -172,7 +158,7 @@ async fn readable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<(E
     if own {
         return Ok((enrollment, true));
     }
-    let instructor = course::find(&mut *conn(state).await?, enrollment.course_id())
+    let instructor = course::find(&mut *state.api.read().await?, enrollment.course_id())
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map(|c| c.instructor_id());
@@ -184,7 +170,7 @@ async fn readable(state: &EnrollmentApi, caller: &Caller, id: &str) -> Result<(E
 }
 
 async fn view(state: &EnrollmentApi, id: EnrollmentId) -> Result<EnrollmentView, ApiError> {
-    crate::find(&mut *conn(state).await?, id)
+    crate::find(&mut *state.api.read().await?, id)
         .await
         .map_err(api_error)?
         .map(|e| EnrollmentView::of(&e))
@@ -387,7 +373,7 @@ async fn verify(
     State(state): State<EnrollmentApi>,
     Path(code): Path<String>,
 ) -> Result<ApiJson<CertificateView>, ApiError> {
-    let mut conn = conn(&state).await?;
+    let mut conn = state.api.read().await?;
     let certificate = crate::verify_certificate(&mut conn, &code)
         .await
         .map_err(api_error)?
@@ -431,7 +417,7 @@ async fn certificate_link(
     State(state): State<EnrollmentApi>,
     Path(key): Path<String>,
 ) -> Result<axum::response::Redirect, ApiError> {
-    let mut conn = conn(&state).await?;
+    let mut conn = state.api.read().await?;
     let certificate = match EnrollmentId::parse(&key) {
         Ok(enrollment) => crate::certificate_of(&mut conn, enrollment).await,
         Err(_) => crate::verify_certificate(&mut conn, &key).await,

@@ -182,9 +182,6 @@ pub fn api_error(e: PathError) -> ApiError {
         PathError::ConcurrentChange(_) | PathError::PathConcurrentChange(_) => {
             ApiError::conflict("concurrent_change", e.to_string())
         }
-        PathError::UnitOfWork(u) if u.is_conflict() => {
-            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
-        }
         PathError::Enrollment(_)
         | PathError::Course(_)
         | PathError::User(_)
@@ -192,19 +189,6 @@ pub fn api_error(e: PathError) -> ApiError {
         | PathError::Database(_)
         | PathError::UnitOfWork(_) => ApiError::internal(&e),
     }
-}
-
-async fn conn(
-    state: &PathApi,
-) -> Result<shared_kernel::sqlx::pool::PoolConnection<shared_kernel::sqlx::Any>, ApiError> {
-    state
-        .api
-        .bus
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))
 }
 
 fn path_not_found(id: &str) -> ApiError {
@@ -222,7 +206,10 @@ fn parse_id(id: &str) -> Result<LearningPathId, ApiError> {
 /// A path the caller may see: published ones for everyone, drafts for their author and admins.
 /// Anything else is 404, as if it did not exist.
 async fn visible(state: &PathApi, caller: &Caller, id: LearningPathId) -> Result<LearningPath, ApiError> {
-    match crate::find(&mut *conn(state).await?, id).await.map_err(api_error)? {
+    match crate::find(&mut *state.api.read().await?, id)
+        .await
+        .map_err(api_error)?
+    {
         Some(path) if path.is_published() || path.owner_id() == caller.id() || caller.is_admin() => Ok(path),
         _ => Err(path_not_found(&id.to_string())),
     }
@@ -450,7 +437,7 @@ async fn enroll(
 /// they may change it (its learner, admins). Others get 404.
 async fn readable(state: &PathApi, caller: &Caller, id: &str) -> Result<(PathEnrollment, bool), ApiError> {
     let id = PathEnrollmentId::parse(id).map_err(|_| enrollment_not_found(id))?;
-    let mut conn = conn(state).await?;
+    let mut conn = state.api.read().await?;
     let Some(enrollment) = crate::find_enrollment(&mut conn, id).await.map_err(api_error)? else {
         return Err(enrollment_not_found(&id.to_string()));
     };
@@ -469,7 +456,7 @@ async fn readable(state: &PathApi, caller: &Caller, id: &str) -> Result<(PathEnr
 }
 
 async fn view(state: &PathApi, id: PathEnrollmentId) -> Result<PathEnrollmentView, ApiError> {
-    let mut conn = conn(state).await?;
+    let mut conn = state.api.read().await?;
     let enrollment = crate::find_enrollment(&mut conn, id)
         .await
         .map_err(api_error)?
@@ -541,7 +528,7 @@ async fn show_enrollment(
     Path(id): Path<String>,
 ) -> Result<ApiJson<PathEnrollmentView>, ApiError> {
     let (enrollment, _) = readable(&state, &caller, &id).await?;
-    Ok(ApiJson(view_of(&mut *conn(&state).await?, &enrollment).await?))
+    Ok(ApiJson(view_of(&mut *state.api.read().await?, &enrollment).await?))
 }
 
 /// Drops an active path enrollment, with an optional reason (its learner, admins).

@@ -62,9 +62,6 @@ pub fn api_error(e: ProgressError) -> ApiError {
         ProgressError::EnrollmentNotActive { .. } => ApiError::conflict("enrollment_not_active", e.to_string()),
         ProgressError::InvalidTimeSpent(_) => ApiError::invalid("invalid_time_spent", e.to_string()),
         ProgressError::InvalidPercentage(_) => ApiError::invalid("invalid_percentage", e.to_string()),
-        ProgressError::UnitOfWork(u) if u.is_conflict() => {
-            ApiError::conflict("concurrent_change", "a concurrent change got there first; try again")
-        }
         ProgressError::Enrollment(_)
         | ProgressError::Course(_)
         | ProgressError::Corrupt { .. }
@@ -85,14 +82,7 @@ async fn own(
     let enrollment_id = EnrollmentId::parse(id).map_err(|_| missing())?;
     let lesson =
         LessonId::parse(lesson).map_err(|_| ApiError::not_found("lesson_not_found", format!("no lesson {lesson}")))?;
-    let mut conn = state
-        .api
-        .bus
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let mut conn = state.api.read().await?;
     let enrollment = enrollment::find(&mut conn, enrollment_id)
         .await
         .map_err(enrollment::http::api_error)?

@@ -16,6 +16,14 @@ pub struct ApiState {
     pub bus: EventBus,
 }
 
+impl ApiState {
+    /// A reader connection (never waits for a write transaction on SQLite) for a route's reads;
+    /// failing to get one is a server fault.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, ApiError> {
+        self.bus.db().pool().acquire().await.map_err(|e| ApiError::internal(&e))
+    }
+}
+
 /// The user a request acts for, authenticated by an API token (checked on every request, so a
 /// revoked token stops working at once). Rejects with 401 in the error shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,13 +74,7 @@ where
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let state = ApiState::from_ref(state);
-        let mut conn = state
-            .bus
-            .db()
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        let mut conn = state.read().await?;
         match authenticate(&mut conn, token).await? {
             Some(caller) => Ok(Caller {
                 user: caller.user,

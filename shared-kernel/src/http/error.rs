@@ -115,12 +115,9 @@ impl IntoResponse for ApiError {
 }
 
 impl From<UowError> for ApiError {
+    /// A conflict is 409 `concurrent_change`, anything else a server fault ([`ApiError::internal`]).
     fn from(e: UowError) -> Self {
-        if e.is_conflict() {
-            Self::conflict("concurrent_change", "a concurrent change got there first; try again")
-        } else {
-            Self::internal(&e)
-        }
+        Self::internal(&e)
     }
 }
 
