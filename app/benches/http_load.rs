@@ -423,7 +423,7 @@ fn main() {
     let rounds = knob("LOAD_ROUNDS", 3, 1);
     // Logging as `enteraksi serve` sets it up by default: warnings and errors on stderr.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,sqlx::postgres::notice=error"))
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();

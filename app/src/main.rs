@@ -10,6 +10,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     restore_sigpipe();
     let cli = app::cli::Cli::parse();
+    let default_filter = default_filter(&cli);
     let filter = match std::env::var("ENTERAKSI_LOG") {
         Ok(text) if !text.trim().is_empty() => match tracing_subscriber::EnvFilter::try_new(&text) {
             Ok(filter) => filter,
@@ -19,10 +20,10 @@ async fn main() -> ExitCode {
                      (e.g. ENTERAKSI_LOG=info or ENTERAKSI_LOG=shared_kernel=debug)",
                     cli.default_log_filter()
                 );
-                tracing_subscriber::EnvFilter::new(cli.default_log_filter())
+                tracing_subscriber::EnvFilter::new(&default_filter)
             }
         },
-        _ => tracing_subscriber::EnvFilter::new(cli.default_log_filter()),
+        _ => tracing_subscriber::EnvFilter::new(&default_filter),
     };
     // Colour only on a terminal, and never with NO_COLOR set (https://no-color.org).
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -40,6 +41,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The verbosity's filter, without PostgreSQL's `there is no transaction in progress` warnings:
+/// when `COMMIT` fails with a serialization failure (a conflict the unit of work runs again),
+/// PostgreSQL has already ended the transaction but sqlx still counts it open and sends a
+/// `ROLLBACK` when it is dropped, which the server answers with that notice. Under concurrent
+/// writes that is one warning per conflict, about nothing. `ENTERAKSI_LOG` shows them again
+/// (e.g. `ENTERAKSI_LOG=warn`).
+fn default_filter(cli: &app::cli::Cli) -> String {
+    format!("{},sqlx::postgres::notice=error", cli.default_log_filter())
 }
 
 /// Rust ignores SIGPIPE, so writing to a closed pipe (`enteraksi audit | head -1`) is an error

@@ -522,7 +522,7 @@ async fn create(
     let draft = draft(body)?;
     let id = state
         .service
-        .create(caller.id(), course.id(), lesson, draft)
+        .create(caller.actor(), course.id(), lesson, draft)
         .await
         .map_err(api_error)?;
     let assessment = crate::find(&mut *state.api.read().await?, id)
@@ -683,7 +683,7 @@ async fn grade(
     state
         .service
         .grade_answer(
-            caller.id(),
+            caller.actor(),
             attempt.id(),
             question,
             body.points,

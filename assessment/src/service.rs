@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use course::{Course, CourseError, CourseStatus, Title};
 use shared_kernel::sqlx::AnyConnection;
+use shared_kernel::users::Actor;
 use shared_kernel::{AssessmentId, AttemptId, CourseId, EventBus, LessonId, QuestionId, UnitOfWork, UserId};
 
 use crate::domain::{
@@ -166,7 +167,7 @@ impl AssessmentService {
     }
 
     /// Creates an assessment of `course` from `draft`; when `lesson` is given, links it to that
-    /// assessment lesson of the course in the same unit of work. Only the course's instructor may.
+    /// assessment lesson of the course in the same unit of work. Only the course's instructor (or an admin) may.
     /// Records no event (the catalog has none for authoring).
     ///
     /// # Errors
@@ -177,16 +178,17 @@ impl AssessmentService {
     /// storage failures.
     pub async fn create(
         &self,
-        actor: UserId,
+        actor: impl Into<Actor>,
         course: CourseId,
         lesson: Option<LessonId>,
         draft: NewAssessment,
     ) -> Result<AssessmentId, AssessmentError> {
+        let actor = actor.into();
         let draft = Draft::parse(&draft)?;
         let draft = &draft;
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(actor);
+                let mut uow = self.begin(actor.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let loaded = load_course(conn, course).await?;
@@ -199,7 +201,7 @@ impl AssessmentService {
                     draft.passing_score,
                     draft.max_attempts,
                     draft.time_limit,
-                    actor,
+                    actor.id(),
                     now,
                 );
                 assessment.set_questions(draft.questions.clone());
@@ -216,7 +218,7 @@ impl AssessmentService {
     }
 
     /// Replaces an assessment's title, settings and questions (the questions get new ids). Only
-    /// the course's instructor may, and only while nobody has attempted it: attempts are graded
+    /// the course's instructor (or an admin) may, and only while nobody has attempted it: attempts are graded
     /// against the questions they answered. The lesson link is kept.
     ///
     /// # Errors
@@ -225,15 +227,16 @@ impl AssessmentService {
     /// [`AssessmentError::HasAttempts`]; [`AssessmentError::ConcurrentChange`]; storage failures.
     pub async fn update(
         &self,
-        actor: UserId,
+        actor: impl Into<Actor>,
         assessment: AssessmentId,
         draft: NewAssessment,
     ) -> Result<(), AssessmentError> {
+        let actor = actor.into();
         let draft = Draft::parse(&draft)?;
         let draft = &draft;
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(actor);
+                let mut uow = self.begin(actor.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let mut loaded = repository::get_assessment(conn, assessment).await?;
@@ -365,7 +368,7 @@ impl AssessmentService {
     /// Grades the open answer to `question` of a submitted attempt with `points` (0 to the
     /// question's worth) and optional feedback, recording [`AnswerGraded`]; when it was the last
     /// ungraded answer, also [`AssessmentGraded`] with `graded_by = grader`. Only the course's
-    /// instructor grades.
+    /// instructor (or an admin) grades.
     ///
     /// # Errors
     /// [`AssessmentError::AttemptNotFound`], [`AssessmentError::NotInstructor`],
@@ -376,22 +379,23 @@ impl AssessmentService {
     /// failures.
     pub async fn grade_answer(
         &self,
-        grader: UserId,
+        grader: impl Into<Actor>,
         attempt: AttemptId,
         question: QuestionId,
         points: i64,
         feedback: Option<&str>,
     ) -> Result<GradeOutcome, AssessmentError> {
+        let grader = grader.into();
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(grader);
+                let mut uow = self.begin(grader.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let mut loaded = repository::get_attempt(conn, attempt).await?;
                 let assessment = repository::get_assessment(conn, loaded.assessment_id()).await?;
                 let course = load_course(conn, assessment.course_id()).await?;
                 ensure_instructor(&course, grader)?;
-                let grading = loaded.grade_answer(&assessment, question, points, feedback, grader, now)?;
+                let grading = loaded.grade_answer(&assessment, question, points, feedback, grader.id(), now)?;
                 repository::save_attempt(conn, &mut loaded).await?;
                 repository::update_answer(conn, &loaded, question).await?;
                 uow.record(AnswerGraded {
@@ -399,7 +403,7 @@ impl AssessmentService {
                     question_id: question,
                     points: grading.points,
                     max_points: grading.max_points,
-                    graded_by: grader,
+                    graded_by: grader.id(),
                 });
                 let outcome = match grading.completed {
                     Some(grade) => {
@@ -441,12 +445,13 @@ async fn load_course(conn: &mut AnyConnection, id: CourseId) -> Result<Course, A
         .ok_or(AssessmentError::CourseNotFound(id))
 }
 
-fn ensure_instructor(course: &Course, user: UserId) -> Result<(), AssessmentError> {
-    if course.instructor_id() == user {
+/// The course's instructor, or an admin.
+fn ensure_instructor(course: &Course, actor: Actor) -> Result<(), AssessmentError> {
+    if actor.may_manage(course.instructor_id()) {
         Ok(())
     } else {
         Err(AssessmentError::NotInstructor {
-            user,
+            user: actor.id(),
             course: course.id(),
         })
     }

@@ -603,3 +603,87 @@ async fn assessments_link_to_assessment_lessons_and_the_grading_queue_pages() {
 
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_authors_and_grades_an_assessment_of_another_instructors_course() {
+    let s = serve().await;
+    let instructor = s.user("Budi Santoso", "budi@example.id", Role::Instructor).await;
+    let other = s.user("Rina Wati", "rina@example.id", Role::Instructor).await;
+    let admin = s.user("Admin", "admin@example.id", Role::Admin).await;
+    let learner = s.user("Siti Rahma", "siti@example.id", Role::Learner).await;
+    let course = s
+        .post("/api/courses", Some(&instructor), json!({"title": "Rust Dasar"}))
+        .await;
+    let course = course.body["id"].as_str().unwrap().to_owned();
+    let lesson = s
+        .post(
+            &format!("/api/courses/{course}/lessons"),
+            Some(&instructor),
+            json!({"title": "Variabel", "kind": "content"}),
+        )
+        .await;
+    assert_eq!(lesson.status, StatusCode::CREATED, "{}", lesson.body);
+    let published = s
+        .post(&format!("/api/courses/{course}/publish"), Some(&instructor), json!({}))
+        .await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+    let enrolled = s
+        .post(&format!("/api/courses/{course}/enrollments"), Some(&learner), json!({}))
+        .await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+
+    // Another instructor may not author it; an admin may.
+    let create = format!("/api/courses/{course}/assessments");
+    refused(
+        &s.post(&create, Some(&other), quiz()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let created = s.post(&create, Some(&admin), quiz()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let choice = created.body["questions"][0]["id"].as_str().unwrap().to_owned();
+    let open = created.body["questions"][1]["id"].as_str().unwrap().to_owned();
+
+    let started = s
+        .post(&format!("/api/assessments/{id}/attempts"), Some(&learner), json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let attempt = started.body["id"].as_str().unwrap().to_owned();
+    let submitted = s
+        .post(
+            &format!("/api/attempts/{attempt}/submit"),
+            Some(&learner),
+            json!({"answers": [
+                {"question_id": choice, "choices": [0]},
+                {"question_id": open, "text": "Setiap nilai punya satu pemilik."}
+            ]}),
+        )
+        .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+
+    // Another instructor may not grade it; an admin may, and is recorded as the grader.
+    let grade = format!("/api/attempts/{attempt}/answers/{open}/grade");
+    refused(
+        &s.post(&grade, Some(&other), json!({"points": 4})).await,
+        StatusCode::NOT_FOUND,
+        "attempt_not_found",
+    );
+    let graded = s.post(&grade, Some(&admin), json!({"points": 4})).await;
+    assert_eq!(graded.status, StatusCode::OK, "{}", graded.body);
+    assert_eq!(graded.body["status"], "graded");
+    assert_eq!(graded.body["score"], 10);
+    let mut conn = s.bus.db().pool().acquire().await.unwrap();
+    let (actor,): (Option<String>,) =
+        shared_kernel::sqlx::query_as("SELECT actor_id FROM domain_event_log WHERE event_name = 'assessment.graded'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    let (admin_id,): (String,) = shared_kernel::sqlx::query_as("SELECT id FROM users WHERE email = 'admin@example.id'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(actor, Some(admin_id));
+    drop(conn);
+    s.stop().await;
+}

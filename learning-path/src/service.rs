@@ -8,7 +8,7 @@
 use course::Course;
 use enrollment::EnrollmentError;
 use shared_kernel::sqlx::AnyConnection;
-use shared_kernel::users::find_user;
+use shared_kernel::users::{Actor, find_user};
 use shared_kernel::{CourseId, EventBus, LearningPathId, PathEnrollmentId, UnitOfWork, UserId};
 
 use crate::domain::{DropReason, LearningPath, PathEnrollment, PathTitle};
@@ -59,10 +59,16 @@ impl LearningPathService {
     /// [`PathError::NotFound`], [`PathError::CourseNotFound`], [`PathError::NotOwner`],
     /// [`PathError::CourseListFrozen`] (a published path), [`PathError::CourseNotPublished`],
     /// [`PathError::DuplicateCourse`]; [`PathError::PathConcurrentChange`]; storage failures.
-    pub async fn add_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
+    pub async fn add_course(
+        &self,
+        actor: impl Into<Actor>,
+        path: LearningPathId,
+        course: CourseId,
+    ) -> Result<(), PathError> {
+        let actor = actor.into();
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(actor);
+                let mut uow = self.begin(actor.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let mut loaded = repository::get_path(conn, path).await?;
@@ -80,10 +86,16 @@ impl LearningPathService {
     /// # Errors
     /// [`PathError::NotFound`], [`PathError::NotOwner`], [`PathError::CourseListFrozen`],
     /// [`PathError::CourseNotInPath`]; [`PathError::PathConcurrentChange`]; storage failures.
-    pub async fn remove_course(&self, actor: UserId, path: LearningPathId, course: CourseId) -> Result<(), PathError> {
+    pub async fn remove_course(
+        &self,
+        actor: impl Into<Actor>,
+        path: LearningPathId,
+        course: CourseId,
+    ) -> Result<(), PathError> {
+        let actor = actor.into();
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(actor);
+                let mut uow = self.begin(actor.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let mut loaded = repository::get_path(conn, path).await?;
@@ -102,10 +114,11 @@ impl LearningPathService {
     /// [`PathError::NotFound`], [`PathError::NotOwner`], [`PathError::AlreadyPublished`],
     /// [`PathError::EmptyPath`], [`PathError::CourseNotPublished`], [`PathError::CourseNotFound`];
     /// [`PathError::PathConcurrentChange`]; storage failures.
-    pub async fn publish(&self, actor: UserId, path: LearningPathId) -> Result<(), PathError> {
+    pub async fn publish(&self, actor: impl Into<Actor>, path: LearningPathId) -> Result<(), PathError> {
+        let actor = actor.into();
         self.bus
             .retrying(|| async move {
-                let mut uow = self.begin(actor);
+                let mut uow = self.begin(actor.id());
                 let now = uow.bus().clock().now();
                 let conn = uow.conn().await?;
                 let mut loaded = repository::get_path(conn, path).await?;

@@ -462,6 +462,42 @@ async fn bad_requests_get_the_error_shape() {
     db.cleanup().await;
 }
 
+#[tokio::test]
+async fn an_admin_builds_and_publishes_another_instructors_path() {
+    let db = TestDb::new(migrators()).await;
+    let server = Server::start(&db).await;
+    let ratna = server.user("Bu Ratna", "ratna@example.id", Role::Instructor).await;
+    let joko = server.user("Pak Joko", "joko@example.id", Role::Instructor).await;
+    let admin = server.user("Admin", "admin@example.id", Role::Admin).await;
+    let course = server.published_course(&ratna, "Rust Dasar").await;
+    let (path, _) = server
+        .create("/api/paths", &ratna, json!({"title": "Jalur Rust"}))
+        .await;
+    let path_id = path["id"].as_str().unwrap().to_owned();
+    let courses = format!("/api/paths/{path_id}/courses");
+
+    // Another instructor may not even see the draft; an admin sees and changes it.
+    let (status, body) = server.post(&courses, &joko, json!({"course_id": course})).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "path_not_found"));
+    let (status, body) = server.post(&courses, &admin, json!({"course_id": course})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, path) = server
+        .post(&format!("/api/paths/{path_id}/publish"), &admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    assert_eq!(path["status"], "published");
+    assert_eq!(path["courses"], json!([course]));
+    // Still the instructor's path.
+    let (owner,): (String,) = shared_kernel::sqlx::query_as("SELECT id FROM users WHERE email = 'ratna@example.id'")
+        .fetch_one(db.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(path["owner_id"], owner.as_str());
+
+    server.stop();
+    db.cleanup().await;
+}
+
 fn learning_path_id() -> shared_kernel::LearningPathId {
     shared_kernel::LearningPathId::new()
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use course::Course;
+use shared_kernel::users::Actor;
 use shared_kernel::{CourseId, LearningPathId, UserId};
 
 use super::status::PathStatus;
@@ -100,11 +101,15 @@ impl LearningPath {
         }
     }
 
-    fn ensure_owner(&self, actor: UserId) -> Result<(), PathError> {
-        if actor == self.owner_id {
+    /// Its owner, or an admin.
+    fn ensure_owner(&self, actor: Actor) -> Result<(), PathError> {
+        if actor.may_manage(self.owner_id) {
             Ok(())
         } else {
-            Err(PathError::NotOwner { path: self.id, actor })
+            Err(PathError::NotOwner {
+                path: self.id,
+                actor: actor.id(),
+            })
         }
     }
 
@@ -115,9 +120,9 @@ impl LearningPath {
         }
     }
 
-    /// Appends a published course to the draft's list. Only the owner may; a course appears
+    /// Appends a published course to the draft's list. Only the owner (or an admin) may; a course appears
     /// once per path.
-    pub(crate) fn add_course(&mut self, actor: UserId, course: &Course, now: DateTime<Utc>) -> Result<(), PathError> {
+    pub(crate) fn add_course(&mut self, actor: Actor, course: &Course, now: DateTime<Utc>) -> Result<(), PathError> {
         self.ensure_owner(actor)?;
         self.ensure_draft()?;
         if !course.is_published() {
@@ -140,7 +145,7 @@ impl LearningPath {
     /// Takes a course out of the draft's list; the others keep their order.
     pub(crate) fn remove_course(
         &mut self,
-        actor: UserId,
+        actor: Actor,
         course: CourseId,
         now: DateTime<Utc>,
     ) -> Result<(), PathError> {
@@ -158,7 +163,7 @@ impl LearningPath {
 
     /// `draft → published`: needs at least one course, and `courses` (the path's courses as
     /// loaded now, in order) must all still be published.
-    pub(crate) fn publish(&mut self, actor: UserId, courses: &[Course], now: DateTime<Utc>) -> Result<(), PathError> {
+    pub(crate) fn publish(&mut self, actor: Actor, courses: &[Course], now: DateTime<Utc>) -> Result<(), PathError> {
         self.ensure_owner(actor)?;
         if self.status == PathStatus::Published {
             return Err(PathError::AlreadyPublished(self.id));
@@ -241,6 +246,8 @@ impl LearningPath {
 
 #[cfg(test)]
 mod tests {
+    use shared_kernel::users::Role;
+
     use super::*;
 
     fn draft(owner: UserId) -> LearningPath {
@@ -272,7 +279,7 @@ mod tests {
     fn an_empty_path_cannot_be_published() {
         let owner = UserId::new();
         let mut path = draft(owner);
-        let err = path.publish(owner, &[], Utc::now()).unwrap_err();
+        let err = path.publish(owner.into(), &[], Utc::now()).unwrap_err();
         assert!(matches!(err, PathError::EmptyPath(id) if id == path.id()));
         assert_eq!(path.status(), PathStatus::Draft);
     }
@@ -283,7 +290,7 @@ mod tests {
         let mut path = draft(owner);
         let course = CourseId::new();
         assert!(matches!(
-            path.remove_course(owner, course, Utc::now()),
+            path.remove_course(owner.into(), course, Utc::now()),
             Err(PathError::CourseNotInPath { course: c, .. }) if c == course
         ));
     }
@@ -294,12 +301,28 @@ mod tests {
         let mut path = draft(owner);
         let stranger = UserId::new();
         assert!(matches!(
-            path.remove_course(stranger, CourseId::new(), Utc::now()),
+            path.remove_course(stranger.into(), CourseId::new(), Utc::now()),
             Err(PathError::NotOwner { actor, .. }) if actor == stranger
         ));
         assert!(matches!(
-            path.publish(stranger, &[], Utc::now()),
+            path.publish(stranger.into(), &[], Utc::now()),
             Err(PathError::NotOwner { .. })
+        ));
+    }
+
+    #[test]
+    fn an_admin_changes_any_path() {
+        let mut path = draft(UserId::new());
+        let course = CourseId::new();
+        let admin = Actor::new(UserId::new(), Role::Admin);
+        let instructor = Actor::new(UserId::new(), Role::Instructor);
+        assert!(matches!(
+            path.remove_course(instructor, course, Utc::now()),
+            Err(PathError::NotOwner { .. })
+        ));
+        assert!(matches!(
+            path.remove_course(admin, course, Utc::now()),
+            Err(PathError::CourseNotInPath { .. })
         ));
     }
 
@@ -313,11 +336,11 @@ mod tests {
             ..parts_of(draft(owner))
         });
         assert!(matches!(
-            path.remove_course(owner, course, Utc::now()),
+            path.remove_course(owner.into(), course, Utc::now()),
             Err(PathError::CourseListFrozen(_))
         ));
         assert!(matches!(
-            path.publish(owner, &[], Utc::now()),
+            path.publish(owner.into(), &[], Utc::now()),
             Err(PathError::AlreadyPublished(_))
         ));
         assert_eq!(path.courses(), [course]);

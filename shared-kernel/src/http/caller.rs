@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use super::ApiError;
 use crate::bus::EventBus;
 use crate::ids::UserId;
-use crate::users::{Role, User, authenticate};
+use crate::users::{Actor, Role, User, authenticate};
 
 /// What every context's routes get from `app`: the bus (and through it the database).
 #[derive(Debug, Clone)]
@@ -38,6 +38,11 @@ impl Caller {
     /// The caller's id: the `actor_id` of every event their request causes.
     pub fn id(&self) -> UserId {
         self.user.id()
+    }
+
+    /// The caller as the actor of a command, with their role's authority.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.user.id(), self.role)
     }
 
     /// Whether the caller is an admin.

@@ -8,7 +8,7 @@ pub mod tokens;
 use sqlx::AnyConnection;
 
 pub use tokens::{
-    ApiToken, Caller, Role, authenticate, create_user_with_role, find_user_by_email, issue_token, revoke_tokens,
+    Actor, ApiToken, Caller, Role, authenticate, create_user_with_role, find_user_by_email, issue_token, revoke_tokens,
 };
 
 use crate::clock::to_db_text;

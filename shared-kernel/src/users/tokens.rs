@@ -54,6 +54,49 @@ impl fmt::Display for Role {
     }
 }
 
+/// Who performs a command and with what authority: the user (the `actor_id` of the events it
+/// records) and whether they act as an admin, who may manage what other users own (DESIGN.md:
+/// instructors author and grade their own courses, assessments and paths; admins any).
+///
+/// A bare [`UserId`] converts to an actor without admin authority, so code that only knows the
+/// user (the CLI, the demo, tests) can never act beyond that user's own things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    id: UserId,
+    admin: bool,
+}
+
+impl Actor {
+    /// `id` acting with the authority of `role`.
+    pub fn new(id: UserId, role: Role) -> Self {
+        Actor {
+            id,
+            admin: role == Role::Admin,
+        }
+    }
+
+    /// The acting user.
+    pub fn id(self) -> UserId {
+        self.id
+    }
+
+    /// Whether the actor acts as an admin.
+    pub fn is_admin(self) -> bool {
+        self.admin
+    }
+
+    /// Whether the actor may manage something `owner` owns: their own, or anything for an admin.
+    pub fn may_manage(self, owner: UserId) -> bool {
+        self.admin || self.id == owner
+    }
+}
+
+impl From<UserId> for Actor {
+    fn from(id: UserId) -> Self {
+        Actor { id, admin: false }
+    }
+}
+
 /// A newly issued token in plain text: give it to the user once; it is not stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiToken(String);
