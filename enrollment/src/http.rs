@@ -341,19 +341,15 @@ async fn mine(
 ) -> Result<ApiJson<Page<EnrollmentView>>, ApiError> {
     let limit = page.limit()?;
     let after = page.after()?;
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM enrollments WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
+    let enrollments = crate::of_learner(
+        &mut *state.api.read().await?,
+        caller.id(),
+        after.as_deref(),
+        i64::from(limit) + 1,
     )
-    .bind(caller.id().to_string())
-    .bind(after.unwrap_or_default())
-    .bind(i64::from(limit) + 1)
-    .fetch_all(state.api.bus.db().pool())
     .await
-    .map_err(|e| ApiError::internal(&e))?;
-    let mut views = Vec::with_capacity(ids.len());
-    for (id,) in ids {
-        views.push(view(&state, EnrollmentId::parse(&id).map_err(|e| ApiError::internal(&e))?).await?);
-    }
+    .map_err(api_error)?;
+    let views = enrollments.iter().map(EnrollmentView::of).collect();
     Ok(ApiJson(Page::from_rows(views, limit, |e| e.id.to_string())))
 }
 

@@ -46,8 +46,8 @@ pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled}
 pub use listeners::{GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification};
 pub use notifications::{CourseCompleted, WelcomeToCourse};
 pub use service::{
-    EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, has_completed, set_progress_in,
-    tally, verify_certificate,
+    EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, has_completed, of_learner,
+    set_progress_in, tally, verify_certificate,
 };
 
 /// The enrollment context's migrations (versions 3xxx), tolerant of the other crates' versions

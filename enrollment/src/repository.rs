@@ -151,6 +151,25 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: EnrollmentId) -> Result<O
     row.map(Enrollment::try_from).transpose()
 }
 
+/// A learner's enrollments, newest first, at most `limit`, those before `before` (an id) when
+/// given: one statement for a whole page.
+pub(crate) async fn of_learner(
+    conn: &mut AnyConnection,
+    user: UserId,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Enrollment>, EnrollmentError> {
+    let rows: Vec<EnrollmentRow> = sqlx::query_as(select_enrollments!(
+        "user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(user.to_string())
+    .bind(before.unwrap_or_default().to_owned())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Enrollment::try_from).collect()
+}
+
 /// Loads an enrollment, or fails with [`EnrollmentError::NotFound`].
 pub(crate) async fn get(conn: &mut AnyConnection, id: EnrollmentId) -> Result<Enrollment, EnrollmentError> {
     load(conn, id).await?.ok_or(EnrollmentError::NotFound(id))

@@ -249,6 +249,20 @@ pub async fn find(conn: &mut AnyConnection, id: EnrollmentId) -> Result<Option<E
     repository::load(conn, id).await
 }
 
+/// A learner's enrollments, newest first (ids are time-ordered), at most `limit`, those with an
+/// id below `before` when given.
+///
+/// # Errors
+/// [`EnrollmentError::Database`], [`EnrollmentError::Corrupt`].
+pub async fn of_learner(
+    conn: &mut AnyConnection,
+    user: UserId,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Enrollment>, EnrollmentError> {
+    repository::of_learner(conn, user, before, limit).await
+}
+
 /// The learner's active enrollment in a course, or `None`.
 ///
 /// # Errors
