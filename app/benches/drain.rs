@@ -14,18 +14,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::adapters::EnrollmentCountsFromEnrollments;
 use app::config::Config;
 use app::{Application, StartOptions};
 use async_trait::async_trait;
-use course::{CourseService, LessonKind};
-use learning_path::LearningPathService;
-use progress::ProgressService;
 use serde::{Deserialize, Serialize};
 use shared_kernel::testing::TestDb;
 use shared_kernel::{
     Database, DbOptions, DomainEvent, Envelope, EventBus, JobContext, ListenerError, QueueOptions, QueuedListener,
-    Registry, UserId, Worker, WorkerOptions,
+    Registry, Worker, WorkerOptions,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,15 +71,6 @@ impl Backend {
     }
 }
 
-async fn user(app: &Application, name: &str) -> UserId {
-    let mut uow = app.bus().begin();
-    let user = shared_kernel::users::create_user(uow.conn().await.unwrap(), name, &format!("{name}@bench.test"), "id")
-        .await
-        .unwrap();
-    uow.commit().await.unwrap();
-    user.id()
-}
-
 /// Prepares `learners` learners' work with the real registration; returns the application, the
 /// test database and how many jobs wait.
 async fn real_work(backend: &Backend, learners: usize) -> (Application, TestDb, i64) {
@@ -96,36 +83,9 @@ async fn real_work(backend: &Backend, learners: usize) -> (Application, TestDb, 
     })
     .unwrap();
     let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
-    let instructor = user(&app, "instructor").await;
-    let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
-    let paths = LearningPathService::new(app.bus().clone());
-    let path = paths.create(instructor, "Jalur", "").await.unwrap();
-    let mut first_lesson = None;
-    for title in ["Kursus A", "Kursus B"] {
-        let course = courses.create(instructor, title, "").await.unwrap();
-        let lesson = courses
-            .add_lesson(instructor, course, "Bab 1", LessonKind::Content)
-            .await
-            .unwrap();
-        courses.publish(instructor, course).await.unwrap();
-        paths.add_course(instructor, path, course).await.unwrap();
-        first_lesson.get_or_insert((course, lesson));
-    }
-    paths.publish(instructor, path).await.unwrap();
-    let (course_a, lesson_a) = first_lesson.unwrap();
-    let progress = ProgressService::new(app.bus().clone());
-    for i in 0..learners {
-        let learner = user(&app, &format!("learner{i}")).await;
-        paths.enroll(learner, learner, path).await.unwrap();
-        let enrollment = enrollment::find_active(&mut app.db().pool().acquire().await.unwrap(), learner, course_a)
-            .await
-            .unwrap()
-            .unwrap();
-        progress
-            .complete_lesson(learner, enrollment.id(), lesson_a)
-            .await
-            .unwrap();
-    }
+    app::workload::path_learners(app.bus(), learners, "bench.test")
+        .await
+        .unwrap();
     let (jobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
         .fetch_one(app.db().pool())
         .await

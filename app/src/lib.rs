@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod provider;
 pub mod server;
+pub mod workload;
 
 use std::sync::Arc;
 

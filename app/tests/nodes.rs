@@ -1,0 +1,296 @@
+//! Several `enteraksi queue work` processes on one database, as several nodes run them: killed
+//! with SIGKILL every second and replaced, they still leave every effect exactly once and every
+//! mail received, with a resend carrying the first send's `Message-ID`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app::config::Config;
+use app::{Application, StartOptions};
+use shared_kernel::testing::TestDb;
+
+/// Every message an SMTP client delivered: its `Message-ID` and recipients, one entry per send.
+#[derive(Default)]
+struct Inbox {
+    sends: Vec<(String, Vec<String>)>,
+}
+
+/// A small SMTP server (plain text, no authentication) that accepts every message and records
+/// it in the inbox: enough for lettre's SMTP transport, and a real socket.
+fn smtp_server() -> (u16, Arc<Mutex<Inbox>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Arc::new(Mutex::new(Inbox::default()));
+    let shared = inbox.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let inbox = shared.clone();
+            std::thread::spawn(move || {
+                let _ = smtp_session(stream, &inbox);
+            });
+        }
+    });
+    (port, inbox)
+}
+
+fn smtp_session(stream: TcpStream, inbox: &Mutex<Inbox>) -> std::io::Result<()> {
+    let mut out = stream.try_clone()?;
+    let mut lines = BufReader::new(stream);
+    out.write_all(b"220 localhost ESMTP test\r\n")?;
+    let mut recipients = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command.starts_with("EHLO") || command.starts_with("HELO") {
+            out.write_all(b"250 localhost\r\n")?;
+        } else if command.starts_with("MAIL FROM") || command.starts_with("RSET") {
+            recipients.clear();
+            out.write_all(b"250 OK\r\n")?;
+        } else if command.starts_with("RCPT TO") {
+            recipients.push(line.trim_end()[8..].trim().to_owned());
+            out.write_all(b"250 OK\r\n")?;
+        } else if command == "DATA" {
+            out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+            let mut message_id = None;
+            loop {
+                line.clear();
+                if lines.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                let text = line.trim_end();
+                if text == "." {
+                    break;
+                }
+                if let Some(id) = text.strip_prefix("Message-ID:") {
+                    message_id.get_or_insert_with(|| id.trim().to_owned());
+                }
+            }
+            inbox
+                .lock()
+                .unwrap()
+                .sends
+                .push((message_id.unwrap_or_default(), recipients.clone()));
+            out.write_all(b"250 OK queued\r\n")?;
+        } else if command.starts_with("QUIT") {
+            out.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            out.write_all(b"250 OK\r\n")?;
+        }
+    }
+}
+
+fn worker(url: &str, smtp: &str, log: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_enteraksi"))
+        .env("DATABASE_URL", url)
+        .env("MAIL_TRANSPORT", "smtp")
+        .env("SMTP_URL", smtp)
+        .env("ENTERAKSI_LOG", "warn")
+        .env_remove("HTTP_BIND")
+        // A killed worker's jobs are claimable again two seconds after its last renewal.
+        .args(["queue", "work", "--lease", "2"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the binary runs")
+}
+
+async fn count(db: &shared_kernel::Database, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    n
+}
+
+/// `learners` learners' path work (about ten jobs each), drained by three `queue work`
+/// processes of which one is killed with SIGKILL every second and replaced.
+async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
+    let (port, inbox) = smtp_server();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let config = Config::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.to_owned()),
+        "MAIL_TRANSPORT" => Some("smtp".to_owned()),
+        "SMTP_URL" => Some(smtp.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
+    let workload = app::workload::path_learners(app.bus(), learners, "nodes.test")
+        .await
+        .unwrap();
+    let db = app.db().clone();
+    let queued = count(&db, "SELECT COUNT(*) FROM jobs").await;
+    let audit_before: BTreeSet<String> = sqlx::query_as::<_, (String,)>("SELECT event_id FROM domain_event_log")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = |i: usize| logs.path().join(format!("worker{i}.log"));
+    let mut spawned = 3;
+    let mut workers: Vec<Child> = (0..3).map(|i| worker(url, &smtp, &log(i))).collect();
+    let started = Instant::now();
+    let mut kills = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if count(&db, "SELECT COUNT(*) FROM jobs").await == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the queues did not drain in 10 minutes"
+        );
+        let victim = kills % workers.len();
+        workers[victim].kill().unwrap();
+        workers[victim].wait().unwrap();
+        kills += 1;
+        workers[victim] = worker(url, &smtp, &log(spawned));
+        spawned += 1;
+    }
+    for mut child in workers {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let took = started.elapsed();
+
+    // Nothing waits, nothing failed, nobody panicked.
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM failed_jobs").await, 0);
+    for i in 0..spawned {
+        let text = std::fs::read_to_string(log(i)).unwrap_or_default();
+        assert!(!text.contains("panicked"), "worker {i}: {text}");
+    }
+
+    // Every effect exactly once: per learner the four notifications (welcome to course A and
+    // to the path, the completion of A, welcome to course B), one mail delivery each, one
+    // certificate, and the enrollment the path made in course B.
+    let n = learners as i64;
+    let per_type: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT type, COUNT(*) FROM notifications GROUP BY type")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(
+        per_type,
+        BTreeMap::from([
+            ("enrollment.completed".to_owned(), n),
+            ("enrollment.welcome".to_owned(), 2 * n),
+            ("learning_path.welcome".to_owned(), n),
+        ])
+    );
+    let notifications: i64 = per_type.values().sum();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM (SELECT notifiable_id, type, data FROM notifications \
+             GROUP BY notifiable_id, type, data HAVING COUNT(*) > 1) twice"
+        )
+        .await,
+        0
+    );
+    let deliveries = count(&db, "SELECT COUNT(*) FROM notification_deliveries").await;
+    assert_eq!(deliveries, notifications, "one mail per notification");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM certificates").await, n);
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM enrollments WHERE course_id = '{}'",
+                workload.courses[1]
+            )
+        )
+        .await,
+        n
+    );
+
+    // Every mail received at least once; a resend carries the same Message-ID, to the same
+    // recipient.
+    let keys: Vec<(String,)> = sqlx::query_as("SELECT idempotency_key FROM notification_deliveries")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let expected: BTreeSet<String> = keys
+        .into_iter()
+        .map(|(key,)| {
+            let part: String = key
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
+                .collect();
+            format!("<{part}@enteraksi>")
+        })
+        .collect();
+    let inbox = inbox.lock().unwrap();
+    let mut recipients: HashMap<&str, &Vec<String>> = HashMap::new();
+    for (id, to) in &inbox.sends {
+        assert_eq!(
+            *recipients.entry(id).or_insert(to),
+            to,
+            "a resend of {id} went elsewhere"
+        );
+    }
+    let received: BTreeSet<String> = inbox.sends.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(received, expected, "every mail received, under its own Message-ID");
+    let resends = inbox.sends.len() - received.len();
+
+    // The audit log: the rows from before unchanged, plus the cascade (the path progress
+    // unlocking course B and enrolling the learner in it), once per learner.
+    let after: Vec<(String, String)> = sqlx::query_as("SELECT event_id, event_name FROM domain_event_log")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let ids: BTreeSet<&String> = after.iter().map(|(id, _)| id).collect();
+    assert!(audit_before.iter().all(|id| ids.contains(id)), "no audit row lost");
+    let mut cascade: BTreeMap<&str, i64> = BTreeMap::new();
+    for (id, name) in &after {
+        if !audit_before.contains(id) {
+            *cascade.entry(name).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        cascade,
+        BTreeMap::from([("enrollment.created", n), ("learning_path.course_unlocked", n)]),
+        "the cascade rows, once per learner"
+    );
+
+    // Jobs run: at least the seeded ones and one mail job per delivery (all enqueued by the
+    // notification jobs during the drain); the cascade's own jobs come on top.
+    let jobs = queued + deliveries;
+    eprintln!(
+        "{learners} learners: {queued} jobs queued, at least {jobs} run by {spawned} worker \
+         processes ({kills} killed with SIGKILL) in {:.1} s; {resends} mails sent twice",
+        took.as_secs_f64()
+    );
+    app.db().close().await;
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_killed_every_second_leave_every_effect_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    three_workers_killed_every_second(&format!("sqlite:{}/nodes.db", dir.path().display()), 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_killed_every_second_leave_every_effect_once_on_postgres() {
+    let Some(db) = TestDb::postgres("three_workers_killed_every_second", app::provider::migrators()).await else {
+        return;
+    };
+    let jobs = three_workers_killed_every_second(db.url(), 1_200).await;
+    assert!(jobs >= 10_000, "{jobs} jobs");
+    db.cleanup().await;
+}
