@@ -1,8 +1,12 @@
 //! The durable queue over the `jobs` table: claiming with a lease, acknowledging, retrying with
 //! backoff, burying in `failed_jobs`, and the operator's view (failed jobs, retry, forget, flush,
 //! depth and age per queue). The [`Worker`] drives it.
+//!
+//! The worker's bookkeeping statements (start, acknowledge, release, retry later, bury) run
+//! again after a lost connection, with backoff, for up to [`RECONNECT_BUDGET`]: a database
+//! restarting or a terminated backend costs a pause, not a job.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,6 +14,8 @@ use sqlx::{AssertSqlSafe, FromRow};
 use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
+use crate::db::is_connection_lost;
+mod wake;
 mod worker;
 
 pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
@@ -90,6 +96,42 @@ pub struct QueueStats {
     pub oldest_age: Option<Duration>,
 }
 
+/// How long a bookkeeping statement keeps being tried again after lost connections before its
+/// error is returned (the jobs it concerns run again when their lease ends).
+const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
+
+/// The wait before the `failures`-th attempt after a lost connection: 100 ms, doubling, at
+/// most 5 s.
+pub(crate) fn reconnect_backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(6);
+    (Duration::from_millis(100) * 2u32.pow(exponent)).min(Duration::from_secs(5))
+}
+
+/// Runs `statement`, again after a lost connection (see [`RECONNECT_BUDGET`]). Only for
+/// statements whose second run is harmless: each is conditional on the lease token.
+async fn again_after_lost_connection<T, F>(
+    what: &'static str,
+    mut statement: impl FnMut() -> F,
+) -> Result<T, QueueError>
+where
+    F: Future<Output = Result<T, sqlx::Error>>,
+{
+    let started = Instant::now();
+    let mut failures = 0;
+    loop {
+        match statement().await {
+            Ok(value) => return Ok(value),
+            Err(e) if is_connection_lost(&e) && started.elapsed() < RECONNECT_BUDGET => {
+                failures += 1;
+                let delay = reconnect_backoff(failures);
+                tracing::warn!(error = %e, statement = what, retry_in = ?delay, "the database connection was lost; trying again");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Queue operations. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -157,17 +199,20 @@ impl Queue {
 
     /// Starts a claimed job: counts its try and renews its lease, if `token` still holds it.
     /// Returns the tries counted so far including this one, or `None` when the lease was lost
-    /// (another worker took the job, or finished it).
+    /// (another worker took the job, or finished it). After a lost connection it runs again: if
+    /// the first run committed and only its answer was lost, one try too many is counted.
     pub(crate) async fn start(&self, job_id: &str, token: &str, lease: Duration) -> Result<Option<i64>, QueueError> {
-        let lease_end = self.lease_end(lease);
-        let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET attempts = attempts + 1, reserved_until = $1, available_at = $1 \
-             WHERE id = $2 AND reserved_by = $3 RETURNING attempts",
-        )
-        .bind(lease_end)
-        .bind(job_id.to_owned())
-        .bind(token.to_owned())
-        .fetch_optional(self.bus.db().bookkeeping())
+        let row: Option<(i64,)> = again_after_lost_connection("start a job", move || async move {
+            sqlx::query_as(
+                "UPDATE jobs SET attempts = attempts + 1, reserved_until = $1, available_at = $1 \
+                 WHERE id = $2 AND reserved_by = $3 RETURNING attempts",
+            )
+            .bind(self.lease_end(lease))
+            .bind(job_id.to_owned())
+            .bind(token.to_owned())
+            .fetch_optional(self.bus.db().bookkeeping())
+            .await
+        })
         .await?;
         Ok(row.map(|r| r.0))
     }
@@ -203,11 +248,15 @@ impl Queue {
                 "DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}",
                 in_list(2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(token.to_owned());
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            query.execute(self.bus.db().bookkeeping()).await?;
+            let sql = &sql;
+            again_after_lost_connection("acknowledge jobs", move || async move {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(token.to_owned());
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                query.execute(self.bus.db().bookkeeping()).await
+            })
+            .await?;
         }
         Ok(())
     }
@@ -227,14 +276,31 @@ impl Queue {
                  available_at = $2 WHERE reserved_by = $1 AND id IN {}",
                 in_list(3, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(token.to_owned())
-                .bind(to_micros(self.now()));
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            query.execute(self.bus.db().bookkeeping()).await?;
+            let sql = &sql;
+            again_after_lost_connection("release jobs", move || async move {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(token.to_owned())
+                    .bind(to_micros(self.now()));
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                query.execute(self.bus.db().bookkeeping()).await
+            })
+            .await?;
         }
+        Ok(())
+    }
+
+    /// Gives back every job `token` holds (a claim whose answer was lost), without counting a
+    /// try.
+    pub(crate) async fn release_token(&self, token: &str) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = $2 WHERE reserved_by = $1",
+        )
+        .bind(token.to_owned())
+        .bind(to_micros(self.now()))
+        .execute(self.bus.db().bookkeeping())
+        .await?;
         Ok(())
     }
 
@@ -247,22 +313,29 @@ impl Queue {
         error: &str,
     ) -> Result<(), QueueError> {
         let at = self.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-        sqlx::query(
-            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = $1, last_error = $2 \
-             WHERE id = $3 AND reserved_by = $4",
-        )
-        .bind(to_micros(at))
-        .bind(error.to_owned())
-        .bind(job.id.clone())
-        .bind(token.to_owned())
-        .execute(self.bus.db().bookkeeping())
+        again_after_lost_connection("schedule a retry", move || async move {
+            sqlx::query(
+                "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = $1, last_error = $2 \
+                 WHERE id = $3 AND reserved_by = $4",
+            )
+            .bind(to_micros(at))
+            .bind(error.to_owned())
+            .bind(job.id.clone())
+            .bind(token.to_owned())
+            .execute(self.bus.db().bookkeeping())
+            .await
+        })
         .await?;
         Ok(())
     }
 
     /// Moves a job that gave up into `failed_jobs`. Returns false if the lease was lost meanwhile
-    /// (another worker owns the job now).
+    /// (another worker owns the job now, or a first run committed and only its answer was lost).
     pub(crate) async fn bury(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, QueueError> {
+        again_after_lost_connection("bury a job", move || self.bury_once(job, token, error)).await
+    }
+
+    async fn bury_once(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.bus.db().begin_write().await?;
         let moved = sqlx::query(
             "INSERT INTO failed_jobs (id, queue, event_id, event_name, listener, payload, exception, attempts, failed_at) \
@@ -357,6 +430,7 @@ impl Queue {
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
+        crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
         tx.commit().await?;
         self.bus.wake().notify_waiters();
         Ok(())
@@ -397,6 +471,7 @@ impl Queue {
                 .bind(listener)
                 .execute(&mut *tx)
                 .await?;
+            crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
             tx.commit().await?;
             retried += moved;
         }
