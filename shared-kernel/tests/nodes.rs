@@ -1,7 +1,8 @@
 //! Several processes on one database, each played by its own `Database` handle (its own pools,
 //! as another process would have): a commit through one wakes an idle worker of another at once,
 //! on SQLite and on PostgreSQL; on PostgreSQL a worker carries on when its connections are
-//! terminated mid-drain, with every job's effect exactly once.
+//! terminated mid-drain, with every job's effect exactly once, and leases and readiness follow
+//! the database's clock, not a node's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,11 +11,12 @@ use std::time::{Duration, Instant};
 mod common;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use common::{ItemCreated, SCHEMA, create_item};
 use shared_kernel::testing::TestDb;
 use shared_kernel::{
-    Database, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener, Registry,
-    Worker, WorkerOptions, shutdown_channel,
+    Clock, Database, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener,
+    Registry, Worker, WorkerOptions, shutdown_channel,
 };
 
 /// Queued: marks its item through the job's unit of work (committed with the acknowledgement),
@@ -203,6 +205,102 @@ async fn a_worker_whose_connections_are_terminated_mid_drain_carries_on_and_runs
         count(db.db(), "SELECT COUNT(DISTINCT item_id) FROM marks").await,
         jobs + 1
     );
+    other.close().await;
+    db.cleanup().await;
+}
+
+/// A node whose clock runs 60 s ahead of the database's.
+struct Ahead;
+
+impl Clock for Ahead {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(60)
+    }
+}
+
+/// Queued: for an item named `hang`, says it started and never finishes; for any other, fails
+/// its first try (its retry waits 30 s) and succeeds after. Counts runs per item name.
+#[derive(Default)]
+struct Gate {
+    runs: std::sync::Mutex<Vec<String>>,
+    started: tokio::sync::Notify,
+}
+
+struct GateListener(Arc<Gate>);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for GateListener {
+    const NAME: &'static str = "Gate";
+    async fn handle(&self, event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        let name = event.event().name.clone();
+        let first = {
+            let mut runs = self.0.runs.lock().unwrap();
+            runs.push(name.clone());
+            runs.iter().filter(|r| **r == name).count() == 1
+        };
+        if name == "hang" {
+            self.0.started.notify_one();
+            std::future::pending::<()>().await;
+        }
+        if first {
+            return Err(ListenerError::msg("the first try fails"));
+        }
+        Ok(())
+    }
+}
+
+/// On PostgreSQL the queue follows the database's clock: a worker whose node clock is 60 s
+/// ahead neither takes a job another worker holds under a live 30 s lease, nor runs a job whose
+/// retry is due in 30 s (both would be due by its own clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_clock_is_60_s_ahead_neither_takes_a_live_lease_nor_runs_a_job_early() {
+    let Some(db) = TestDb::postgres("clock_60_s_ahead", vec![]).await else {
+        return;
+    };
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let gate = Arc::new(Gate::default());
+    let bus = |db: Database, clock: Option<Arc<dyn Clock>>| {
+        let registry = Registry::builder()
+            .listen_queued(
+                GateListener(gate.clone()),
+                QueueOptions::on("default")
+                    .tries(3)
+                    .backoff([Duration::from_secs(30)])
+                    .jitter(0.0),
+            )
+            .build()
+            .unwrap();
+        let builder = EventBus::builder(db, Arc::new(registry));
+        match clock {
+            Some(clock) => builder.clock(clock).build(),
+            None => builder.build(),
+        }
+    };
+    let here = bus(db.db().clone(), None);
+    let options = || WorkerOptions::new(["default"]).lease(Duration::from_secs(30));
+    // A job whose first try failed: its retry is due in 30 s.
+    create_item(&here, "retry").await.unwrap();
+    let report = Worker::new(here.clone(), options()).run_until_empty().await.unwrap();
+    assert_eq!(report.retried, 1);
+    // A job running under a live 30 s lease.
+    create_item(&here, "hang").await.unwrap();
+    let holder = Worker::new(here.clone(), options());
+    let started = gate.started.notified();
+    let (_trigger, shutdown) = shutdown_channel();
+    let holding = tokio::spawn(async move { holder.run(shutdown).await });
+    started.await;
+
+    let other = Database::connect(db.url()).await.unwrap();
+    let ahead = Worker::new(bus(other.clone(), Some(Arc::new(Ahead))), options());
+    let report = tokio::time::timeout(Duration::from_secs(10), ahead.run_until_empty())
+        .await
+        .expect("the worker ahead ran a job it should not have taken")
+        .unwrap();
+
+    assert_eq!(report.processed + report.retried + report.failed, 0, "{report:?}");
+    assert_eq!(*gate.runs.lock().unwrap(), ["retry", "hang"]);
+    holding.abort();
+    let _ = holding.await;
     other.close().await;
     db.cleanup().await;
 }

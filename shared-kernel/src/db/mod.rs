@@ -43,6 +43,20 @@ impl Backend {
         }
     }
 
+    /// The queue's time as SQL, in microseconds since the Unix epoch, from the bound parameter
+    /// `$n`. On SQLite (one machine) `$n` is the time itself, from the kernel's clock. On
+    /// PostgreSQL several nodes share the queue, so their clocks must not matter: the time is the
+    /// database's (`statement_timestamp()`, stable within a statement so the indexes still
+    /// serve it) plus `$n`, an offset (see [`Clock::database_offset`](crate::Clock::database_offset)).
+    pub(crate) fn queue_time(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("${n}"),
+            Backend::Postgres => {
+                format!("(CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT) + ${n})")
+            }
+        }
+    }
+
     /// The row-locking suffix for claiming jobs: SQLite serializes writers already, PostgreSQL
     /// lets concurrent workers skip rows another worker holds.
     pub(crate) fn skip_locked(self) -> &'static str {
