@@ -24,6 +24,9 @@ use crate::db::{Backend, Database, JOBS_CHANNEL};
 /// How often an idle worker on SQLite looks for commits of other processes.
 const SQLITE_WATCH_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How long a worker waits for its first listener connection before it starts without it.
+const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The first and the longest wait before making a lost connection again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
@@ -49,7 +52,12 @@ pub(super) async fn start(db: &Database, queues: &[String], wake: Arc<Notify>, i
         Backend::Postgres => {
             let url = db.connect_url().to_owned();
             let queues = queues.to_vec();
-            let first = listen(&url).await;
+            // A server that does not answer (rather than refusing) must not hold the worker up:
+            // it polls meanwhile, and the watch keeps trying in the background.
+            let first = match tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, listen(&url)).await {
+                Ok(first) => first,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            };
             Watch(tokio::spawn(listen_loop(url, queues, first, wake)))
         }
         Backend::Sqlite => {
