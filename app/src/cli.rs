@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Seconds the requests and jobs in hand may run on after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30)]
     grace: u64,
+    /// At start-up, wait for the database to answer (trying again with backoff, logging each
+    /// failure) instead of exiting with an error.
+    #[arg(long)]
+    wait_for_db: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,13 +186,18 @@ struct WorkArgs {
     /// released without counting a try.
     #[arg(long, default_value_t = 30)]
     grace: u64,
-    /// Milliseconds an idle worker waits before looking again (a commit in this process wakes
-    /// it at once).
+    /// Milliseconds an idle worker waits before looking again: the safety net, since a commit
+    /// that enqueues jobs wakes it at once (in this process directly, from other processes
+    /// through the database).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     poll_ms: u64,
     /// Stop once no job is ready.
     #[arg(long)]
     stop_when_empty: bool,
+    /// At start-up, wait for the database to answer (trying again with backoff, logging each
+    /// failure) instead of exiting with an error.
+    #[arg(long)]
+    wait_for_db: bool,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +237,11 @@ struct AuditArgs {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
+    let setting = if cli.database_url.is_some() {
+        "--database-url"
+    } else {
+        "DATABASE_URL"
+    };
     if let Some(url) = cli.database_url {
         config.database_url = url;
         config.database_url_is_default = false;
@@ -242,11 +256,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::start(&config).await?;
             print_event_list(&app)?;
         }
-        Command::Queue(command) => queue(&config, command).await?,
+        Command::Queue(command) => queue(&config, setting, command).await?,
         Command::Audit(args) => audit(&config, args).await?,
         Command::User(command) => user(&config, command).await?,
         Command::Serve(args) => {
-            let app = Application::start(&config).await?;
+            let app = start_node(&config, setting, args.wait_for_db).await?;
             let (trigger, shutdown) = shutdown_channel();
             let grace = args.grace;
             tokio::spawn(async move {
@@ -358,8 +372,54 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
     out
 }
 
-async fn queue(config: &Config, command: QueueCommand) -> anyhow::Result<()> {
-    let app = Application::start(config).await?;
+/// Starts a long-running node (`serve`, `queue work`): with `wait_for_db`, first waits until the
+/// database answers; without, an unreachable database is an error naming the setting.
+async fn start_node(config: &Config, setting: &str, wait_for_db: bool) -> anyhow::Result<Application> {
+    if wait_for_db {
+        wait_for_database(config, setting).await?;
+    }
+    Application::start(config).await.map_err(|e| match e {
+        crate::StartError::Database(shared_kernel::DbError::Connect { .. }) => anyhow::Error::new(e).context(format!(
+            "{setting}: the database does not answer; start it, correct the setting, or pass \
+             --wait-for-db to wait for it"
+        )),
+        other => other.into(),
+    })
+}
+
+/// Tries to reach the database until it answers, waiting longer after each failure (up to
+/// 5 s) and logging it; SIGTERM or Ctrl-C gives up.
+async fn wait_for_database(config: &Config, setting: &str) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(250);
+    let mut tries = 0u32;
+    loop {
+        match shared_kernel::Database::connect_with(&config.database_url, config.db_options()).await {
+            Ok(db) => {
+                db.close().await;
+                if tries > 0 {
+                    tracing::warn!(tries, "the database answers; starting");
+                }
+                return Ok(());
+            }
+            Err(e @ shared_kernel::DbError::Connect { .. }) => {
+                tries += 1;
+                tracing::warn!(error = %e, setting, retry_in = ?delay, "waiting for the database (--wait-for-db)");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    signal = termination() => bail!("{signal} while waiting for the database"),
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(setting.to_owned())),
+        }
+    }
+}
+
+async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow::Result<()> {
+    let app = match &command {
+        QueueCommand::Work(args) => start_node(config, setting, args.wait_for_db).await?,
+        _ => Application::start(config).await?,
+    };
     let queue = Queue::new(app.bus().clone());
     match command {
         QueueCommand::Work(args) => {

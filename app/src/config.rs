@@ -4,10 +4,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use shared_kernel::DbOptions;
 use shared_kernel::notifications::{AppUrl, FileTransport, LogTransport, MailTransport, SmtpTransport};
 
 /// The default database: a SQLite file under `./data`, created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/enteraksi.db";
+
+/// The range `DATABASE_MAX_CONNECTIONS` accepts. Two at least: a running job may hold its
+/// transaction and read through the pool at once.
+pub const DATABASE_MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<u32> = 2..=1000;
 
 /// A setting with a value that cannot work.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +68,10 @@ pub struct Config {
     pub database_url: String,
     /// Whether `database_url` is the default (nothing was configured).
     pub database_url_is_default: bool,
+    /// `DATABASE_MAX_CONNECTIONS`: the most connections a process's pool opens (PostgreSQL; on
+    /// SQLite the read-only connections beside the one writer). `None`: 10 on PostgreSQL, 4 on
+    /// SQLite. Worker slots are capped by it (half of it on PostgreSQL).
+    pub database_max_connections: Option<u32>,
     /// `MAIL_TRANSPORT` (`log`, `file`, `smtp`) with `MAIL_FILE_DIR` / `SMTP_URL`.
     pub mail: MailConfig,
     /// `MAIL_FROM_NAME`, `MAIL_FROM_ADDRESS`.
@@ -93,6 +102,23 @@ impl Config {
                 ),
             ));
         }
+        let database_max_connections = match get("DATABASE_MAX_CONNECTIONS") {
+            None => None,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if DATABASE_MAX_CONNECTIONS_RANGE.contains(&n) => Some(n),
+                _ => {
+                    return Err(invalid(
+                        "DATABASE_MAX_CONNECTIONS",
+                        format!(
+                            "`{text}` is not a number of connections from {} to {} (default: 10 on \
+                             PostgreSQL, 4 readers on SQLite)",
+                            DATABASE_MAX_CONNECTIONS_RANGE.start(),
+                            DATABASE_MAX_CONNECTIONS_RANGE.end()
+                        ),
+                    ));
+                }
+            },
+        };
         let mail = match get("MAIL_TRANSPORT").as_deref().unwrap_or("log") {
             "log" => MailConfig::Log,
             "file" => MailConfig::File(PathBuf::from(
@@ -147,12 +173,21 @@ impl Config {
         Ok(Self {
             database_url,
             database_url_is_default,
+            database_max_connections,
             mail,
             mail_from: (from_name, from_address),
             app_url,
             http_bind,
             cors_origins,
         })
+    }
+
+    /// The database pool options these settings ask for.
+    pub fn db_options(&self) -> DbOptions {
+        DbOptions {
+            max_connections: self.database_max_connections,
+            ..DbOptions::default()
+        }
     }
 
     /// Reads the configuration from the process environment.
@@ -192,6 +227,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("SMTP_URL:"), "{err}");
+    }
+
+    #[test]
+    fn the_pool_size_is_checked_and_feeds_the_database_options() {
+        assert_eq!(config(&[]).unwrap().db_options().max_connections, None);
+        let c = config(&[("DATABASE_MAX_CONNECTIONS", "6")]).unwrap();
+        assert_eq!(c.db_options().max_connections, Some(6));
+        for wrong in ["0", "1", "ten", "-3", "5000"] {
+            let err = config(&[("DATABASE_MAX_CONNECTIONS", wrong)]).unwrap_err().to_string();
+            assert!(err.starts_with("DATABASE_MAX_CONNECTIONS:"), "{err}");
+            assert!(err.contains(&format!("`{wrong}`")), "{err}");
+        }
     }
 
     #[test]

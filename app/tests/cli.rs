@@ -738,3 +738,118 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+// ---- several nodes: a database that is not there yet (issue 14) -------------------------------
+
+#[test]
+fn queue_work_and_serve_on_an_unreachable_database_name_host_and_setting_and_exit_non_zero() {
+    for command in [
+        &["queue", "work", "--stop-when-empty"][..],
+        &["serve", "--bind", "127.0.0.1:0"][..],
+    ] {
+        let started = Instant::now();
+        let (output, stderr) = run(enteraksi()
+            .env("DATABASE_URL", "postgres://postgres:S3CR3T@127.0.0.1:1/x")
+            .args(command));
+
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(stderr.contains("DATABASE_URL"), "{command:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{command:?}: {stderr}");
+        assert!(stderr.contains("--wait-for-db"), "{command:?}: {stderr}");
+        assert!(!stderr.contains("S3CR3T"), "{command:?}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{command:?}");
+    }
+    let (output, stderr) =
+        run(enteraksi().args(["--database-url", "postgres://postgres@127.0.0.1:1/x", "queue", "work"]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--database-url"), "{stderr}");
+}
+
+/// Forwards every connection to `listener` to `target` (a database server coming up).
+fn forward(listener: TcpListener, target: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ];
+            for (mut from, mut into) in pairs {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// `queue work --wait-for-db` started while nothing answers on the database's port waits,
+/// logging, and works once the database answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_work_with_wait_for_db_waits_until_the_database_answers() {
+    let Some(db) = TestDb::postgres("wait_for_db", app::provider::migrators()).await else {
+        return;
+    };
+    let (head, rest) = db.url().split_once("://").unwrap();
+    let (authority, name) = rest.split_once('/').unwrap();
+    let (user, server) = authority.rsplit_once('@').map_or(("", authority), |(u, s)| (u, s));
+    // A port nothing listens on, for now.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let at = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    let url = format!("{head}://{at}127.0.0.1:{port}/{name}");
+
+    let mut child = enteraksi()
+        .env("DATABASE_URL", &url)
+        .args(["queue", "work", "--wait-for-db", "--stop-when-empty"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, stderr) = mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l: &String| l.contains("waiting for the database")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match stderr.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no waiting logged: {seen:?}"),
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it exited instead of waiting: {seen:?}"
+    );
+
+    forward(TcpListener::bind(("127.0.0.1", port)).unwrap(), server.to_owned());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "queue work did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    seen.extend(stderr.try_iter());
+
+    assert_eq!(status.code(), Some(0), "stdout {stdout:?} stderr {seen:?}");
+    assert!(stdout.iter().any(|l| l.contains("Processed 0 jobs")), "{stdout:?}");
+    db.cleanup().await;
+}

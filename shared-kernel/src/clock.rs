@@ -1,5 +1,11 @@
 //! Time as a port, so the queue's leases and backoff can be tested by moving a clock forward
 //! instead of sleeping.
+//!
+//! Events carry their node's time. The queue's leases and readiness on PostgreSQL, shared by
+//! several nodes, follow the database's clock instead, moved forward by
+//! [`Clock::database_offset`]: zero for a real clock (so a node whose clock is off neither
+//! steals live leases nor runs jobs early), and what a test advanced a [`ManualClock`] by (so
+//! the injectable clock still ends leases and backoffs in tests on PostgreSQL).
 
 use std::sync::Mutex;
 
@@ -9,6 +15,12 @@ use chrono::{DateTime, Duration, Utc};
 pub trait Clock: Send + Sync + 'static {
     /// Now, in UTC.
     fn now(&self) -> DateTime<Utc>;
+
+    /// How far the queue's time on PostgreSQL runs ahead of the database's clock: zero for a
+    /// real clock (the default), however far off it is; how far a [`ManualClock`] was advanced.
+    fn database_offset(&self) -> Duration {
+        Duration::zero()
+    }
 }
 
 /// The system's wall clock.
@@ -24,13 +36,17 @@ impl Clock for SystemClock {
 /// A clock that only moves when told to: for tests of leases, delays and backoff.
 #[derive(Debug)]
 pub struct ManualClock {
+    start: DateTime<Utc>,
     now: Mutex<DateTime<Utc>>,
 }
 
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            start,
+            now: Mutex::new(start),
+        }
     }
 
     /// Moves the clock forward by `by`.
@@ -49,6 +65,11 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How far it was advanced since it was made.
+    fn database_offset(&self) -> Duration {
+        self.now() - self.start
     }
 }
 
@@ -93,5 +114,14 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::seconds(30));
         assert_eq!(clock.now() - start, Duration::seconds(30));
+    }
+
+    #[test]
+    fn the_database_offset_is_what_a_manual_clock_was_advanced_and_zero_for_the_system_clock() {
+        let clock = ManualClock::new(Utc::now() + Duration::seconds(60));
+        assert_eq!(clock.database_offset(), Duration::zero());
+        clock.advance(Duration::seconds(31));
+        assert_eq!(clock.database_offset(), Duration::seconds(31));
+        assert_eq!(SystemClock.database_offset(), Duration::zero());
     }
 }

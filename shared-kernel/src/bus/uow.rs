@@ -9,7 +9,8 @@
 //!    caused it), up to a bounded cascade depth;
 //! 2. writes the audit rows and one job row per (event, queued listener) in the same
 //!    transaction — the transactional outbox;
-//! 3. commits, and only then publishes broadcasts, wakes idle workers and tells observers.
+//! 3. commits, and only then publishes broadcasts, wakes idle workers and tells observers (on
+//!    PostgreSQL the commit itself notifies idle workers in other processes).
 //!
 //! Dropping a unit of work, rolling it back or any error before the commit leaves nothing behind
 //! and triggers nothing.
@@ -409,6 +410,9 @@ impl UnitOfWork {
                 .await?;
             }
             outbox::write(conn, backend, &audit, &jobs, now).await?;
+            // Workers in other processes LISTEN for new jobs on PostgreSQL: notified inside the
+            // transaction, so the notification goes out with the commit and never on a rollback.
+            crate::db::notify_new_jobs(conn, backend, jobs.iter().map(|job| job.queue.as_str())).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();

@@ -43,6 +43,20 @@ impl Backend {
         }
     }
 
+    /// The queue's time as SQL, in microseconds since the Unix epoch, from the bound parameter
+    /// `$n`. On SQLite (one machine) `$n` is the time itself, from the kernel's clock. On
+    /// PostgreSQL several nodes share the queue, so their clocks must not matter: the time is the
+    /// database's (`statement_timestamp()`, stable within a statement so the indexes still
+    /// serve it) plus `$n`, an offset (see [`Clock::database_offset`](crate::Clock::database_offset)).
+    pub(crate) fn queue_time(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("${n}"),
+            Backend::Postgres => {
+                format!("(CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT) + ${n})")
+            }
+        }
+    }
+
     /// The row-locking suffix for claiming jobs: SQLite serializes writers already, PostgreSQL
     /// lets concurrent workers skip rows another worker holds.
     pub(crate) fn skip_locked(self) -> &'static str {
@@ -51,6 +65,82 @@ impl Backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// The PostgreSQL channel on which a commit that wrote jobs notifies idle workers; the payload
+/// is the queue's name.
+pub(crate) const JOBS_CHANNEL: &str = "enteraksi_jobs";
+
+/// On PostgreSQL, notifies [`JOBS_CHANNEL`] once per distinct queue in `queues`, in one
+/// statement. Called inside the transaction that wrote the jobs, so the notification is sent
+/// on commit and never on a rollback. Does nothing on SQLite or for no queue.
+pub(crate) async fn notify_new_jobs<'q>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    queues: impl IntoIterator<Item = &'q str>,
+) -> Result<(), sqlx::Error> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let mut distinct: Vec<&str> = Vec::new();
+    for queue in queues {
+        if !distinct.contains(&queue) {
+            distinct.push(queue);
+        }
+    }
+    if distinct.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (1..=distinct.len()).map(|i| format!("(${i})")).collect();
+    // `pg_notify` returns `void`, a type the Any driver cannot decode: count the calls instead.
+    let sql = format!(
+        "SELECT COUNT(pg_notify('{JOBS_CHANNEL}', q)) FROM (VALUES {}) AS queues (q)",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
+    for queue in distinct {
+        query = query.bind(queue.to_owned());
+    }
+    query.fetch_one(conn).await?;
+    Ok(())
+}
+
+/// Whether `error`, or any error it was caused by, says the connection to the database was lost
+/// or could not be made (a server restarting, a backend terminated, a network failure, a pool
+/// that found no live connection in time): running the same statement or transaction again
+/// once the server answers resolves it.
+pub(crate) fn is_connection_lost(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+            match e {
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
+                    return true;
+                }
+                // Class 08: connection exception; 57P01–57P03: the server is shutting down,
+                // crashed, or not accepting connections yet.
+                sqlx::Error::Database(db) => {
+                    if let Some(code) = db.code()
+                        && (code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+                    {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | ConnectionRefused | BrokenPipe | UnexpectedEof | NotConnected
+            ) {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Errors opening or migrating the database. Every URL in them has its password replaced by `***`.
@@ -103,7 +193,9 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// The most connections the pool opens. `None` picks the backend's default: 4 read-only
-    /// connections beside the one writer for SQLite, 10 for PostgreSQL.
+    /// connections beside the one writer for SQLite, 10 for PostgreSQL (plus up to 4 for the
+    /// queue's bookkeeping unless `durable_bookkeeping`, and one per running worker listening
+    /// for new jobs), so ten nodes fit in PostgreSQL's default `max_connections = 100`.
     pub max_connections: Option<u32>,
     /// How long a caller waits for a free connection before an error.
     pub acquire_timeout: Duration,
@@ -137,7 +229,28 @@ pub struct Database {
     backend: Backend,
     /// The SQLite file (for the migration lock), if any.
     file: Option<String>,
+    /// The URL sqlx connects with, for the connections a worker holds outside the pools.
+    url: SecretUrl,
+    /// How many connections the pool serving commands and reads opens at most.
+    max_connections: u32,
 }
+
+/// A URL whose `Debug` form has its password redacted.
+#[derive(Clone)]
+struct SecretUrl(String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// The default pool size on PostgreSQL: ten nodes fit in the server's default
+/// `max_connections = 100` with room for the queue's bookkeeping connections and `psql`.
+pub(crate) const DEFAULT_POSTGRES_CONNECTIONS: u32 = 10;
+
+/// The default number of read-only SQLite connections beside the one writer.
+pub(crate) const DEFAULT_SQLITE_READERS: u32 = 4;
 
 /// The busy timeout comes first: switching a new file to WAL takes a lock another process
 /// starting at the same moment may hold.
@@ -169,16 +282,21 @@ impl Database {
                 .acquire_timeout(options.acquire_timeout)
         };
         let connect_error = |e: sqlx::Error| target.connect_error(&e);
+        let max_connections = match target.backend {
+            Backend::Postgres => options.max_connections.unwrap_or(DEFAULT_POSTGRES_CONNECTIONS),
+            Backend::Sqlite => options.max_connections.unwrap_or(DEFAULT_SQLITE_READERS),
+        }
+        .max(1);
         let (reader, writer, bookkeeping) = match target.backend {
             Backend::Postgres => {
-                let pool = pools(options.max_connections.unwrap_or(10))
+                let pool = pools(max_connections)
                     .connect_with(connect_options.clone())
                     .await
                     .map_err(connect_error)?;
                 let bookkeeping = if options.durable_bookkeeping {
                     pool.clone()
                 } else {
-                    pools(options.max_connections.unwrap_or(10).clamp(1, 4))
+                    pools(max_connections.clamp(1, 4))
                         .after_connect(|conn, _meta| {
                             Box::pin(async move {
                                 sqlx::raw_sql("SET synchronous_commit = off").execute(conn).await?;
@@ -206,7 +324,7 @@ impl Database {
                     // another, empty database.
                     (writer.clone(), writer.clone(), writer)
                 } else {
-                    let reader = pools(options.max_connections.unwrap_or(4).max(1))
+                    let reader = pools(max_connections)
                         .test_before_acquire(false)
                         .after_connect(|conn, _meta| Box::pin(async move { sqlite_setup(conn, true).await }))
                         .connect_with(connect_options)
@@ -223,7 +341,46 @@ impl Database {
             bookkeeping,
             backend: target.backend,
             file: target.file,
+            url: SecretUrl(target.url),
+            max_connections,
         })
+    }
+
+    /// How many connections the pool of commands and reads opens at most: on PostgreSQL the one
+    /// pool (the queue's bookkeeping has up to 4 more), on SQLite the read-only connections
+    /// beside the one writer.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    /// How many worker slots this database serves at once without a slot waiting on another
+    /// for a connection. A running job may hold its write transaction and read through the pool
+    /// at the same time: on PostgreSQL that is two connections of the pool per slot; on SQLite
+    /// slots wait their turn for the one writer, and each may hold a reader meanwhile.
+    pub fn max_worker_slots(&self) -> usize {
+        let n = self.max_connections as usize;
+        match self.backend {
+            Backend::Postgres => (n / 2).max(1),
+            Backend::Sqlite if self.file.is_none() => 1,
+            Backend::Sqlite => n.max(1),
+        }
+    }
+
+    /// The URL sqlx connects with (password included): for connections held outside the pools.
+    pub(crate) fn connect_url(&self) -> &str {
+        &self.url.0
+    }
+
+    /// A read-only SQLite connection of its own, outside the pools (a worker's watch for
+    /// commits of other processes). `None` for PostgreSQL and in-memory databases.
+    pub(crate) async fn dedicated_sqlite_reader(&self) -> Result<Option<sqlx::AnyConnection>, sqlx::Error> {
+        if self.backend != Backend::Sqlite || self.file.is_none() {
+            return Ok(None);
+        }
+        let options = AnyConnectOptions::from_str(&self.url.0)?;
+        let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
+        sqlite_setup(&mut conn, true).await?;
+        Ok(Some(conn))
     }
 
     /// The pool for reads outside a unit of work. On SQLite its connections are read-only and

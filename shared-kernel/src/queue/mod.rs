@@ -1,8 +1,12 @@
 //! The durable queue over the `jobs` table: claiming with a lease, acknowledging, retrying with
 //! backoff, burying in `failed_jobs`, and the operator's view (failed jobs, retry, forget, flush,
 //! depth and age per queue). The [`Worker`] drives it.
+//!
+//! The worker's bookkeeping statements (start, acknowledge, release, retry later, bury) run
+//! again after a lost connection, with backoff, for up to [`RECONNECT_BUDGET`]: a database
+//! restarting or a terminated backend costs a pause, not a job.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,6 +14,8 @@ use sqlx::{AssertSqlSafe, FromRow};
 use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
+use crate::db::is_connection_lost;
+mod wake;
 mod worker;
 
 pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
@@ -90,6 +96,42 @@ pub struct QueueStats {
     pub oldest_age: Option<Duration>,
 }
 
+/// How long a bookkeeping statement keeps being tried again after lost connections before its
+/// error is returned (the jobs it concerns run again when their lease ends).
+const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
+
+/// The wait before the `failures`-th attempt after a lost connection: 100 ms, doubling, at
+/// most 5 s.
+pub(crate) fn reconnect_backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(6);
+    (Duration::from_millis(100) * 2u32.pow(exponent)).min(Duration::from_secs(5))
+}
+
+/// Runs `statement`, again after a lost connection (see [`RECONNECT_BUDGET`]). Only for
+/// statements whose second run is harmless: each is conditional on the lease token.
+async fn again_after_lost_connection<T, F>(
+    what: &'static str,
+    mut statement: impl FnMut() -> F,
+) -> Result<T, QueueError>
+where
+    F: Future<Output = Result<T, sqlx::Error>>,
+{
+    let started = Instant::now();
+    let mut failures = 0;
+    loop {
+        match statement().await {
+            Ok(value) => return Ok(value),
+            Err(e) if is_connection_lost(&e) && started.elapsed() < RECONNECT_BUDGET => {
+                failures += 1;
+                let delay = reconnect_backoff(failures);
+                tracing::warn!(error = %e, statement = what, retry_in = ?delay, "the database connection was lost; trying again");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Queue operations. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -106,22 +148,47 @@ impl Queue {
         self.bus.clock().now()
     }
 
+    fn backend(&self) -> crate::Backend {
+        self.bus.db().backend()
+    }
+
+    /// The queue's time `after` from now, as the value bound for [`Backend::queue_time`]
+    /// (`crate::Backend`): on SQLite the kernel clock's time itself; on PostgreSQL the offset
+    /// from the database's clock (the clock's [`database_offset`](crate::Clock::database_offset)
+    /// plus `after`), so that nodes' clocks decide no lease and no readiness.
+    fn time_arg(&self, after: Duration) -> i64 {
+        let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        match self.backend() {
+            crate::Backend::Sqlite => to_micros(self.now() + after),
+            crate::Backend::Postgres => {
+                let offset = self.bus.clock().database_offset().num_microseconds().unwrap_or(0);
+                offset.saturating_add(after.num_microseconds().unwrap_or(i64::MAX))
+            }
+        }
+    }
+
+    /// [`Backend::queue_time`](crate::Backend) for this queue's database, from parameter `$n`.
+    fn time_sql(&self, n: usize) -> String {
+        self.backend().queue_time(n)
+    }
+
     /// The claim statement for `queues` in priority order (built once per worker). Each queue's
     /// candidates come from their own index-ordered subquery (no sort over the whole table), and
     /// the union is cut to the batch size by priority.
     pub(crate) fn claim_sql(&self, queues: &[String]) -> String {
-        let skip_locked = self.bus.db().backend().skip_locked();
+        let skip_locked = self.backend().skip_locked();
+        let (now, lease_end) = (self.time_sql(3), self.time_sql(2));
         let candidates: Vec<String> = (0..queues.len())
             .map(|i| {
                 format!(
                     "SELECT id, {i} AS priority, available_at FROM (SELECT id, available_at FROM jobs \
-                     WHERE queue = ${} AND available_at <= $3 ORDER BY available_at, id LIMIT $4{skip_locked}) AS q{i}",
+                     WHERE queue = ${} AND available_at <= {now} ORDER BY available_at, id LIMIT $4{skip_locked}) AS q{i}",
                     5 + i
                 )
             })
             .collect();
         format!(
-            "UPDATE jobs SET reserved_by = $1, reserved_until = $2, available_at = $2 \
+            "UPDATE jobs SET reserved_by = $1, reserved_until = {lease_end}, available_at = {lease_end} \
              WHERE id IN (SELECT id FROM ({}) AS candidates ORDER BY priority, available_at, id LIMIT $4) \
              RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries",
             candidates.join(" UNION ALL ")
@@ -139,12 +206,10 @@ impl Queue {
         lease: Duration,
         token: &str,
     ) -> Result<Vec<ClaimedJob>, QueueError> {
-        let now = self.now();
-        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut query = sqlx::query_as::<_, ClaimedJob>(AssertSqlSafe(sql.to_owned()))
             .bind(token.to_owned())
-            .bind(to_micros(lease_end))
-            .bind(to_micros(now))
+            .bind(self.time_arg(lease))
+            .bind(self.time_arg(Duration::ZERO))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         for queue in queues {
             query = query.bind(queue.clone());
@@ -157,17 +222,22 @@ impl Queue {
 
     /// Starts a claimed job: counts its try and renews its lease, if `token` still holds it.
     /// Returns the tries counted so far including this one, or `None` when the lease was lost
-    /// (another worker took the job, or finished it).
+    /// (another worker took the job, or finished it). After a lost connection it runs again: if
+    /// the first run committed and only its answer was lost, one try too many is counted.
     pub(crate) async fn start(&self, job_id: &str, token: &str, lease: Duration) -> Result<Option<i64>, QueueError> {
-        let lease_end = self.lease_end(lease);
-        let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET attempts = attempts + 1, reserved_until = $1, available_at = $1 \
-             WHERE id = $2 AND reserved_by = $3 RETURNING attempts",
-        )
-        .bind(lease_end)
-        .bind(job_id.to_owned())
-        .bind(token.to_owned())
-        .fetch_optional(self.bus.db().bookkeeping())
+        let lease_end = self.time_sql(1);
+        let sql = &format!(
+            "UPDATE jobs SET attempts = attempts + 1, reserved_until = {lease_end}, available_at = {lease_end} \
+             WHERE id = $2 AND reserved_by = $3 RETURNING attempts"
+        );
+        let row: Option<(i64,)> = again_after_lost_connection("start a job", move || async move {
+            sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .bind(self.time_arg(lease))
+                .bind(job_id.to_owned())
+                .bind(token.to_owned())
+                .fetch_optional(self.bus.db().bookkeeping())
+                .await
+        })
         .await?;
         Ok(row.map(|r| r.0))
     }
@@ -176,24 +246,22 @@ impl Queue {
     /// returns how many. On PostgreSQL a job whose row a running job's transaction has locked is
     /// skipped: the lock holds it.
     pub(crate) async fn renew(&self, token: &str, lease: Duration) -> Result<u64, QueueError> {
-        let sql = match self.bus.db().backend() {
-            crate::Backend::Sqlite => {
-                "UPDATE jobs SET reserved_until = $1, available_at = $1 WHERE reserved_by = $2".to_owned()
-            }
-            crate::Backend::Postgres => "UPDATE jobs SET reserved_until = $1, available_at = $1 WHERE id IN \
+        let lease_end = self.time_sql(1);
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => format!(
+                "UPDATE jobs SET reserved_until = {lease_end}, available_at = {lease_end} WHERE reserved_by = $2"
+            ),
+            crate::Backend::Postgres => format!(
+                "UPDATE jobs SET reserved_until = {lease_end}, available_at = {lease_end} WHERE id IN \
                  (SELECT id FROM jobs WHERE reserved_by = $2 FOR UPDATE SKIP LOCKED)"
-                .to_owned(),
+            ),
         };
         Ok(sqlx::query(AssertSqlSafe(sql))
-            .bind(self.lease_end(lease))
+            .bind(self.time_arg(lease))
             .bind(token.to_owned())
             .execute(self.bus.db().bookkeeping())
             .await?
             .rows_affected())
-    }
-
-    fn lease_end(&self, lease: Duration) -> i64 {
-        to_micros(self.now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX))
     }
 
     /// Acknowledges finished jobs that wrote nothing to the database, in one statement.
@@ -203,11 +271,15 @@ impl Queue {
                 "DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}",
                 in_list(2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(token.to_owned());
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            query.execute(self.bus.db().bookkeeping()).await?;
+            let sql = &sql;
+            again_after_lost_connection("acknowledge jobs", move || async move {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(token.to_owned());
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                query.execute(self.bus.db().bookkeeping()).await
+            })
+            .await?;
         }
         Ok(())
     }
@@ -224,17 +296,36 @@ impl Queue {
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "UPDATE jobs SET {attempts}reserved_by = NULL, reserved_until = NULL, \
-                 available_at = $2 WHERE reserved_by = $1 AND id IN {}",
+                 available_at = {} WHERE reserved_by = $1 AND id IN {}",
+                self.time_sql(2),
                 in_list(3, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(token.to_owned())
-                .bind(to_micros(self.now()));
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            query.execute(self.bus.db().bookkeeping()).await?;
+            let sql = &sql;
+            again_after_lost_connection("release jobs", move || async move {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(token.to_owned())
+                    .bind(self.time_arg(Duration::ZERO));
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                query.execute(self.bus.db().bookkeeping()).await
+            })
+            .await?;
         }
+        Ok(())
+    }
+
+    /// Gives back every job `token` holds (a claim whose answer was lost), without counting a
+    /// try.
+    pub(crate) async fn release_token(&self, token: &str) -> Result<(), QueueError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = {} WHERE reserved_by = $1",
+            self.time_sql(2)
+        )))
+        .bind(token.to_owned())
+        .bind(self.time_arg(Duration::ZERO))
+        .execute(self.bus.db().bookkeeping())
+        .await?;
         Ok(())
     }
 
@@ -246,23 +337,32 @@ impl Queue {
         delay: Duration,
         error: &str,
     ) -> Result<(), QueueError> {
-        let at = self.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-        sqlx::query(
-            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = $1, last_error = $2 \
+        let at = self.time_arg(delay);
+        let sql = &format!(
+            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = {}, last_error = $2 \
              WHERE id = $3 AND reserved_by = $4",
-        )
-        .bind(to_micros(at))
-        .bind(error.to_owned())
-        .bind(job.id.clone())
-        .bind(token.to_owned())
-        .execute(self.bus.db().bookkeeping())
+            self.time_sql(1)
+        );
+        again_after_lost_connection("schedule a retry", move || async move {
+            sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(at)
+                .bind(error.to_owned())
+                .bind(job.id.clone())
+                .bind(token.to_owned())
+                .execute(self.bus.db().bookkeeping())
+                .await
+        })
         .await?;
         Ok(())
     }
 
     /// Moves a job that gave up into `failed_jobs`. Returns false if the lease was lost meanwhile
-    /// (another worker owns the job now).
+    /// (another worker owns the job now, or a first run committed and only its answer was lost).
     pub(crate) async fn bury(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, QueueError> {
+        again_after_lost_connection("bury a job", move || self.bury_once(job, token, error)).await
+    }
+
+    async fn bury_once(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.bus.db().begin_write().await?;
         let moved = sqlx::query(
             "INSERT INTO failed_jobs (id, queue, event_id, event_name, listener, payload, exception, attempts, failed_at) \
@@ -341,22 +441,24 @@ impl Queue {
                 listener,
             });
         };
-        let now = to_micros(self.now());
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
-             SELECT $1, $2, event_id, event_name, listener, payload, 0, $3, $4, $4 FROM failed_jobs WHERE id = $5",
-        )
+             SELECT $1, $2, event_id, event_name, listener, payload, 0, $3, {}, $6 FROM failed_jobs WHERE id = $5",
+            self.time_sql(4)
+        )))
         .bind(Uuid::now_v7().to_string())
         .bind(options.queue().to_owned())
         .bind(i64::from(options.max_tries()))
-        .bind(now)
+        .bind(self.time_arg(Duration::ZERO))
         .bind(id.to_owned())
+        .bind(to_micros(self.now()))
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM failed_jobs WHERE id = $1")
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
+        crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
         tx.commit().await?;
         self.bus.wake().notify_waiters();
         Ok(())
@@ -379,16 +481,18 @@ impl Queue {
             let mut tx = self.bus.db().begin_write().await?;
             // A failed job keeps the id it had as a job, so it can go back under that id; a job
             // already waiting for the same (event, listener) wins and the failed copy is dropped.
-            let moved = sqlx::query(
+            let moved = sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
-                 SELECT id, $1, event_id, event_name, listener, payload, 0, $2, $3, $3 FROM failed_jobs \
+                 SELECT id, $1, event_id, event_name, listener, payload, 0, $2, {}, $6 FROM failed_jobs \
                  WHERE event_name = $4 AND listener = $5 ON CONFLICT DO NOTHING",
-            )
+                self.time_sql(3)
+            )))
             .bind(options.queue().to_owned())
             .bind(i64::from(options.max_tries()))
-            .bind(now)
+            .bind(self.time_arg(Duration::ZERO))
             .bind(event.clone())
             .bind(listener.clone())
+            .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -397,6 +501,7 @@ impl Queue {
                 .bind(listener)
                 .execute(&mut *tx)
                 .await?;
+            crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
             tx.commit().await?;
             retried += moved;
         }
@@ -431,13 +536,14 @@ impl Queue {
     pub async fn stats(&self, known: &[String]) -> Result<Vec<QueueStats>, QueueError> {
         let now = self.now();
         let now_micros = to_micros(now);
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        let queue_now = self.time_sql(1);
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT queue, COUNT(*), \
-             SUM(CASE WHEN reserved_by IS NOT NULL AND available_at > $1 THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN reserved_by IS NULL AND available_at > $1 THEN 1 ELSE 0 END), \
-             MIN(created_at) FROM jobs GROUP BY queue",
-        )
-        .bind(now_micros)
+             SUM(CASE WHEN reserved_by IS NOT NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN reserved_by IS NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
+             MIN(created_at) FROM jobs GROUP BY queue"
+        )))
+        .bind(self.time_arg(Duration::ZERO))
         .fetch_all(self.bus.db().pool())
         .await?;
         let failed: Vec<(String, i64)> = sqlx::query_as("SELECT queue, COUNT(*) FROM failed_jobs GROUP BY queue")

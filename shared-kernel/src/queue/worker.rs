@@ -17,21 +17,29 @@
 //!
 //! On shutdown the worker claims nothing more, gives the jobs in hand up to the grace period to
 //! finish, and releases the unstarted rest (and any job the grace period cut short) without
-//! counting a try. An idle worker sleeps until a commit in this process enqueues a job, or at
-//! most one poll interval.
+//! counting a try. An idle worker sleeps until a commit enqueues a job — in this process through
+//! the bus, in another one through the database (`LISTEN`/`NOTIFY` on PostgreSQL, `PRAGMA
+//! data_version` on SQLite; see `wake.rs`) — or at most one poll interval.
+//!
+//! A lost connection (a database restarting, a backend terminated) stops nothing: the worker logs
+//! it and tries again with backoff — the claim, each bookkeeping statement, and a job whose
+//! transaction failed with it (run again without counting a try, like a conflict). A job's
+//! writes commit with its acknowledgement, so a rerun after a commit whose answer was lost finds
+//! the job gone and does nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ClaimedJob, Queue, QueueError};
+use super::{ClaimedJob, Queue, QueueError, reconnect_backoff, wake};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
+use crate::db::is_connection_lost;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -168,6 +176,11 @@ impl WorkerProgress {
     pub fn report(&self) -> WorkerReport {
         self.0.report()
     }
+
+    /// How many of its slots are waiting for work right now (found no ready job).
+    pub fn idle_slots(&self) -> usize {
+        self.0.idle.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -176,7 +189,29 @@ struct Counters {
     retried: AtomicU64,
     failed: AtomicU64,
     released: AtomicU64,
+    /// Slots waiting for work; shared with the watch for other processes' commits.
+    idle: Arc<AtomicUsize>,
 }
+
+/// Counts a slot as idle while it lives.
+struct IdleSlot<'a>(&'a AtomicUsize);
+
+impl<'a> IdleSlot<'a> {
+    fn enter(idle: &'a AtomicUsize) -> Self {
+        idle.fetch_add(1, Ordering::AcqRel);
+        Self(idle)
+    }
+}
+
+impl Drop for IdleSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How often a job whose transaction lost its connection runs again before it counts as a
+/// failed try.
+const RECONNECT_RERUNS: u32 = 8;
 
 impl Counters {
     fn report(&self) -> WorkerReport {
@@ -258,10 +293,31 @@ impl Worker {
     }
 
     /// Runs until `shutdown` is triggered (or, with `stop_when_empty`, until no job is ready).
+    ///
+    /// Runs at most as many slots as the database's pool serves without a slot waiting on
+    /// another for a connection ([`Database::max_worker_slots`](crate::Database::max_worker_slots));
+    /// a higher concurrency is lowered to that, with a warning.
     pub async fn run(&self, shutdown: Shutdown) -> Result<WorkerReport, QueueError> {
         let counters = self.counters.clone();
+        let db = self.bus.db();
+        let slots = self.options.concurrency.min(db.max_worker_slots());
+        if slots < self.options.concurrency {
+            tracing::warn!(
+                concurrency = self.options.concurrency,
+                slots,
+                max_connections = db.max_connections(),
+                "the database pool cannot serve this many worker slots at once; running fewer \
+                 (raise DATABASE_MAX_CONNECTIONS for more)"
+            );
+        }
+        // Until the worker stops, commits of other processes wake its idle slots.
+        let _watch = if self.options.stop_when_empty {
+            None
+        } else {
+            Some(wake::start(db, &self.options.queues, self.bus.wake().clone(), counters.idle.clone()).await)
+        };
         let mut tasks = tokio::task::JoinSet::new();
-        for slot in 0..self.options.concurrency {
+        for slot in 0..slots {
             let worker = self.clone();
             let shutdown = shutdown.clone();
             let counters = counters.clone();
@@ -295,6 +351,8 @@ impl Worker {
     async fn run_loop(&self, mut shutdown: Shutdown, counters: &Counters) -> Result<(), QueueError> {
         let wake = self.bus.wake().clone();
         let mut pace = Pace { average: None };
+        // Consecutive failures for a lost connection: how long to wait before the next claim.
+        let mut lost = 0u32;
         loop {
             if shutdown.is_triggered() {
                 return Ok(());
@@ -316,7 +374,25 @@ impl Worker {
                 )
                 .await;
             let jobs = match claimed {
-                Ok(jobs) => jobs,
+                Ok(jobs) => {
+                    if lost > 0 {
+                        tracing::info!("the database answers again; working on");
+                        lost = 0;
+                    }
+                    jobs
+                }
+                Err(e) if is_connection_lost(&e) => {
+                    lost += 1;
+                    let delay = reconnect_backoff(lost);
+                    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), retry_in = ?delay, "claiming jobs failed: the database connection was lost; trying again");
+                    tokio::time::sleep(delay).await;
+                    // The claim may have committed with only its answer lost: give back whatever
+                    // it took, so its jobs need not wait for the lease to end.
+                    if let Err(e) = self.queue.release_token(&token).await {
+                        tracing::debug!(error = %e, "giving back a lost claim failed; its jobs run when its lease ends");
+                    }
+                    continue;
+                }
                 Err(e) if !self.options.stop_when_empty => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "claiming jobs failed; retrying after the poll interval");
                     tokio::time::sleep(self.options.poll_interval).await;
@@ -328,6 +404,7 @@ impl Worker {
                 if self.options.stop_when_empty {
                     return Ok(());
                 }
+                let _idle = IdleSlot::enter(&counters.idle);
                 tokio::select! {
                     _ = &mut notified => {}
                     _ = tokio::time::sleep(self.options.poll_interval) => {}
@@ -336,6 +413,13 @@ impl Worker {
                 continue;
             }
             if let Err(e) = self.run_batch(jobs, &token, &shutdown, counters, &mut pace).await {
+                if is_connection_lost(&e) {
+                    lost += 1;
+                    let delay = reconnect_backoff(lost);
+                    tracing::warn!(error = %e, retry_in = ?delay, "job bookkeeping failed: the database connection was lost; trying again");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
                 if self.options.stop_when_empty {
                     return Err(e);
                 }
@@ -412,6 +496,12 @@ impl Worker {
                     break;
                 }
                 Err(e) => {
+                    // Give this job and the unstarted rest back, so they need not wait for the
+                    // lease to end (a job that started keeps its counted try).
+                    let rest: Vec<String> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
+                    if let Err(release) = self.queue.release(token, &rest, false).await {
+                        tracing::warn!(error = %release, "giving jobs back failed; they run again when their lease ends");
+                    }
                     result = Err(e);
                     break;
                 }
@@ -464,6 +554,7 @@ impl Worker {
 
             let limit = options.try_timeout();
             let mut conflicts = 0;
+            let mut lost = 0;
             let result = loop {
                 let mut ctx = JobContext::for_job(
                     &self.bus,
@@ -513,6 +604,14 @@ impl Worker {
                         conflicts += 1;
                         tracing::debug!(conflicts, "transaction conflict; running the job again");
                         tokio::time::sleep(conflict_backoff(conflicts)).await;
+                    }
+                    // Nothing committed, or the commit did and only its answer was lost: then
+                    // the job is gone and the rerun finds its lease lost, writing nothing.
+                    Err(e) if lost < RECONNECT_RERUNS && is_connection_lost(&e) => {
+                        lost += 1;
+                        let delay = reconnect_backoff(lost);
+                        tracing::warn!(error = %e, retry_in = ?delay, "the job's database connection was lost; running it again");
+                        tokio::time::sleep(delay).await;
                     }
                     other => break other,
                 }
