@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use app::config::Config;
 use app::{Application, StartOptions};
 use shared_kernel::testing::TestDb;
+use sqlx::Connection;
 
 /// Every message an SMTP client delivered: its `Message-ID` and recipients, one entry per send.
 #[derive(Default)]
@@ -112,9 +113,19 @@ async fn count(db: &shared_kernel::Database, sql: &str) -> i64 {
     n
 }
 
+/// What happens to the three workers every second of the drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trouble {
+    /// One of them is killed with SIGKILL and replaced.
+    Kill,
+    /// The database server ends every connection of theirs (`pg_terminate_backend`), as a
+    /// PostgreSQL restart or a dropped network would; they must reconnect and carry on.
+    DropConnections,
+}
+
 /// `learners` learners' path work (about ten jobs each), drained by three `queue work`
-/// processes of which one is killed with SIGKILL every second and replaced.
-async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
+/// processes in `trouble` every second; returns a lower bound of the jobs run.
+async fn drained_in_trouble(url: &str, learners: usize, trouble: Trouble) -> i64 {
     let (port, inbox) = smtp_server();
     let smtp = format!("smtp://127.0.0.1:{port}");
     let config = Config::from_lookup(|key| match key {
@@ -144,21 +155,65 @@ async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
     let mut workers: Vec<Child> = (0..3).map(|i| worker(url, &smtp, &log(i))).collect();
     let started = Instant::now();
     let mut kills = 0;
+    let mut drops = 0;
+    // The test's own connection, outside the pool whose connections the server ends.
+    let mut observer = match trouble {
+        Trouble::Kill => None,
+        Trouble::DropConnections => {
+            let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+            sqlx::query("SET application_name = 'enteraksi-test'")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Some(conn)
+        }
+    };
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if count(&db, "SELECT COUNT(*) FROM jobs").await == 0 {
+        let waiting = match observer.as_mut() {
+            Some(conn) => {
+                sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM jobs")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap()
+                    .0
+            }
+            None => count(&db, "SELECT COUNT(*) FROM jobs").await,
+        };
+        if waiting == 0 {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "the queues did not drain in 10 minutes"
         );
-        let victim = kills % workers.len();
-        workers[victim].kill().unwrap();
-        workers[victim].wait().unwrap();
-        kills += 1;
-        workers[victim] = worker(url, &smtp, &log(spawned));
-        spawned += 1;
+        match trouble {
+            Trouble::Kill => {
+                let victim = kills % workers.len();
+                workers[victim].kill().unwrap();
+                workers[victim].wait().unwrap();
+                kills += 1;
+                workers[victim] = worker(url, &smtp, &log(spawned));
+                spawned += 1;
+            }
+            Trouble::DropConnections => {
+                let (ended,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND application_name <> 'enteraksi-test'",
+                )
+                .fetch_one(&mut *observer.as_mut().expect("PostgreSQL"))
+                .await
+                .unwrap();
+                drops += ended;
+                for (i, child) in workers.iter_mut().enumerate() {
+                    assert!(
+                        child.try_wait().unwrap().is_none(),
+                        "worker {i} exited on a lost connection"
+                    );
+                }
+            }
+        }
     }
     for mut child in workers {
         child.kill().unwrap();
@@ -169,9 +224,14 @@ async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
     // Nothing waits, nothing failed, nobody panicked.
     assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs").await, 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM failed_jobs").await, 0);
+    let mut said_lost = 0;
     for i in 0..spawned {
         let text = std::fs::read_to_string(log(i)).unwrap_or_default();
         assert!(!text.contains("panicked"), "worker {i}: {text}");
+        said_lost += text.matches("connection was lost").count();
+    }
+    if trouble == Trouble::DropConnections {
+        assert!(said_lost > 0, "the workers log each lost connection");
     }
 
     // Every effect exactly once: per learner the four notifications (welcome to course A and
@@ -271,8 +331,9 @@ async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
     // notification jobs during the drain); the cascade's own jobs come on top.
     let jobs = queued + deliveries;
     eprintln!(
-        "{learners} learners: {queued} jobs queued, at least {jobs} run by {spawned} worker \
-         processes ({kills} killed with SIGKILL) in {:.1} s; {resends} mails sent twice",
+        "{learners} learners, {trouble:?}: {queued} jobs queued, at least {jobs} run by {spawned} \
+         worker processes ({kills} killed with SIGKILL, {drops} connections ended by the server) \
+         in {:.1} s; {resends} mails sent twice",
         took.as_secs_f64()
     );
     app.db().close().await;
@@ -282,7 +343,8 @@ async fn three_workers_killed_every_second(url: &str, learners: usize) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_killed_every_second_leave_every_effect_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    three_workers_killed_every_second(&format!("sqlite:{}/nodes.db", dir.path().display()), 60).await;
+    let url = format!("sqlite:{}/nodes.db", dir.path().display());
+    drained_in_trouble(&url, 60, Trouble::Kill).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +352,16 @@ async fn three_workers_killed_every_second_leave_every_effect_once_on_postgres()
     let Some(db) = TestDb::postgres("three_workers_killed_every_second", app::provider::migrators()).await else {
         return;
     };
-    let jobs = three_workers_killed_every_second(db.url(), 1_200).await;
+    let jobs = drained_in_trouble(db.url(), 1_200, Trouble::Kill).await;
     assert!(jobs >= 10_000, "{jobs} jobs");
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_whose_connections_the_server_ends_every_second_recover_and_leave_every_effect_once() {
+    let Some(db) = TestDb::postgres("connections_ended_every_second", app::provider::migrators()).await else {
+        return;
+    };
+    drained_in_trouble(db.url(), 300, Trouble::DropConnections).await;
     db.cleanup().await;
 }
