@@ -8,21 +8,30 @@
 //! the time from the producer's commit returning to the listener starting is recorded; the
 //! figures are percentiles over every job of the run.
 //!
+//! Across processes (issue 14): the same, with the worker in **another process** (this binary run
+//! again as a worker, `LATENCY_WORKER_URL` set), on SQLite and, with
+//! `ENTERAKSI_TEST_POSTGRES_URL`, PostgreSQL. The worker learns of commits only as a separate
+//! node would: `LISTEN/NOTIFY` on PostgreSQL, `PRAGMA data_version` on SQLite (its poll
+//! interval is 30 s, so polling does not help). Times are wall-clock (`SystemTime`, one clock
+//! for both processes on this machine): the producer's commit returning, the listener starting.
+//!
 //! Memory: a counting global allocator measures the bytes held by a unit of work with 1,000
 //! recorded and dispatched events (before commit), and the peak bytes a worker holds while it
 //! claims and runs a batch of 1,000 jobs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shared_kernel::testing::TestDb;
 use shared_kernel::{
-    DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener, Registry,
-    Worker, WorkerOptions, shutdown_channel,
+    Database, DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener,
+    Registry, Worker, WorkerOptions, shutdown_channel,
 };
 
 /// Counts the bytes currently allocated and the peak since the last reset.
@@ -193,6 +202,128 @@ async fn latency(rate: usize, seconds: u64) {
     );
 }
 
+/// Wall-clock nanoseconds since the epoch: comparable between processes on one machine.
+fn wall() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Records when each job started, in wall-clock time; the worker process prints them.
+struct WallStamp(Arc<Mutex<Vec<Option<u128>>>>);
+
+#[async_trait]
+impl QueuedListener<Enrolled> for WallStamp {
+    const NAME: &'static str = "Stamp";
+    async fn handle(&self, event: &Envelope<Enrolled>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        let now = wall();
+        self.0.lock().unwrap()[event.event().seq] = Some(now);
+        Ok(())
+    }
+}
+
+/// The worker process: runs `LATENCY_JOBS` jobs on `LATENCY_WORKER_URL` with a 30 s poll
+/// interval, then prints `seq nanos` per job.
+async fn worker_process(url: &str) {
+    let total: usize = std::env::var("LATENCY_JOBS").unwrap().parse().unwrap();
+    let started = Arc::new(Mutex::new(vec![None; total]));
+    let db = Database::connect(url).await.unwrap();
+    let registry = Registry::builder()
+        .listen_all_sync(LogDomainEvent, &[])
+        .listen_queued(WallStamp(started.clone()), QueueOptions::on("default"))
+        .build()
+        .unwrap();
+    let bus = EventBus::builder(db, Arc::new(registry)).build();
+    let (trigger, shutdown) = shutdown_channel();
+    let worker = Worker::new(
+        bus,
+        WorkerOptions::new(["default"]).poll_interval(Duration::from_secs(30)),
+    );
+    let running = tokio::spawn(async move { worker.run(shutdown).await });
+    // Give the worker its first claim and its LISTEN connection before the producer starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    while started.lock().unwrap().iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    trigger.trigger();
+    running.await.unwrap().unwrap();
+    for (seq, at) in started.lock().unwrap().iter().enumerate() {
+        println!("{seq} {}", at.unwrap());
+    }
+}
+
+/// Offers `rate` jobs/s for `seconds` on `db` to a worker in another process.
+async fn latency_across_processes(backend: &str, db: &TestDb, rate: usize, seconds: u64) {
+    let per_tick = rate / 1000;
+    let total = per_tick * 1000 * seconds as usize;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("LATENCY_WORKER_URL", db.url())
+        .env("LATENCY_JOBS", total.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    // The producer's registry knows the listener (so it enqueues its jobs) but runs no worker.
+    let registry = Registry::builder()
+        .listen_all_sync(LogDomainEvent, &[])
+        .listen_queued(WallStamp(Arc::new(Mutex::new(Vec::new()))), QueueOptions::on("default"))
+        .build()
+        .unwrap();
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+    // One unit of work per millisecond, each in its own task, so that a commit slower than a
+    // millisecond (PostgreSQL's round trips) does not lower the offered rate.
+    let committed = Arc::new(Mutex::new(vec![0u128; total]));
+    let mut commits = tokio::task::JoinSet::new();
+    let mut ticks = tokio::time::interval(Duration::from_millis(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut seq = 0;
+    while seq < total {
+        ticks.tick().await;
+        let first = seq;
+        seq += per_tick;
+        let (bus, committed) = (bus.clone(), committed.clone());
+        commits.spawn(async move {
+            // As every command does: a serialization conflict on PostgreSQL runs it again.
+            bus.retrying(|| async {
+                let mut uow = bus.begin();
+                for n in first..first + per_tick {
+                    uow.record(event(n));
+                }
+                uow.commit().await
+            })
+            .await
+            .unwrap();
+            let now = wall();
+            committed.lock().unwrap()[first..first + per_tick].fill(now);
+        });
+    }
+    commits.join_all().await;
+    let committed = committed.lock().unwrap().clone();
+    let offered_for = start.elapsed();
+    let mut latencies: Vec<Duration> = lines
+        .map(Result::unwrap)
+        .map(|line| {
+            let (seq, at) = line.split_once(' ').unwrap();
+            let (seq, at): (usize, u128) = (seq.parse().unwrap(), at.parse().unwrap());
+            Duration::from_nanos(at.saturating_sub(committed[seq]) as u64)
+        })
+        .collect();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(latencies.len(), total);
+    latencies.sort();
+    println!(
+        "latency/{backend}, worker in another process: offered {rate:>5} jobs/s: achieved {:>5.0} jobs/s over {total} jobs; \
+         enqueue-to-start p50 {}, p90 {}, p99 {}, max {}",
+        total as f64 / offered_for.as_secs_f64(),
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap()),
+    );
+}
+
 async fn memory() {
     const EVENTS: usize = 1000;
     let stamps = Stamps::with_capacity(EVENTS);
@@ -236,10 +367,28 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if let Ok(url) = std::env::var("LATENCY_WORKER_URL") {
+        rt.block_on(worker_process(&url));
+        return;
+    }
     rt.block_on(async {
         if wanted("latency") {
             latency(1000, 5).await;
             latency(5000, 5).await;
+        }
+        if wanted("processes") {
+            for rate in [1000, 5000] {
+                let db = TestDb::new(vec![]).await;
+                latency_across_processes("sqlite", &db, rate, 5).await;
+                db.cleanup().await;
+                match TestDb::postgres("latency across processes", vec![]).await {
+                    Some(db) => {
+                        latency_across_processes("postgres", &db, rate, 5).await;
+                        db.cleanup().await;
+                    }
+                    None => println!("latency/postgres, worker in another process: NOT RUN (no PostgreSQL)"),
+                }
+            }
         }
         if wanted("memory") {
             memory().await;

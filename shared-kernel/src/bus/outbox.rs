@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::event::SharedEnvelope;
 use super::uow::{EventBus, UowError};
 use crate::clock::{to_db_text, to_micros};
-use crate::db::Backend;
+use crate::db::{Backend, Database};
 
 /// The unique index that makes each aggregate's events a sequence: two transactions giving an
 /// aggregate the same version conflict, and the later one runs again.
@@ -206,19 +206,29 @@ const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 /// Writes the audit rows and the job rows in the caller's transaction: multi-row INSERTs, and on
 /// SQLite both tables' INSERTs in one round trip.
+///
+/// The aggregate versions are read in the transaction on SQLite (one writer: nothing can come
+/// between). On PostgreSQL they are read **outside** it, on a pooled connection: read inside a
+/// SERIALIZABLE transaction, `MAX(aggregate_version)` takes predicate locks on the index pages
+/// that every concurrent commit inserts into (new aggregates' ids are time-ordered), so
+/// concurrent commands on unrelated aggregates failed each other as serialization conflicts,
+/// often enough to exhaust their retries at a few hundred commits per second. The unique index
+/// on (aggregate, version) still makes each aggregate's versions a sequence: a version taken by
+/// a transaction that commits first makes the later one's INSERT a conflict, run again.
 pub(crate) async fn write(
     conn: &mut AnyConnection,
-    backend: Backend,
+    db: &Database,
     audit: &[SharedEnvelope],
     jobs: &[JobRow],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let backend = db.backend();
     let mut batch = Batch::new(backend);
     let created_at = to_db_text(now);
-    let versions = if audit.is_empty() {
-        Vec::new()
-    } else {
-        aggregate_versions(conn, audit).await?
+    let versions = match (audit.is_empty(), backend) {
+        (true, _) => Vec::new(),
+        (false, Backend::Sqlite) => aggregate_versions(conn, audit).await?,
+        (false, Backend::Postgres) => aggregate_versions(&mut *db.bookkeeping().acquire().await?, audit).await?,
     };
     for (chunk, versions) in audit
         .chunks(ROWS_PER_STATEMENT)

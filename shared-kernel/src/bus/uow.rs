@@ -395,6 +395,7 @@ impl UnitOfWork {
             let audit = std::mem::take(&mut self.audit);
             let backend = self.bus.db().backend();
             let idempotency = super::event_bus::pending_idempotency();
+            let db = self.bus.db().clone();
             let conn = self.conn().await?;
             if let Some(claim) = &idempotency {
                 let claim = claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -409,7 +410,7 @@ impl UnitOfWork {
                 .execute(&mut *conn)
                 .await?;
             }
-            outbox::write(conn, backend, &audit, &jobs, now).await?;
+            outbox::write(conn, &db, &audit, &jobs, now).await?;
             // Workers in other processes LISTEN for new jobs on PostgreSQL: notified inside the
             // transaction, so the notification goes out with the commit and never on a rollback.
             crate::db::notify_new_jobs(conn, backend, jobs.iter().map(|job| job.queue.as_str())).await?;
