@@ -132,6 +132,49 @@ async fn noop_work(backend: &Backend, jobs: i64, durable_bookkeeping: bool) -> (
     (bus, db)
 }
 
+/// Drains the real work with `processes` `enteraksi queue work --stop-when-empty` processes
+/// (each with its default two slots); returns the jobs they report and the time until the last
+/// one exited with the queues empty.
+async fn drain_with_processes(app: &Application, url: &str, processes: usize) -> (u64, Duration) {
+    let started = Instant::now();
+    let children: Vec<_> = (0..processes)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_enteraksi"))
+                .env("DATABASE_URL", url)
+                .env("MAIL_TRANSPORT", "log")
+                .env("ENTERAKSI_LOG", "error")
+                .args(["queue", "work", "--stop-when-empty"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut jobs = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        // "Processed N jobs, …"
+        let text = String::from_utf8_lossy(&output.stdout);
+        let processed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Processed ")?.split(' ').next()?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("queue work reports what it processed: {text}"));
+        jobs += processed;
+    }
+    let took = started.elapsed();
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    let (failed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM failed_jobs")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!((left, failed), (0, 0), "the processes drained everything");
+    (jobs, took)
+}
+
 fn rate(jobs: u64, took: Duration) -> String {
     format!(
         "{:>8.0} jobs/s ({jobs} jobs in {:.2} s)",
@@ -145,6 +188,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    // `cargo bench -p app --bench drain -- processes`: only the several-process drain.
+    let processes_only = std::env::args().skip(1).any(|a| a == "processes");
     let mut backends = vec![Backend::Sqlite];
     match std::env::var(shared_kernel::testing::POSTGRES_URL_VAR) {
         Ok(_) => backends.push(Backend::Postgres),
@@ -158,6 +203,25 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    println!("drain by 1, 2 and 4 `queue work` processes, {learners} learners' work per round; rounds interleaved");
+    for round in 1..=3 {
+        for backend in &backends {
+            let mut figures = Vec::new();
+            for processes in [1, 2, 4] {
+                rt.block_on(async {
+                    let (app, db, _) = real_work(backend, learners).await;
+                    let (jobs, took) = drain_with_processes(&app, db.url(), processes).await;
+                    app.db().close().await;
+                    db.cleanup().await;
+                    figures.push(format!("{processes} process(es): {}", rate(jobs, took)));
+                });
+            }
+            println!("round {round} {:<8} {}", backend.name(), figures.join("   "));
+        }
+    }
+    if processes_only {
+        return;
+    }
     println!("drain with one worker, {learners} learners' work per round; rounds interleaved");
     for round in 1..=3 {
         for backend in &backends {
