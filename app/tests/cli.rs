@@ -981,3 +981,73 @@ async fn queue_work_carries_on_when_its_connections_are_terminated_mid_drain() {
     assert_eq!(message_ids.len() as i64, learners, "one Message-ID per mail");
     db.cleanup().await;
 }
+
+/// `serve` on PostgreSQL keeps answering authenticated requests (which read the database) after
+/// every other backend of its database was terminated, and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_again_after_its_database_connections_are_terminated() {
+    let Some(db) = TestDb::postgres("serve_terminated", app::provider::migrators()).await else {
+        return;
+    };
+    let (added, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args([
+        "user",
+        "add",
+        "--name",
+        "Ratna",
+        "--email",
+        "ratna@example.id",
+        "--role",
+        "instructor",
+    ]));
+    assert_eq!(added.status.code(), Some(0), "{stderr}");
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let mut child = enteraksi()
+        .env("DATABASE_URL", db.url())
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the address on stderr: {line}"))
+        .to_owned();
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+    let before = get("/api/courses");
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+
+    let (killed,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(db.db().writer())
+    .await
+    .unwrap();
+    assert!(killed > 0);
+    let after = get("/api/courses");
+
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
+    assert!(child.try_wait().unwrap().is_none(), "serve exited");
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    db.cleanup().await;
+}
