@@ -70,7 +70,7 @@ impl Application {
 
     /// Like [`start`](Self::start), with parts swapped in.
     pub async fn start_with(config: &Config, options: StartOptions) -> Result<Self, StartError> {
-        let db = Database::connect(&config.database_url).await?;
+        let db = Database::connect_with(&config.database_url, config.db_options()).await?;
         db.migrate(&provider::migrators()).await?;
         let transport = match options.mail_transport {
             Some(transport) => transport,

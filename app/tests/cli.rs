@@ -853,3 +853,201 @@ async fn queue_work_with_wait_for_db_waits_until_the_database_answers() {
     assert!(stdout.iter().any(|l| l.contains("Processed 0 jobs")), "{stdout:?}");
     db.cleanup().await;
 }
+
+/// `learners` learners enrolled in a published course: as many welcome-notification jobs (each
+/// enqueues a mail job when it runs).
+async fn welcome_jobs(config: &Config, learners: usize) {
+    let app = Application::start_with(config, StartOptions::default()).await.unwrap();
+    let mut uow = app.bus().begin();
+    let instructor = shared_kernel::users::create_user(uow.conn().await.unwrap(), "Budi", "budi@example.id", "id")
+        .await
+        .unwrap()
+        .id();
+    uow.commit().await.unwrap();
+    let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
+    let course = courses.create(instructor, "Rust Dasar", "").await.unwrap();
+    courses
+        .add_lesson(instructor, course, "Bab 1", LessonKind::Content)
+        .await
+        .unwrap();
+    courses.publish(instructor, course).await.unwrap();
+    let enrollments = EnrollmentService::new(app.bus().clone());
+    for i in 0..learners {
+        let mut uow = app.bus().begin();
+        let learner = shared_kernel::users::create_user(
+            uow.conn().await.unwrap(),
+            &format!("Siswa {i}"),
+            &format!("siswa{i}@example.id"),
+            "id",
+        )
+        .await
+        .unwrap()
+        .id();
+        uow.commit().await.unwrap();
+        enrollments.enroll(learner, learner, course).await.unwrap();
+    }
+    app.db().close().await;
+}
+
+async fn count(db: &shared_kernel::Database, sql: &'static str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(db.pool()).await.unwrap();
+    n
+}
+
+/// `queue work` drains 300 welcome notifications and their 300 mails while every other backend
+/// of its database is terminated twice: it logs the lost connections and carries on (no exit),
+/// the jobs and failed jobs end empty, every notification and mail delivery record exists once,
+/// and every mail was written at least once with one `Message-ID` per mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_work_carries_on_when_its_connections_are_terminated_mid_drain() {
+    let Some(db) = TestDb::postgres("queue_work_terminated", app::provider::migrators()).await else {
+        return;
+    };
+    let mail = tempfile::tempdir().unwrap();
+    let mail_dir = mail.path().display().to_string();
+    let config = Config::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(db.url().to_owned()),
+        "MAIL_TRANSPORT" => Some("file".to_owned()),
+        "MAIL_FILE_DIR" => Some(mail_dir.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let learners: i64 = 300;
+    welcome_jobs(&config, learners as usize).await;
+
+    let mut child = enteraksi()
+        .env("DATABASE_URL", db.url())
+        .env("MAIL_TRANSPORT", "file")
+        .env("MAIL_FILE_DIR", &mail_dir)
+        .args(["queue", "work", "--concurrency", "2", "--batch-size", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = db.db();
+    for at in [40, 200] {
+        let started = Instant::now();
+        while count(admin, "SELECT COUNT(*) FROM notifications").await < at {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the drain did not get going"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (killed,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(admin.writer())
+        .await
+        .unwrap();
+        assert!(killed > 0);
+    }
+    let started = Instant::now();
+    while count(admin, "SELECT COUNT(*) FROM jobs").await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(90), "the drain did not finish");
+        assert!(child.try_wait().unwrap().is_none(), "queue work exited mid-drain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(child.try_wait().unwrap().is_none(), "queue work exited");
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let stderr: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+
+    assert_eq!(status.code(), Some(0), "{stderr:?}");
+    assert!(stderr.iter().any(|l| l.contains("was lost")), "{stderr:?}");
+    assert_eq!(count(admin, "SELECT COUNT(*) FROM failed_jobs").await, 0);
+    assert_eq!(count(admin, "SELECT COUNT(*) FROM notifications").await, learners);
+    assert_eq!(
+        count(admin, "SELECT COUNT(*) FROM notification_deliveries").await,
+        learners
+    );
+    let mut message_ids = std::collections::HashSet::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(mail.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        files += 1;
+        let id = text
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+            .expect("every mail has a Message-ID")
+            .to_owned();
+        message_ids.insert(id);
+    }
+    assert!(files >= learners, "{files} mails written");
+    assert_eq!(message_ids.len() as i64, learners, "one Message-ID per mail");
+    db.cleanup().await;
+}
+
+/// `serve` on PostgreSQL keeps answering authenticated requests (which read the database) after
+/// every other backend of its database was terminated, and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_again_after_its_database_connections_are_terminated() {
+    let Some(db) = TestDb::postgres("serve_terminated", app::provider::migrators()).await else {
+        return;
+    };
+    let (added, stderr) = run(enteraksi().env("DATABASE_URL", db.url()).args([
+        "user",
+        "add",
+        "--name",
+        "Ratna",
+        "--email",
+        "ratna@example.id",
+        "--role",
+        "instructor",
+    ]));
+    assert_eq!(added.status.code(), Some(0), "{stderr}");
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let mut child = enteraksi()
+        .env("DATABASE_URL", db.url())
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the address on stderr: {line}"))
+        .to_owned();
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+    let before = get("/api/courses");
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+
+    let (killed,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(db.db().writer())
+    .await
+    .unwrap();
+    assert!(killed > 0);
+    let after = get("/api/courses");
+
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
+    assert!(child.try_wait().unwrap().is_none(), "serve exited");
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    db.cleanup().await;
+}

@@ -304,3 +304,32 @@ async fn a_worker_whose_clock_is_60_s_ahead_neither_takes_a_live_lease_nor_runs_
     other.close().await;
     db.cleanup().await;
 }
+
+/// On PostgreSQL a job is ready from its commit by the database's clock: one committed by a node
+/// whose clock is 60 s ahead runs at once on a node with a correct clock (by the committing
+/// node's clock it would wait a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_committed_by_a_node_60_s_ahead_is_ready_at_once() {
+    let Some(db) = TestDb::postgres("job_from_a_node_60_s_ahead", vec![]).await else {
+        return;
+    };
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::builder()
+        .listen_queued(Mark(runs.clone(), 0), QueueOptions::on("default"))
+        .build()
+        .unwrap();
+    let ahead = EventBus::builder(db.db().clone(), Arc::new(registry))
+        .clock(Arc::new(Ahead))
+        .build();
+    create_item(&ahead, "from the future").await.unwrap();
+    let here = process(Database::connect(db.url()).await.unwrap(), &runs, 0);
+    let report = Worker::new(here.clone(), WorkerOptions::new(["default"]))
+        .run_until_empty()
+        .await
+        .unwrap();
+    assert_eq!(report.processed, 1, "{report:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    here.db().close().await;
+    db.cleanup().await;
+}

@@ -199,6 +199,8 @@ async fn aggregate_versions(conn: &mut AnyConnection, audit: &[SharedEnvelope]) 
         })
         .collect())
 }
+const JOB_COLUMNS: &str =
+    "id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at";
 const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
                            available_at, created_at)";
 /// A job already waiting for the same (event or key, listener) is kept: enqueueing is idempotent.
@@ -221,6 +223,7 @@ pub(crate) async fn write(
     audit: &[SharedEnvelope],
     jobs: &[JobRow],
     now: DateTime<Utc>,
+    db_offset: chrono::Duration,
 ) -> Result<(), sqlx::Error> {
     let backend = db.backend();
     let mut batch = Batch::new(backend);
@@ -254,6 +257,21 @@ pub(crate) async fn write(
         batch.insert(AUDIT_INSERT, "", chunk.len(), 12, args);
     }
     let now_micros = to_micros(now);
+    // A job is ready from its commit on. On PostgreSQL "now" is the database's clock (plus the
+    // kernel clock's offset, as for claims), so a node whose clock runs ahead does not delay its
+    // own jobs; the VALUES list then carries the offset in `available_at`.
+    let (jobs_head, jobs_tail, ready_at) = match backend {
+        Backend::Sqlite => (JOBS_INSERT.to_owned(), JOBS_CONFLICT.to_owned(), now_micros),
+        Backend::Postgres => (
+            format!(
+                "INSERT INTO jobs ({JOB_COLUMNS}) SELECT id, queue, event_id, event_name, listener, payload, attempts, \
+                 max_tries, {}, created_at FROM (",
+                Backend::Postgres.queue_time_plus("v.available_at")
+            ),
+            format!(") AS v ({JOB_COLUMNS}){JOBS_CONFLICT}"),
+            db_offset.num_microseconds().unwrap_or(0),
+        ),
+    };
     for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
         let args = chunk.iter().flat_map(|job| {
             [
@@ -265,11 +283,11 @@ pub(crate) async fn write(
                 Arg::Text(job.payload.to_string()),
                 Arg::Int(0),
                 Arg::Int(job.max_tries),
-                Arg::Int(now_micros),
+                Arg::Int(ready_at),
                 Arg::Int(now_micros),
             ]
         });
-        batch.insert(JOBS_INSERT, JOBS_CONFLICT, chunk.len(), 10, args);
+        batch.insert(&jobs_head, &jobs_tail, chunk.len(), 10, args);
     }
     batch.execute(conn).await
 }

@@ -9,8 +9,8 @@
 //!    caused it), up to a bounded cascade depth;
 //! 2. writes the audit rows and one job row per (event, queued listener) in the same
 //!    transaction — the transactional outbox;
-//! 3. commits, and only then publishes broadcasts, wakes idle workers and tells observers (on
-//!    PostgreSQL the commit itself notifies idle workers in other processes).
+//! 3. commits, and only then publishes broadcasts, wakes idle workers (on PostgreSQL also those
+//!    of other processes, with `NOTIFY`) and tells observers.
 //!
 //! Dropping a unit of work, rolling it back or any error before the commit leaves nothing behind
 //! and triggers nothing.
@@ -393,9 +393,9 @@ impl UnitOfWork {
             let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
-            let backend = self.bus.db().backend();
             let idempotency = super::event_bus::pending_idempotency();
             let db = self.bus.db().clone();
+            let clock_offset = self.bus.clock().database_offset();
             let conn = self.conn().await?;
             if let Some(claim) = &idempotency {
                 let claim = claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -410,10 +410,7 @@ impl UnitOfWork {
                 .execute(&mut *conn)
                 .await?;
             }
-            outbox::write(conn, &db, &audit, &jobs, now).await?;
-            // Workers in other processes LISTEN for new jobs on PostgreSQL: notified inside the
-            // transaction, so the notification goes out with the commit and never on a rollback.
-            crate::db::notify_new_jobs(conn, backend, jobs.iter().map(|job| job.queue.as_str())).await?;
+            outbox::write(conn, &db, &audit, &jobs, now, clock_offset).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();
@@ -425,6 +422,9 @@ impl UnitOfWork {
             tracing::Span::current().record("events", self.events.len());
             tracing::Span::current().record("jobs", jobs.len());
             self.after_commit(jobs.len());
+            // Workers in other processes LISTEN for new jobs on PostgreSQL (see `notify_new_jobs`
+            // for why right after the commit rather than inside it).
+            crate::db::notify_new_jobs(self.bus.db(), jobs.iter().map(|job| job.queue.as_str())).await;
             Ok(Committed {
                 events: std::mem::take(&mut self.events),
                 jobs: jobs.len(),

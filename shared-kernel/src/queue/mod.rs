@@ -458,8 +458,8 @@ impl Queue {
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
-        crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
         tx.commit().await?;
+        crate::db::notify_new_jobs(self.bus.db(), [options.queue()]).await;
         self.bus.wake().notify_waiters();
         Ok(())
     }
@@ -501,8 +501,8 @@ impl Queue {
                 .bind(listener)
                 .execute(&mut *tx)
                 .await?;
-            crate::db::notify_new_jobs(&mut tx, self.bus.db().backend(), [options.queue()]).await?;
             tx.commit().await?;
+            crate::db::notify_new_jobs(self.bus.db(), [options.queue()]).await;
             retried += moved;
         }
         if retried > 0 {

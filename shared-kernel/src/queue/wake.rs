@@ -3,7 +3,7 @@
 //! other `queue work` or `serve` processes on one SQLite file). The poll interval stays the
 //! safety net whenever this watch is down.
 //!
-//! * PostgreSQL: the commit that writes jobs sends `NOTIFY` on [`JOBS_CHANNEL`] (one per
+//! * PostgreSQL: right after a commit that wrote jobs, `NOTIFY` on [`JOBS_CHANNEL`] (one per
 //!   transaction and queue); the worker `LISTEN`s on a connection of its own and wakes its idle
 //!   slots when a notification for one of its queues arrives. A lost listener connection is
 //!   logged and made again with backoff; idle slots are woken after every reconnection, since

@@ -96,7 +96,8 @@ impl WorkerOptions {
         self
     }
 
-    /// The longest an idle worker sleeps before looking again.
+    /// The longest an idle worker sleeps before looking again: the safety net, since a commit
+    /// that enqueues jobs wakes it at once, in this process or (through the database) another.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
