@@ -132,9 +132,10 @@ async fn noop_work(backend: &Backend, jobs: i64, durable_bookkeeping: bool) -> (
     (bus, db)
 }
 
-/// Drains the real work with `processes` `enteraksi queue work --stop-when-empty` processes
-/// (each with its default two slots); returns the jobs they report and the time until the last
-/// one exited with the queues empty.
+/// Drains the real work with `processes` `enteraksi queue work` processes (each with its
+/// default slots); returns the jobs they report and the time until the queues were empty (then
+/// they are sent SIGTERM). `--stop-when-empty` would not do: a process stops when nothing is
+/// claimable, which a job waiting for its retry also is.
 async fn drain_with_processes(app: &Application, url: &str, processes: usize) -> (u64, Duration) {
     let started = Instant::now();
     let children: Vec<_> = (0..processes)
@@ -143,35 +144,46 @@ async fn drain_with_processes(app: &Application, url: &str, processes: usize) ->
                 .env("DATABASE_URL", url)
                 .env("MAIL_TRANSPORT", "log")
                 .env("ENTERAKSI_LOG", "error")
-                .args(["queue", "work", "--stop-when-empty"])
+                .args(["queue", "work"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })
         .collect();
+    loop {
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "not drained in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
     let mut jobs = 0;
     for child in children {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success());
         // "Processed N jobs, …"
         let text = String::from_utf8_lossy(&output.stdout);
-        let processed = text
+        jobs += text
             .lines()
             .find_map(|l| l.strip_prefix("Processed ")?.split(' ').next()?.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("queue work reports what it processed: {text}"));
-        jobs += processed;
     }
-    let took = started.elapsed();
-    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
-        .fetch_one(app.db().pool())
-        .await
-        .unwrap();
     let (failed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM failed_jobs")
         .fetch_one(app.db().pool())
         .await
         .unwrap();
-    assert_eq!((left, failed), (0, 0), "the processes drained everything");
+    assert_eq!(failed, 0, "no job failed");
     (jobs, took)
 }
 
