@@ -159,7 +159,10 @@ async fn drain_with_processes(app: &Application, url: &str, processes: usize) ->
         if left == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "not drained in 10 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "not drained in 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let took = started.elapsed();
