@@ -86,7 +86,8 @@ impl Ops {
         let unavailable = |code, message: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
         let applied = tokio::time::timeout(
             READINESS_TIMEOUT,
-            sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(self.db.pool()),
+            sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(self.db.pool()),
         )
         .await;
         let applied: HashSet<i64> = match applied {
@@ -98,7 +99,10 @@ impl Ops {
             }
             Err(_) => {
                 tracing::warn!(timeout = ?READINESS_TIMEOUT, "readiness: the database does not answer in time");
-                return Some(unavailable("database_unreachable", "the database does not answer in time"));
+                return Some(unavailable(
+                    "database_unreachable",
+                    "the database does not answer in time",
+                ));
             }
         };
         let pending = self.migrations.difference(&applied).count();
@@ -156,7 +160,10 @@ async fn readyz(State(ops): State<Ops>) -> Result<axum::Json<Status>, ApiError> 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], ops.exporter.render().await)
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        ops.exporter.render().await,
+    )
 }
 
 #[derive(utoipa::OpenApi)]

@@ -869,7 +869,10 @@ fn spawn_announcing(args: &[&str], announce: &str) -> (Child, String) {
     let mut line = String::new();
     let address = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "{args:?} ended before announcing `{announce}`");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "{args:?} ended before announcing `{announce}`"
+        );
         if let Some(rest) = line.split(announce).nth(1) {
             break rest
                 .split_whitespace()
@@ -939,7 +942,15 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     assert!(output.status.success(), "{stderr}");
     let instructor = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let (mut serve, api) = spawn_announcing(
-        &["--database-url", &url, "serve", "--bind", "127.0.0.1:0", "--workers", "0"],
+        &[
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+        ],
         "on http://",
     );
     let client = reqwest::Client::new();
@@ -955,12 +966,36 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
         .await
         .unwrap();
     let learner = signed["token"].as_str().unwrap().to_owned();
-    let course = post(&client, format!("{api}/api/courses"), &instructor, serde_json::json!({"title": "Rust"})).await;
+    let course = post(
+        &client,
+        format!("{api}/api/courses"),
+        &instructor,
+        serde_json::json!({"title": "Rust"}),
+    )
+    .await;
     let course = course["id"].as_str().unwrap();
     let lesson = serde_json::json!({"title": "Bab 1", "kind": "content"});
-    post(&client, format!("{api}/api/courses/{course}/lessons"), &instructor, lesson).await;
-    post(&client, format!("{api}/api/courses/{course}/publish"), &instructor, serde_json::json!({})).await;
-    post(&client, format!("{api}/api/courses/{course}/enrollments"), &learner, serde_json::json!({})).await;
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/lessons"),
+        &instructor,
+        lesson,
+    )
+    .await;
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/publish"),
+        &instructor,
+        serde_json::json!({}),
+    )
+    .await;
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/enrollments"),
+        &learner,
+        serde_json::json!({}),
+    )
+    .await;
     let (mut work, worker) = spawn_announcing(
         &["--database-url", &url, "queue", "work", "--metrics-bind", "127.0.0.1:0"],
         "Serving metrics on http://",
@@ -992,12 +1027,20 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
 
     // Assert: the command's events and requests on serve, the jobs on queue work.
     assert_eq!(
-        sample(&served, "enteraksi_events_dispatched_total", &[("event", "enrollment.created")]),
+        sample(
+            &served,
+            "enteraksi_events_dispatched_total",
+            &[("event", "enrollment.created")]
+        ),
         Some(1.0),
         "{served}"
     );
     assert_eq!(
-        sample(&served, "enteraksi_events_dispatched_total", &[("event", "course.published")]),
+        sample(
+            &served,
+            "enteraksi_events_dispatched_total",
+            &[("event", "course.published")]
+        ),
         Some(1.0),
         "{served}"
     );
@@ -1005,7 +1048,11 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
         sample(
             &served,
             "enteraksi_http_requests_total",
-            &[("route", "/api/courses/{id}/enrollments"), ("method", "POST"), ("status", "201")]
+            &[
+                ("route", "/api/courses/{id}/enrollments"),
+                ("method", "POST"),
+                ("status", "201")
+            ]
         ),
         Some(1.0),
         "{served}"
@@ -1014,19 +1061,34 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
         sample(
             &served,
             "enteraksi_http_request_duration_seconds_count",
-            &[("route", "/api/courses/{id}/enrollments"), ("method", "POST"), ("status", "201")]
+            &[
+                ("route", "/api/courses/{id}/enrollments"),
+                ("method", "POST"),
+                ("status", "201")
+            ]
         ),
         Some(1.0),
         "{served}"
     );
     assert_eq!(
-        sample(&served, "enteraksi_listener_runs_total", &[("listener", "LogDomainEvent"), ("mode", "sync")]),
+        sample(
+            &served,
+            "enteraksi_listener_runs_total",
+            &[("listener", "LogDomainEvent"), ("mode", "sync")]
+        ),
         Some(2.0),
         "{served}"
     );
-    assert_eq!(total(&served, "enteraksi_jobs_claimed_total"), 0.0, "serve runs no workers");
+    assert_eq!(
+        total(&served, "enteraksi_jobs_claimed_total"),
+        0.0,
+        "serve runs no workers"
+    );
     assert_eq!(total(&served, "enteraksi_queue_depth"), 0.0, "{served}");
-    assert_eq!(sample(&served, "enteraksi_queue_depth", &[("queue", "notifications")]), Some(0.0));
+    assert_eq!(
+        sample(&served, "enteraksi_queue_depth", &[("queue", "notifications")]),
+        Some(0.0)
+    );
     assert_eq!(
         sample(&drained, "enteraksi_jobs_claimed_total", &[("queue", "notifications")]),
         Some(2.0),
@@ -1042,8 +1104,15 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     }
     for listener in ["SendWelcomeNotification", "SendMail"] {
         let labels = [("listener", listener), ("mode", "queued")];
-        assert_eq!(sample(&drained, "enteraksi_listener_runs_total", &labels), Some(1.0), "{drained}");
-        assert_eq!(sample(&drained, "enteraksi_listener_duration_seconds_count", &labels), Some(1.0));
+        assert_eq!(
+            sample(&drained, "enteraksi_listener_runs_total", &labels),
+            Some(1.0),
+            "{drained}"
+        );
+        assert_eq!(
+            sample(&drained, "enteraksi_listener_duration_seconds_count", &labels),
+            Some(1.0)
+        );
     }
 
     signal(&serve, "TERM");

@@ -148,19 +148,34 @@ pub fn install() -> PrometheusHandle {
 fn describe() {
     use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(EVENTS_DISPATCHED, "Events committed, by event name.");
-    describe_counter!(LISTENER_RUNS, "Listener runs (a queued run is one try), by listener and mode.");
+    describe_counter!(
+        LISTENER_RUNS,
+        "Listener runs (a queued run is one try), by listener and mode."
+    );
     describe_counter!(LISTENERS_FAILED, "Listener runs that failed, by listener and mode.");
-    describe_histogram!(LISTENER_DURATION, Unit::Seconds, "Listener run duration, by listener and mode.");
+    describe_histogram!(
+        LISTENER_DURATION,
+        Unit::Seconds,
+        "Listener run duration, by listener and mode."
+    );
     describe_counter!(JOBS_CLAIMED, "Jobs claimed by workers, by queue.");
     describe_counter!(JOBS_SUCCEEDED, "Jobs whose listener succeeded, by queue.");
     describe_counter!(JOBS_RETRIED, "Failed tries scheduled again, by queue.");
     describe_counter!(JOBS_FAILED, "Failed tries, retried or buried, by queue.");
     describe_counter!(JOBS_BURIED, "Jobs moved to failed_jobs, by queue.");
     describe_gauge!(QUEUE_DEPTH, "Jobs waiting in the queue (ready, delayed or running).");
-    describe_gauge!(QUEUE_OLDEST_READY_AGE, Unit::Seconds, "Age of the longest-waiting ready job.");
+    describe_gauge!(
+        QUEUE_OLDEST_READY_AGE,
+        Unit::Seconds,
+        "Age of the longest-waiting ready job."
+    );
     describe_gauge!(QUEUE_FAILED_JOBS, "Jobs of the queue in failed_jobs.");
     describe_counter!(HTTP_REQUESTS, "HTTP requests, by route template, method and status.");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration, by route, method and status.");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration, by route, method and status."
+    );
 }
 
 /// Renders the metrics for a scrape, with the queue gauges read from `bus`'s database. Cheap to
@@ -184,7 +199,9 @@ struct GaugeCache {
 
 impl std::fmt::Debug for MetricsExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsExporter").field("queues", &self.queues).finish_non_exhaustive()
+        f.debug_struct("MetricsExporter")
+            .field("queues", &self.queues)
+            .finish_non_exhaustive()
     }
 }
 

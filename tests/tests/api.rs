@@ -323,7 +323,11 @@ async fn ready_until_migrations_or_the_database_go_missing(t: TestApp) {
     let (status, body) = server.get("/healthz", None).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, body) = server.get("/readyz", None).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{body}"
+    );
 
     // A migration that is no longer recorded as applied: the node is not ready.
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
@@ -331,13 +335,21 @@ async fn ready_until_migrations_or_the_database_go_missing(t: TestApp) {
         .await
         .unwrap();
     let (status, body) = server.get("/readyz", None).await;
-    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "migrations_pending"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "migrations_pending"),
+        "{body}"
+    );
 
     // The database goes away (its pools closed): not ready, and the reason says so without
     // any database text; the process itself still answers.
     t.app.db().close().await;
     let (status, body) = server.get("/readyz", None).await;
-    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "database_unreachable"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "database_unreachable"),
+        "{body}"
+    );
     assert_eq!(body["error"]["message"], "the database does not answer");
     let (status, _) = server.get("/healthz", None).await;
     assert_eq!(status, StatusCode::OK);

@@ -33,10 +33,10 @@ use super::event_bus::Holder;
 pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
 use super::listener::ListenerError;
-use crate::metrics::ListenerMode;
 use super::outbox;
 use crate::broadcast::BroadcastMessage;
 use crate::ids::{CorrelationId, EventId, UserId};
+use crate::metrics::ListenerMode;
 
 /// Why a unit of work could not commit. In every case nothing was written.
 #[derive(Debug, thiserror::Error)]

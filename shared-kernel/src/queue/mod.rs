@@ -562,8 +562,9 @@ impl Queue {
             .into_iter()
             .map(|queue| {
                 let row = rows.iter().find(|r| r.0 == queue);
-                let (depth, reserved, delayed, oldest, ready_since) =
-                    row.map(|r| (r.1, r.2, r.3, Some(r.4), r.5)).unwrap_or((0, 0, 0, None, None));
+                let (depth, reserved, delayed, oldest, ready_since) = row
+                    .map(|r| (r.1, r.2, r.3, Some(r.4), r.5))
+                    .unwrap_or((0, 0, 0, None, None));
                 let age = |since: i64| Duration::from_micros(u64::try_from(now_micros - since).unwrap_or(0));
                 QueueStats {
                     depth,
