@@ -198,6 +198,9 @@ struct WorkArgs {
     /// failure) instead of exiting with an error.
     #[arg(long)]
     wait_for_db: bool,
+    /// Serve `GET /metrics` (Prometheus), `/healthz` and `/readyz` on this address while working.
+    #[arg(long, value_name = "ADDR")]
+    metrics_bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +447,16 @@ async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow:
                 .stop_when_empty(args.stop_when_empty);
             let worker = Worker::new(app.bus().clone(), options);
             let (trigger, shutdown) = shutdown_channel();
+            let alive = crate::ops::WorkersAlive::default();
+            let running = alive.running();
+            let metrics = match args.metrics_bind {
+                Some(bind) => {
+                    let ops = crate::ops::Ops::new(&app, Some(alive));
+                    let listener = crate::ops::listen(bind).await?;
+                    Some(tokio::spawn(crate::ops::serve_routes(ops, listener, shutdown.clone())))
+                }
+                None => None,
+            };
             let grace = args.grace;
             tokio::spawn(async move {
                 let signal = termination().await;
@@ -460,7 +473,12 @@ async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow:
                 let queue = queue.clone();
                 tokio::spawn(async move { show_progress(&progress, &queue, started).await })
             });
-            let report = worker.run(shutdown).await?;
+            let report = worker.run(shutdown).await;
+            drop(running);
+            if let Some(metrics) = metrics {
+                metrics.abort();
+            }
+            let report = report?;
             if let Some(progress) = progress {
                 progress.abort();
                 if std::io::stderr().is_terminal() {

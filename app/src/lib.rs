@@ -12,6 +12,7 @@ pub mod adapters;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ops;
 pub mod provider;
 pub mod server;
 pub mod workload;

@@ -1,5 +1,6 @@
-//! `enteraksi serve`: the LMS over HTTP. Each context owns its routes; this module mounts them,
-//! adds what every request gets (request and correlation ids, tracing, a body limit, a
+//! `enteraksi serve`: the LMS over HTTP. Each context owns its routes; this module mounts them
+//! and the operations routes ([`crate::ops`]: `/healthz`, `/readyz`, `/metrics`), adds what every
+//! request gets (request and correlation ids, tracing, request metrics, a body limit, a
 //! per-request timeout, CORS) and runs the server with the queue workers embedded.
 
 use std::net::SocketAddr;
@@ -13,7 +14,9 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use course::CourseService;
-use shared_kernel::http::{ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, idempotency, request_context};
+use shared_kernel::http::{
+    ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, http_metrics, idempotency, request_context,
+};
 use shared_kernel::{Shutdown, Worker, WorkerOptions, WorkerReport};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -21,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::Application;
 use crate::adapters::EnrollmentCountsFromEnrollments;
+use crate::ops::{Ops, WorkersAlive};
 
 /// The largest request body accepted (1 MiB); larger is 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -53,6 +57,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         progress::http::openapi(),
         assessment::http::openapi(),
         learning_path::http::openapi(),
+        crate::ops::openapi(),
     ] {
         doc.merge(part);
     }
@@ -93,8 +98,9 @@ fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The whole API: every context's routes, mounted, with the shared layers.
-pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
+/// The whole API: every context's routes and the operations routes of `ops`, mounted, with the
+/// shared layers.
+pub fn router(app: &Application, cors_origins: &[HeaderValue], ops: Ops) -> Router {
     let api = ApiState { bus: app.bus().clone() };
     let keys = api.clone();
     let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
@@ -121,6 +127,8 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
         .merge(progress::http::routes(api.clone()))
         .merge(assessment::http::routes(api.clone()))
         .merge(learning_path::http::routes(api))
+        .merge(crate::ops::routes(ops))
+        // Kept for probes configured before `/healthz`; undocumented.
         .route("/health", get(|| async { "ok" }))
         .route(
             "/openapi.json",
@@ -146,6 +154,9 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue]) -> Router {
             tracing::error!("a request handler panicked");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed").into_response()
         }))
+        // Outside the panic and timeout layers, so a panic's 500 and a timeout's 503 are counted;
+        // added with `Router::layer`, so it sees the matched route template.
+        .layer(from_fn(http_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(cors)
 }
@@ -181,16 +192,21 @@ pub async fn serve(
 ) -> anyhow::Result<WorkerReport> {
     let local = listener.local_addr()?;
     eprintln!("Serving the API on http://{local} with {workers} worker slots");
-    let worker = (workers > 0).then(|| {
+    let alive = (workers > 0).then(WorkersAlive::default);
+    let worker = alive.as_ref().map(|alive| {
         let worker = Worker::new(
             app.bus().clone(),
             WorkerOptions::new(app.queues()).concurrency(workers).grace(grace),
         );
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { worker.run(shutdown).await })
+        let running = alive.running();
+        tokio::spawn(async move {
+            let _running = running;
+            worker.run(shutdown).await
+        })
     });
     let mut stop = shutdown.clone();
-    axum::serve(listener, router(app, cors_origins))
+    axum::serve(listener, router(app, cors_origins, Ops::new(app, alive)))
         .with_graceful_shutdown(async move { stop.wait().await })
         .await?;
     let report = match worker {

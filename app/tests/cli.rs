@@ -1051,3 +1051,271 @@ async fn serve_answers_again_after_its_database_connections_are_terminated() {
     assert_eq!(status.code(), Some(0));
     db.cleanup().await;
 }
+
+
+// ---- operations: /metrics, /healthz and /readyz (issue 13) -------------------------------------
+
+/// Spawns `enteraksi` with `args` and returns it with the address it announces on stderr in a
+/// line containing `announce` (its stderr is drained afterwards so it never blocks).
+fn spawn_announcing(args: &[&str], announce: &str) -> (Child, String) {
+    let mut child = enteraksi()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "{args:?} ended before announcing `{announce}`"
+        );
+        if let Some(rest) = line.split(announce).nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches("/metrics")
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, format!("http://{address}"))
+}
+
+/// The value of the sample `name{labels}` (labels exactly these, in any order) in a Prometheus
+/// text exposition, if present.
+fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    wanted.sort();
+    exposition.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        let mut found: Vec<String> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        found.sort();
+        (metric == name && found == wanted).then(|| value.parse().unwrap())
+    })
+}
+
+/// The sum of every sample of `name` in an exposition.
+fn total(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+async fn post(client: &reqwest::Client, url: String, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let response = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
+    // Arrange: a migrated database, an instructor, a server without workers.
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "migrate"]));
+    assert!(output.status.success(), "{stderr}");
+    let (output, stderr) = run(enteraksi().args([
+        "--database-url",
+        &url,
+        "user",
+        "add",
+        "--name",
+        "Bu Ratna",
+        "--email",
+        "ratna@example.id",
+        "--role",
+        "instructor",
+    ]));
+    assert!(output.status.success(), "{stderr}");
+    let instructor = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let (mut serve, api) = spawn_announcing(
+        &[
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+        ],
+        "on http://",
+    );
+    let client = reqwest::Client::new();
+
+    // Act: a learner signs up and enrolls in a published course; a worker drains the jobs.
+    let signed = client
+        .post(format!("{api}/api/users"))
+        .json(&serde_json::json!({"name": "Siti", "email": "siti@example.id"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let learner = signed["token"].as_str().unwrap().to_owned();
+    let course = post(
+        &client,
+        format!("{api}/api/courses"),
+        &instructor,
+        serde_json::json!({"title": "Rust"}),
+    )
+    .await;
+    let course = course["id"].as_str().unwrap();
+    let lesson = serde_json::json!({"title": "Bab 1", "kind": "content"});
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/lessons"),
+        &instructor,
+        lesson,
+    )
+    .await;
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/publish"),
+        &instructor,
+        serde_json::json!({}),
+    )
+    .await;
+    post(
+        &client,
+        format!("{api}/api/courses/{course}/enrollments"),
+        &learner,
+        serde_json::json!({}),
+    )
+    .await;
+    let (mut work, worker) = spawn_announcing(
+        &["--database-url", &url, "queue", "work", "--metrics-bind", "127.0.0.1:0"],
+        "Serving metrics on http://",
+    );
+    let scrape = |base: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+            response.text().await.unwrap()
+        }
+    };
+    // The worker's job counts are the drain's progress: wait until the welcome notification
+    // and the mail it sends (two jobs of queue `notifications`) have succeeded.
+    let started = Instant::now();
+    let drained = loop {
+        let text = scrape(worker.clone()).await;
+        if sample(&text, "enteraksi_jobs_succeeded_total", &[("queue", "notifications")]) == Some(2.0) {
+            break text;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "jobs not drained:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The queue gauges are read at scrape and cached for a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let served = scrape(api.clone()).await;
+
+    // Assert: the command's events and requests on serve, the jobs on queue work.
+    assert_eq!(
+        sample(
+            &served,
+            "enteraksi_events_dispatched_total",
+            &[("event", "enrollment.created")]
+        ),
+        Some(1.0),
+        "{served}"
+    );
+    assert_eq!(
+        sample(
+            &served,
+            "enteraksi_events_dispatched_total",
+            &[("event", "course.published")]
+        ),
+        Some(1.0),
+        "{served}"
+    );
+    assert_eq!(
+        sample(
+            &served,
+            "enteraksi_http_requests_total",
+            &[
+                ("route", "/api/courses/{id}/enrollments"),
+                ("method", "POST"),
+                ("status", "201")
+            ]
+        ),
+        Some(1.0),
+        "{served}"
+    );
+    assert_eq!(
+        sample(
+            &served,
+            "enteraksi_http_request_duration_seconds_count",
+            &[
+                ("route", "/api/courses/{id}/enrollments"),
+                ("method", "POST"),
+                ("status", "201")
+            ]
+        ),
+        Some(1.0),
+        "{served}"
+    );
+    assert_eq!(
+        sample(
+            &served,
+            "enteraksi_listener_runs_total",
+            &[("listener", "LogDomainEvent"), ("mode", "sync")]
+        ),
+        Some(2.0),
+        "{served}"
+    );
+    assert_eq!(
+        total(&served, "enteraksi_jobs_claimed_total"),
+        0.0,
+        "serve runs no workers"
+    );
+    assert_eq!(total(&served, "enteraksi_queue_depth"), 0.0, "{served}");
+    assert_eq!(
+        sample(&served, "enteraksi_queue_depth", &[("queue", "notifications")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&drained, "enteraksi_jobs_claimed_total", &[("queue", "notifications")]),
+        Some(2.0),
+        "{drained}"
+    );
+    for name in [
+        "enteraksi_jobs_retried_total",
+        "enteraksi_jobs_failed_total",
+        "enteraksi_jobs_buried_total",
+        "enteraksi_listeners_failed_total",
+    ] {
+        assert_eq!(total(&drained, name), 0.0, "{name}: {drained}");
+    }
+    for listener in ["SendWelcomeNotification", "SendMail"] {
+        let labels = [("listener", listener), ("mode", "queued")];
+        assert_eq!(
+            sample(&drained, "enteraksi_listener_runs_total", &labels),
+            Some(1.0),
+            "{drained}"
+        );
+        assert_eq!(
+            sample(&drained, "enteraksi_listener_duration_seconds_count", &labels),
+            Some(1.0)
+        );
+    }
+
+    signal(&serve, "TERM");
+    signal(&work, "TERM");
+    assert_eq!(serve.wait().unwrap().code(), Some(0));
+    assert_eq!(work.wait().unwrap().code(), Some(0));
+}

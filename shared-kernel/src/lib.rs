@@ -10,6 +10,7 @@
 //! * [`Worker`] / [`Queue`]: the durable queue with leases, retries, backoff and failed jobs;
 //! * [`LogDomainEvent`] / [`AuditLog`]: the audit trail and its queries;
 //! * [`Broadcaster`] / [`InProcessHub`]: live broadcasts, sent only after commit;
+//! * [`metrics`]: the Prometheus metrics (names, recording, rendering with the queue gauges);
 //! * [`notifications`], [`users`]: database and mail notifications to the people events name;
 //! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
 //!
@@ -27,6 +28,7 @@
 
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod notifications;
 pub mod users;
 

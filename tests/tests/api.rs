@@ -299,6 +299,9 @@ async fn the_openapi_document_lists_every_route_with_the_bearer_scheme() {
         "/api/attempts/{id}/answers/{question_id}/grade",
         "/api/paths",
         "/api/path-enrollments/{id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
@@ -313,6 +316,60 @@ async fn the_openapi_document_lists_every_route_with_the_bearer_scheme() {
     assert_eq!(doc["components"]["schemas"]["ErrorBody"]["type"], "object");
     server.stop().await;
     t.cleanup().await;
+}
+
+async fn ready_until_migrations_or_the_database_go_missing(t: TestApp) {
+    let server = serve(&t).await;
+    let (status, body) = server.get("/healthz", None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = server.get("/readyz", None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{body}"
+    );
+
+    // A migration that is no longer recorded as applied: the node is not ready.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+        .execute(t.app.db().writer())
+        .await
+        .unwrap();
+    let (status, body) = server.get("/readyz", None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "migrations_pending"),
+        "{body}"
+    );
+
+    // The database goes away (its pools closed): not ready, and the reason says so without
+    // any database text; the process itself still answers.
+    t.app.db().close().await;
+    let (status, body) = server.get("/readyz", None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "database_unreachable"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["message"], "the database does not answer");
+    let (status, _) = server.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Its workers cannot reach the database either; only the probes' answers are under test.
+    server.trigger.trigger();
+    let _ = server.running.await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_with_the_reason_once_migrations_or_the_database_go_missing_on_sqlite() {
+    ready_until_migrations_or_the_database_go_missing(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_with_the_reason_once_migrations_or_the_database_go_missing_on_postgres() {
+    if let Some(t) = spawn_app_on_postgres("readyz_is_503_once_the_database_goes_missing").await {
+        ready_until_migrations_or_the_database_go_missing(t).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,7 @@ use super::listener::ListenerError;
 use super::outbox;
 use crate::broadcast::BroadcastMessage;
 use crate::ids::{CorrelationId, EventId, UserId};
+use crate::metrics::ListenerMode;
 
 /// Why a unit of work could not commit. In every case nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -356,6 +357,7 @@ impl UnitOfWork {
             };
             let listeners = self.bus.inner.registry.sync_for(&*event);
             for (listener, handler) in listeners.iter() {
+                let started = std::time::Instant::now();
                 let result = if traced {
                     let span = tracing::debug_span!(
                         parent: &dispatch_span,
@@ -368,6 +370,7 @@ impl UnitOfWork {
                 } else {
                     handler.handle(&event, self).await
                 };
+                crate::metrics::listener_ran(listener, ListenerMode::Sync, started.elapsed(), result.is_err());
                 if let Err(source) = result {
                     return Err(UowError::Listener {
                         listener,
@@ -447,6 +450,7 @@ impl UnitOfWork {
     fn after_commit(&self, jobs: usize) {
         let inner = &self.bus.inner;
         for event in &self.events {
+            crate::metrics::event_dispatched(event.name());
             if let Some(broadcast) = event.broadcast() {
                 let data = event.metadata();
                 for channel in broadcast.channels() {

@@ -1,7 +1,7 @@
 //! What every context's HTTP routes share, written once: the error shape ([`ApiError`]), the
 //! authenticated [`Caller`], JSON bodies whose rejections use the error shape ([`ApiJson`]),
-//! paging ([`PageQuery`], [`Page`]), the request context (request id, correlation id) and
-//! safe retries of `POST` ([`idempotency`]).
+//! paging ([`PageQuery`], [`Page`]), the request context (request id, correlation id),
+//! safe retries of `POST` ([`idempotency`]) and the request counts for `/metrics` ([`http_metrics`]).
 //!
 //! Each context owns its routes (`course::http::routes(…)` and so on) the way it owns its
 //! listeners; `app` mounts them.
@@ -10,6 +10,7 @@ mod caller;
 mod error;
 mod idempotency;
 mod json;
+mod metrics;
 mod page;
 mod request;
 
@@ -17,5 +18,6 @@ pub use caller::{ApiState, Caller};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use idempotency::{IDEMPOTENCY_HEADER, KEY_LIFETIME, REPLAYED_HEADER, idempotency};
 pub use json::{ApiJson, ApiQuery, Created, OptionalJson};
+pub use metrics::{UNMATCHED_ROUTE, http_metrics};
 pub use page::{Page, PageQuery};
 pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};

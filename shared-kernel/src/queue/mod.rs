@@ -94,6 +94,8 @@ pub struct QueueStats {
     pub failed: i64,
     /// How long the oldest waiting job has been in the queue.
     pub oldest_age: Option<Duration>,
+    /// How long the ready job that became ready first has been waiting for a worker.
+    pub oldest_ready_age: Option<Duration>,
 }
 
 /// How long a bookkeeping statement keeps being tried again after lost connections before its
@@ -537,11 +539,13 @@ impl Queue {
         let now = self.now();
         let now_micros = to_micros(now);
         let queue_now = self.time_sql(1);
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        type Row = (String, i64, i64, i64, i64, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT queue, COUNT(*), \
              SUM(CASE WHEN reserved_by IS NOT NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
              SUM(CASE WHEN reserved_by IS NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
-             MIN(created_at) FROM jobs GROUP BY queue"
+             MIN(created_at), MIN(CASE WHEN available_at <= {queue_now} THEN available_at END) \
+             FROM jobs GROUP BY queue"
         )))
         .bind(self.time_arg(Duration::ZERO))
         .fetch_all(self.bus.db().pool())
@@ -558,16 +562,18 @@ impl Queue {
             .into_iter()
             .map(|queue| {
                 let row = rows.iter().find(|r| r.0 == queue);
-                let (depth, reserved, delayed, oldest) =
-                    row.map(|r| (r.1, r.2, r.3, Some(r.4))).unwrap_or((0, 0, 0, None));
+                let (depth, reserved, delayed, oldest, ready_since) = row
+                    .map(|r| (r.1, r.2, r.3, Some(r.4), r.5))
+                    .unwrap_or((0, 0, 0, None, None));
+                let age = |since: i64| Duration::from_micros(u64::try_from(now_micros - since).unwrap_or(0));
                 QueueStats {
                     depth,
                     ready: depth - reserved - delayed,
                     reserved,
                     delayed,
                     failed: failed.iter().find(|f| f.0 == queue).map_or(0, |f| f.1),
-                    oldest_age: oldest
-                        .map(|created| Duration::from_micros(u64::try_from(now_micros - created).unwrap_or(0))),
+                    oldest_age: oldest.map(age),
+                    oldest_ready_age: ready_since.map(age),
                     queue,
                 }
             })

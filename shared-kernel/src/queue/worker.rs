@@ -40,6 +40,7 @@ use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conf
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
 use crate::db::is_connection_lost;
+use crate::metrics::{self, JobOutcome, ListenerMode};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -274,6 +275,18 @@ enum Outcome {
     CutShort,
 }
 
+impl Outcome {
+    /// How the job counters see it; a job given back or taken by another worker is neither.
+    fn metric(&self) -> Option<JobOutcome> {
+        match self {
+            Outcome::AckLater(_) | Outcome::Done => Some(JobOutcome::Succeeded),
+            Outcome::Retried => Some(JobOutcome::Retried),
+            Outcome::Failed => Some(JobOutcome::Buried),
+            Outcome::LeaseLost | Outcome::CutShort => None,
+        }
+    }
+}
+
 impl Worker {
     /// A worker over `bus`'s database and registry.
     pub fn new(bus: EventBus, options: WorkerOptions) -> Self {
@@ -401,6 +414,9 @@ impl Worker {
                 }
                 Err(e) => return Err(e),
             };
+            for job in &jobs {
+                metrics::job_claimed(&job.queue);
+            }
             if jobs.is_empty() {
                 if self.options.stop_when_empty {
                     return Ok(());
@@ -480,6 +496,9 @@ impl Worker {
             let started = Instant::now();
             let outcome = self.run_job(&mut job, token, shutdown).await;
             pace.record(started.elapsed());
+            if let Some(finished) = outcome.as_ref().ok().and_then(Outcome::metric) {
+                metrics::job_finished(&job.queue, finished);
+            }
             match outcome {
                 Ok(Outcome::AckLater(id)) => {
                     acks.push(id);
@@ -554,6 +573,7 @@ impl Worker {
             }
 
             let limit = options.try_timeout();
+            let try_started = Instant::now();
             let mut conflicts = 0;
             let mut lost = 0;
             let result = loop {
@@ -617,6 +637,8 @@ impl Worker {
                     other => break other,
                 }
             };
+            let failed = result.as_ref().is_err_and(|e| !lease_lost(e));
+            metrics::listener_ran(&job.listener, ListenerMode::Queued, try_started.elapsed(), failed);
             match result {
                 Ok(None) => Ok(Outcome::AckLater(job.id.clone())),
                 Ok(Some(())) => Ok(Outcome::Done),
