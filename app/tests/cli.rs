@@ -683,8 +683,8 @@ async fn user_add_prints_the_token_alone_and_revoke_stops_it() {
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = enteraksi()
-        .args([
+    let (mut child, address) = spawn_announcing(
+        enteraksi().args([
             "--database-url",
             &sqlite_url(&dir),
             "serve",
@@ -692,20 +692,9 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
             "127.0.0.1:0",
             "--workers",
             "1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the address on stderr: {line}"))
-        .to_owned();
+        ]),
+        "http://",
+    );
 
     let get = |path: &str| {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
@@ -1001,22 +990,12 @@ async fn serve_answers_again_after_its_database_connections_are_terminated() {
     ]));
     assert_eq!(added.status.code(), Some(0), "{stderr}");
     let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
-    let mut child = enteraksi()
-        .env("DATABASE_URL", db.url())
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the address on stderr: {line}"))
-        .to_owned();
+    let (mut child, address) = spawn_announcing(
+        enteraksi()
+            .env("DATABASE_URL", db.url())
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"]),
+        "http://",
+    );
     let get = |path: &str| {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         std::io::Write::write_all(
@@ -1052,25 +1031,19 @@ async fn serve_answers_again_after_its_database_connections_are_terminated() {
     db.cleanup().await;
 }
 
-
 // ---- operations: /metrics, /healthz and /readyz (issue 13) -------------------------------------
 
-/// Spawns `enteraksi` with `args` and returns it with the address it announces on stderr in a
-/// line containing `announce` (its stderr is drained afterwards so it never blocks).
-fn spawn_announcing(args: &[&str], announce: &str) -> (Child, String) {
-    let mut child = enteraksi()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Spawns `command` (an `enteraksi`) and returns it with the `host:port` it announces on stderr
+/// right after `announce` (its stderr is drained afterwards so it never blocks).
+fn spawn_announcing(command: &mut Command, announce: &str) -> (Child, String) {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     let address = loop {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "{args:?} ended before announcing `{announce}`"
+            "{command:?} ended before announcing `{announce}`"
         );
         if let Some(rest) = line.split(announce).nth(1) {
             break rest
@@ -1082,7 +1055,7 @@ fn spawn_announcing(args: &[&str], announce: &str) -> (Child, String) {
         }
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, format!("http://{address}"))
+    (child, address)
 }
 
 /// The value of the sample `name{labels}` (labels exactly these, in any order) in a Prometheus
@@ -1141,7 +1114,7 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     assert!(output.status.success(), "{stderr}");
     let instructor = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let (mut serve, api) = spawn_announcing(
-        &[
+        enteraksi().args([
             "--database-url",
             &url,
             "serve",
@@ -1149,9 +1122,10 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
             "127.0.0.1:0",
             "--workers",
             "0",
-        ],
+        ]),
         "on http://",
     );
+    let api = format!("http://{api}");
     let client = reqwest::Client::new();
 
     // Act: a learner signs up and enrolls in a published course; a worker drains the jobs.
@@ -1196,9 +1170,10 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     )
     .await;
     let (mut work, worker) = spawn_announcing(
-        &["--database-url", &url, "queue", "work", "--metrics-bind", "127.0.0.1:0"],
+        enteraksi().args(["--database-url", &url, "queue", "work", "--metrics-bind", "127.0.0.1:0"]),
         "Serving metrics on http://",
     );
+    let worker = format!("http://{worker}");
     let scrape = |base: String| {
         let client = client.clone();
         async move {
