@@ -457,12 +457,7 @@ mod tests {
 
     #[test]
     fn openapi_lists_every_route() {
-        let doc = openapi();
-        let mut documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
-        documented.sort_unstable();
-        let mut registered = ROUTES.to_vec();
-        registered.sort_unstable();
-        assert_eq!(documented, registered);
+        shared_kernel::testing::assert_documents_exactly(&openapi(), ROUTES);
     }
 
     #[test]

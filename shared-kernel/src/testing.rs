@@ -91,6 +91,17 @@ impl EventFake {
     }
 }
 
+/// Asserts that a context's OpenAPI document lists exactly the paths its `routes()` registers
+/// (`routes`, in any order): no route undocumented, no documented path left without a route.
+#[track_caller]
+pub fn assert_documents_exactly(doc: &utoipa::openapi::OpenApi, routes: &[&str]) {
+    let mut documented: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    let mut registered = routes.to_vec();
+    registered.sort_unstable();
+    assert_eq!(documented, registered);
+}
+
 /// Asserts that `listener` is registered for the event `E`.
 #[track_caller]
 pub fn assert_listening<E: DomainEvent>(registry: &Registry, listener: &str) {
