@@ -103,36 +103,7 @@ async fn five_welcome_jobs(url: &str, smtp: &str) {
         _ => None,
     })
     .unwrap();
-    let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
-    let mut uow = app.bus().begin();
-    let instructor = shared_kernel::users::create_user(uow.conn().await.unwrap(), "Budi", "budi@example.id", "id")
-        .await
-        .unwrap()
-        .id();
-    uow.commit().await.unwrap();
-    let courses = CourseService::new(app.bus().clone(), Arc::new(EnrollmentCountsFromEnrollments));
-    let course = courses.create(instructor, "Rust Dasar", "").await.unwrap();
-    courses
-        .add_lesson(instructor, course, "Bab 1", LessonKind::Content)
-        .await
-        .unwrap();
-    courses.publish(instructor, course).await.unwrap();
-    let enrollments = EnrollmentService::new(app.bus().clone());
-    for i in 0..5 {
-        let mut uow = app.bus().begin();
-        let learner = shared_kernel::users::create_user(
-            uow.conn().await.unwrap(),
-            &format!("Siswa {i}"),
-            &format!("siswa{i}@example.id"),
-            "id",
-        )
-        .await
-        .unwrap()
-        .id();
-        uow.commit().await.unwrap();
-        enrollments.enroll(learner, learner, course).await.unwrap();
-    }
-    app.db().close().await;
+    welcome_jobs(&config, 5).await;
 }
 
 fn signal(child: &Child, name: &str) {
