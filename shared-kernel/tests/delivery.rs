@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[macro_use]
 mod common;
 
 use async_trait::async_trait;
@@ -271,26 +272,6 @@ async fn run_until_jobs_done(h: &Harness, workers: Vec<Worker>) -> u64 {
         processed += report.unwrap().processed;
     }
     processed
-}
-
-/// Each scenario as a SQLite test and a PostgreSQL test.
-macro_rules! on_both {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(shared_kernel::testing::TestDb::new(vec![]).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let test = concat!(stringify!($name), "_postgres");
-                if let Some(db) = shared_kernel::testing::TestDb::postgres(test, vec![]).await {
-                    super::$scenario(db).await;
-                }
-            }
-        }
-    };
 }
 
 async fn cleanup(h: Harness) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[macro_use]
 mod common;
 
 use async_trait::async_trait;
@@ -65,26 +66,6 @@ async fn wait_until(within: Duration, what: &str, done: impl Fn() -> bool) {
         assert!(started.elapsed() < within, "{what}: not within {within:?}");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-/// Each scenario as a SQLite test and a PostgreSQL test.
-macro_rules! on_both {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(shared_kernel::testing::TestDb::new(vec![]).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let test = concat!(stringify!($name), "_postgres");
-                if let Some(db) = shared_kernel::testing::TestDb::postgres(test, vec![]).await {
-                    super::$scenario(db).await;
-                }
-            }
-        }
-    };
 }
 
 /// The worker polls only every 30 s, and nothing in its process commits: each of three jobs

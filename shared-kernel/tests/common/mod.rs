@@ -43,3 +43,24 @@ pub async fn create_item(bus: &EventBus, name: &str) -> Result<String, UowError>
     uow.commit().await?;
     Ok(id)
 }
+
+/// Each scenario (an `async fn(TestDb)` beside the call) as a SQLite test and a PostgreSQL test.
+#[allow(unused_macros)] // guarantees.rs has no scenario on both
+macro_rules! on_both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(shared_kernel::testing::TestDb::new(vec![]).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let test = concat!(stringify!($name), "_postgres");
+                if let Some(db) = shared_kernel::testing::TestDb::postgres(test, vec![]).await {
+                    super::$scenario(db).await;
+                }
+            }
+        }
+    };
+}
