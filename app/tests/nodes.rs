@@ -300,13 +300,7 @@ async fn drained_in_trouble(url: &str, learners: usize, trouble: Trouble) -> i64
         .unwrap();
     let expected: BTreeSet<String> = keys
         .into_iter()
-        .map(|(key,)| {
-            let part: String = key
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
-                .collect();
-            format!("<{part}@enteraksi>")
-        })
+        .map(|(key,)| shared_kernel::notifications::message_id(&key))
         .collect();
     let sends = inbox.lock().unwrap().sends.clone();
     let mut recipients: HashMap<&str, &Vec<String>> = HashMap::new();

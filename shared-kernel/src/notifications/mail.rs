@@ -195,16 +195,11 @@ impl OutgoingMail {
             let address = addr.parse().map_err(|_| MailError::Address(addr.clone()))?;
             Ok(Mailbox::new(Some(name.clone()), address))
         };
-        let id_part: String = self
-            .idempotency_key
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
-            .collect();
         Message::builder()
             .from(mailbox(&self.from)?)
             .to(mailbox(&self.to)?)
             .subject(self.subject.clone())
-            .message_id(Some(format!("<{id_part}@enteraksi>")))
+            .message_id(Some(message_id(&self.idempotency_key)))
             .multipart(MultiPart::alternative_plain_html(self.text.clone(), self.html.clone()))
             .map_err(MailError::Build)
     }
@@ -336,6 +331,16 @@ impl MailTransport for MemoryTransport {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(mail.clone());
         Ok(())
     }
+}
+
+/// The `Message-ID` (`<…@enteraksi>`) of the mail whose idempotency key is `key`: the same for
+/// every send of one mail, so a receiving system can drop a resend.
+pub fn message_id(key: &str) -> String {
+    let part: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '.' })
+        .collect();
+    format!("<{part}@enteraksi>")
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use serde_json::Value;
 pub use delivery::{MailJob, SendMail};
 pub use mail::{
     FileTransport, LogTransport, MailError, MailMessage, MailTransport, MemoryTransport, OutgoingMail, SmtpTransport,
+    message_id,
 };
 
 use crate::bus::JobContext;
