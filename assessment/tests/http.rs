@@ -134,6 +134,37 @@ impl Server {
         self.send(self.client.get(format!("{}{path}", self.base)), token).await
     }
 
+    /// A published course "Rust Dasar" of `instructor` with one content lesson, `learner`
+    /// enrolled in it; its id.
+    async fn published_course_with_learner(&self, instructor: &str, learner: &str) -> String {
+        let course = self
+            .post(
+                "/api/courses",
+                Some(instructor),
+                json!({"title": "Rust Dasar", "description": "Dari nol"}),
+            )
+            .await;
+        assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
+        let course = course.body["id"].as_str().unwrap().to_owned();
+        let lesson = self
+            .post(
+                &format!("/api/courses/{course}/lessons"),
+                Some(instructor),
+                json!({"title": "Variabel", "kind": "content"}),
+            )
+            .await;
+        assert_eq!(lesson.status, StatusCode::CREATED, "{}", lesson.body);
+        let published = self
+            .post(&format!("/api/courses/{course}/publish"), Some(instructor), json!({}))
+            .await;
+        assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+        let enrolled = self
+            .post(&format!("/api/courses/{course}/enrollments"), Some(learner), json!({}))
+            .await;
+        assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+        course
+    }
+
     async fn stop(self) {
         self.running.abort();
         self.db.cleanup().await;
@@ -171,31 +202,7 @@ async fn an_assessment_is_authored_taken_graded_and_read_over_http() {
     let outsider = s.user("Andi Wijaya", "andi@example.id", Role::Learner).await;
 
     // A published course with a lesson, the learner enrolled; and a draft only its author sees.
-    let course = s
-        .post(
-            "/api/courses",
-            Some(&instructor),
-            json!({"title": "Rust Dasar", "description": "Dari nol"}),
-        )
-        .await;
-    assert_eq!(course.status, StatusCode::CREATED, "{}", course.body);
-    let course = course.body["id"].as_str().unwrap().to_owned();
-    let lesson = s
-        .post(
-            &format!("/api/courses/{course}/lessons"),
-            Some(&instructor),
-            json!({"title": "Variabel", "kind": "content"}),
-        )
-        .await;
-    assert_eq!(lesson.status, StatusCode::CREATED, "{}", lesson.body);
-    let published = s
-        .post(&format!("/api/courses/{course}/publish"), Some(&instructor), json!({}))
-        .await;
-    assert_eq!(published.status, StatusCode::OK, "{}", published.body);
-    let enrolled = s
-        .post(&format!("/api/courses/{course}/enrollments"), Some(&learner), json!({}))
-        .await;
-    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let course = s.published_course_with_learner(&instructor, &learner).await;
     let draft = s
         .post("/api/courses", Some(&instructor), json!({"title": "Rust Lanjut"}))
         .await;
@@ -611,26 +618,7 @@ async fn an_admin_authors_and_grades_an_assessment_of_another_instructors_course
     let other = s.user("Rina Wati", "rina@example.id", Role::Instructor).await;
     let admin = s.user("Admin", "admin@example.id", Role::Admin).await;
     let learner = s.user("Siti Rahma", "siti@example.id", Role::Learner).await;
-    let course = s
-        .post("/api/courses", Some(&instructor), json!({"title": "Rust Dasar"}))
-        .await;
-    let course = course.body["id"].as_str().unwrap().to_owned();
-    let lesson = s
-        .post(
-            &format!("/api/courses/{course}/lessons"),
-            Some(&instructor),
-            json!({"title": "Variabel", "kind": "content"}),
-        )
-        .await;
-    assert_eq!(lesson.status, StatusCode::CREATED, "{}", lesson.body);
-    let published = s
-        .post(&format!("/api/courses/{course}/publish"), Some(&instructor), json!({}))
-        .await;
-    assert_eq!(published.status, StatusCode::OK, "{}", published.body);
-    let enrolled = s
-        .post(&format!("/api/courses/{course}/enrollments"), Some(&learner), json!({}))
-        .await;
-    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let course = s.published_course_with_learner(&instructor, &learner).await;
 
     // Another instructor may not author it; an admin may.
     let create = format!("/api/courses/{course}/assessments");
