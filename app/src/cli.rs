@@ -444,7 +444,8 @@ async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow:
                 .lease(Duration::from_secs(args.lease))
                 .poll_interval(Duration::from_millis(args.poll_ms))
                 .grace(Duration::from_secs(args.grace))
-                .stop_when_empty(args.stop_when_empty);
+                .stop_when_empty(args.stop_when_empty)
+                .broadcast_retention(app.broadcast_retention());
             let worker = Worker::new(app.bus().clone(), options);
             let (trigger, shutdown) = shutdown_channel();
             let alive = crate::ops::WorkersAlive::default();

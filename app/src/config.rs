@@ -82,6 +82,9 @@ pub struct Config {
     pub http_bind: std::net::SocketAddr,
     /// `CORS_ORIGINS`: the browser origins allowed to call the API, comma-separated (default none).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// `BROADCAST_RETENTION_HOURS`: how long broadcasts are kept for clients that resume
+    /// (default 24; 1 to 8760). Workers prune older ones.
+    pub broadcast_retention: std::time::Duration,
 }
 
 impl Config {
@@ -170,6 +173,18 @@ impl Config {
                 }
             }
         }
+        let broadcast_retention = match get("BROADCAST_RETENTION_HOURS") {
+            None => shared_kernel::DEFAULT_BROADCAST_RETENTION,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(hours) if (1..=8760).contains(&hours) => std::time::Duration::from_secs(hours * 3600),
+                _ => {
+                    return Err(invalid(
+                        "BROADCAST_RETENTION_HOURS",
+                        format!("`{text}` is not a number of hours from 1 to 8760"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             database_url,
             database_url_is_default,
@@ -179,6 +194,7 @@ impl Config {
             app_url,
             http_bind,
             cors_origins,
+            broadcast_retention,
         })
     }
 

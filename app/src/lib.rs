@@ -19,8 +19,9 @@ pub mod workload;
 
 use std::sync::Arc;
 
+use shared_kernel::broadcast::{ChannelRule, LiveHub, SUBSCRIBER_BUFFER};
 use shared_kernel::notifications::{MailTransport, NotificationSender, Notifier};
-use shared_kernel::{CommitObserver, Database, EventBus, InProcessHub};
+use shared_kernel::{CommitObserver, Database, EventBus};
 
 use crate::config::Config;
 
@@ -38,12 +39,14 @@ pub enum StartError {
     Registry(#[from] shared_kernel::RegistryError),
 }
 
-/// A running application: database, bus (with every listener registered) and live hub.
+/// A running application: database, bus (with every listener registered) and the hub of this
+/// process's live broadcast subscribers.
 #[derive(Clone)]
 pub struct Application {
     db: Database,
     bus: EventBus,
-    hub: Arc<InProcessHub>,
+    live: Arc<LiveHub>,
+    broadcast_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -88,15 +91,15 @@ impl Application {
             mail: transport,
             app_url: config.app_url.clone(),
         })?;
-        let hub = Arc::new(InProcessHub::default());
-        let mut builder = EventBus::builder(db.clone(), Arc::new(registry)).broadcaster(hub.clone());
+        let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {
             builder = builder.observer(observer);
         }
         Ok(Self {
             db,
             bus: builder.build(),
-            hub,
+            live: LiveHub::new(SUBSCRIBER_BUFFER),
+            broadcast_retention: config.broadcast_retention,
         })
     }
 
@@ -110,9 +113,33 @@ impl Application {
         &self.bus
     }
 
-    /// The live broadcast hub.
-    pub fn hub(&self) -> &Arc<InProcessHub> {
-        &self.hub
+    /// This process's live broadcast subscribers (fed by a tailer `serve` starts).
+    pub fn live(&self) -> &Arc<LiveHub> {
+        &self.live
+    }
+
+    /// How long broadcasts are kept for clients that resume (`BROADCAST_RETENTION_HOURS`).
+    pub fn broadcast_retention(&self) -> std::time::Duration {
+        self.broadcast_retention
+    }
+
+    /// Every channel the contexts' events broadcast on, as subscribers may name them.
+    pub fn broadcast_channels() -> Vec<ChannelRule> {
+        let mut rules: Vec<ChannelRule> = Vec::new();
+        for rule in [
+            course::BROADCAST_CHANNELS,
+            enrollment::BROADCAST_CHANNELS,
+            progress::BROADCAST_CHANNELS,
+            assessment::BROADCAST_CHANNELS,
+            learning_path::BROADCAST_CHANNELS,
+        ]
+        .concat()
+        {
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        }
+        rules
     }
 
     /// The queues workers take by default, in priority order.

@@ -14,6 +14,8 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use course::CourseService;
+use shared_kernel::broadcast::Tailer;
+use shared_kernel::http::redacted_uri;
 use shared_kernel::http::{
     ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, http_metrics, idempotency, request_context,
 };
@@ -57,6 +59,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         progress::http::openapi(),
         assessment::http::openapi(),
         learning_path::http::openapi(),
+        shared_kernel::broadcast::http::openapi(),
         crate::ops::openapi(),
     ] {
         doc.merge(part);
@@ -126,7 +129,12 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue], ops: Ops) -> Rout
         .merge(enrollment::http::routes(api.clone()))
         .merge(progress::http::routes(api.clone()))
         .merge(assessment::http::routes(api.clone()))
-        .merge(learning_path::http::routes(api))
+        .merge(learning_path::http::routes(api.clone()))
+        .merge(shared_kernel::broadcast::http::routes(
+            api,
+            app.live().clone(),
+            &Application::broadcast_channels(),
+        ))
         .merge(crate::ops::routes(ops))
         // Kept for probes configured before `/healthz`; undocumented.
         .route("/health", get(|| async { "ok" }))
@@ -157,7 +165,16 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue], ops: Ops) -> Rout
         // Outside the panic and timeout layers, so a panic's 500 and a timeout's 503 are counted;
         // added with `Router::layer`, so it sees the matched route template.
         .layer(from_fn(http_metrics))
-        .layer(TraceLayer::new_for_http())
+        // The request's span names its path and query with any `token` redacted (a browser's
+        // EventSource sends its API token in the query).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                uri = %redacted_uri(request.uri()),
+                version = ?request.version(),
+            )
+        }))
         .layer(cors)
 }
 
@@ -196,7 +213,10 @@ pub async fn serve(
     let worker = alive.as_ref().map(|alive| {
         let worker = Worker::new(
             app.bus().clone(),
-            WorkerOptions::new(app.queues()).concurrency(workers).grace(grace),
+            WorkerOptions::new(app.queues())
+                .concurrency(workers)
+                .grace(grace)
+                .broadcast_retention(app.broadcast_retention()),
         );
         let shutdown = shutdown.clone();
         let running = alive.running();
@@ -205,9 +225,17 @@ pub async fn serve(
             worker.run(shutdown).await
         })
     });
+    // Every `serve` process tails the broadcast log to its own subscribers.
+    let _tailer = Tailer::start(app.bus(), app.live().clone()).await;
     let mut stop = shutdown.clone();
+    let live = app.live().clone();
     axum::serve(listener, router(app, cors_origins, Ops::new(app, alive)))
-        .with_graceful_shutdown(async move { stop.wait().await })
+        .with_graceful_shutdown(async move {
+            stop.wait().await;
+            // Streams never end by themselves: end each with a final `shutdown` event, so the
+            // graceful shutdown can finish and clients resume elsewhere.
+            live.close();
+        })
         .await?;
     let report = match worker {
         Some(handle) => handle.await??,

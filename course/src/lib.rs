@@ -24,6 +24,13 @@
 mod domain;
 mod error;
 mod events;
+/// The channels this context's events broadcast on: the public catalog `courses` and each
+/// course's `course.{id}`.
+pub const BROADCAST_CHANNELS: &[shared_kernel::broadcast::ChannelRule] = &[
+    shared_kernel::broadcast::ChannelRule::Public("courses"),
+    shared_kernel::broadcast::ChannelRule::PublicPerId("course."),
+];
+
 pub mod http;
 mod ports;
 mod repository;

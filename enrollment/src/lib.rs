@@ -31,6 +31,9 @@
 mod domain;
 mod error;
 mod events;
+/// The channels this context's events broadcast on: each learner's own `private-user.{id}`.
+pub const BROADCAST_CHANNELS: &[shared_kernel::broadcast::ChannelRule] = &[shared_kernel::broadcast::ChannelRule::USER];
+
 pub mod http;
 mod listeners;
 mod notifications;

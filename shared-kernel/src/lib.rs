@@ -9,7 +9,7 @@
 //!   inside it and whose audit rows and jobs (the transactional outbox) commit with it;
 //! * [`Worker`] / [`Queue`]: the durable queue with leases, retries, backoff and failed jobs;
 //! * [`LogDomainEvent`] / [`AuditLog`]: the audit trail and its queries;
-//! * [`Broadcaster`] / [`InProcessHub`]: live broadcasts, sent only after commit;
+//! * [`broadcast`]: live broadcasts from a log written with each commit, over SSE and WebSocket;
 //! * [`metrics`]: the Prometheus metrics (names, recording, rendering with the queue gauges);
 //! * [`notifications`], [`users`]: database and mail notifications to the people events name;
 //! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
@@ -33,7 +33,7 @@ pub mod notifications;
 pub mod users;
 
 pub mod audit;
-mod broadcast;
+pub mod broadcast;
 mod bus;
 mod clock;
 mod db;
@@ -59,8 +59,8 @@ pub use ids::{
     LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId,
 };
 pub use queue::{
-    FailedJob, Queue, QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress,
-    WorkerReport, shutdown_channel,
+    DEFAULT_BROADCAST_RETENTION, FailedJob, Queue, QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker,
+    WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel,
 };
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.

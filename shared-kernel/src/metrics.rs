@@ -47,6 +47,14 @@ pub const HTTP_REQUESTS: &str = "enteraksi_http_requests_total";
 /// How long an HTTP request took, by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "enteraksi_http_request_duration_seconds";
 
+/// Live broadcast subscribers of this process (SSE streams and WebSocket connections), by
+/// `transport`.
+pub const BROADCAST_SUBSCRIBERS: &str = "enteraksi_broadcast_subscribers";
+/// Broadcast messages sent to subscribers, by `transport` (one per message and subscriber).
+pub const BROADCAST_MESSAGES_SENT: &str = "enteraksi_broadcast_messages_sent_total";
+/// Subscribers disconnected because they fell behind (their buffer was full).
+pub const BROADCAST_SLOW_DISCONNECTS: &str = "enteraksi_broadcast_slow_disconnects_total";
+
 /// Histogram buckets for every `…_duration_seconds` metric: 1 ms to 30 s.
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -109,6 +117,21 @@ pub(crate) fn job_finished(queue: &str, outcome: JobOutcome) {
             ::metrics::counter!(JOBS_BURIED, "queue" => queue).increment(1);
         }
     }
+}
+
+/// A broadcast subscriber connected (`+1`) or left (`-1`).
+pub(crate) fn broadcast_subscribers(transport: &'static str, change: f64) {
+    ::metrics::gauge!(BROADCAST_SUBSCRIBERS, "transport" => transport).increment(change);
+}
+
+/// One broadcast message written to a subscriber.
+pub(crate) fn broadcast_sent(transport: &'static str) {
+    ::metrics::counter!(BROADCAST_MESSAGES_SENT, "transport" => transport).increment(1);
+}
+
+/// A subscriber that fell behind was disconnected.
+pub(crate) fn broadcast_slow_disconnect() {
+    ::metrics::counter!(BROADCAST_SLOW_DISCONNECTS).increment(1);
 }
 
 /// Counts one answered HTTP request. `route` is the matched template, not the path, so ids do

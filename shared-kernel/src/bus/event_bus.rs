@@ -100,6 +100,7 @@ pub(super) struct BusInner {
     pub(super) broadcaster: Arc<dyn Broadcaster>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) wake: Arc<Notify>,
+    pub(super) broadcast_wake: Arc<Notify>,
     pub(super) observers: Vec<Arc<dyn CommitObserver>>,
     pub(super) max_depth: u32,
 }
@@ -166,6 +167,7 @@ impl EventBusBuilder {
                 broadcaster: self.broadcaster,
                 clock: self.clock,
                 wake: Arc::new(Notify::new()),
+                broadcast_wake: Arc::new(Notify::new()),
                 observers: self.observers,
                 max_depth: self.max_depth,
             }),
@@ -214,6 +216,12 @@ impl EventBus {
     /// Notified whenever a commit enqueues jobs; idle workers of this process wait on it.
     pub(crate) fn wake(&self) -> &Arc<Notify> {
         &self.inner.wake
+    }
+
+    /// Notified whenever a commit of this process writes broadcasts; the broadcast tailer of
+    /// this process waits on it.
+    pub(crate) fn broadcast_wake(&self) -> &Arc<Notify> {
+        &self.inner.broadcast_wake
     }
 
     /// Runs `command` (which begins, uses and commits its own unit of work) and runs it again,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::event::SharedEnvelope;
 use super::uow::{EventBus, UowError};
+use crate::broadcast::log::{self as broadcast_log, BroadcastRow, RowValue};
 use crate::clock::{to_db_text, to_micros};
 use crate::db::{Backend, Database};
 
@@ -117,6 +118,17 @@ impl Batch {
         }
     }
 
+    /// Adds a statement without parameters.
+    fn statement(&mut self, sql: &str) {
+        if !self.combine {
+            self.flush();
+        }
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(sql);
+    }
+
     /// Adds `INSERT … VALUES` for `rows` rows of `cols` columns; `head` is the part before VALUES.
     fn insert(&mut self, head: &str, tail: &str, rows: usize, cols: usize, args: impl IntoIterator<Item = Arg>) {
         if !self.combine || self.args.len() + rows * cols > MAX_ARGS_PER_ROUND_TRIP {
@@ -206,8 +218,8 @@ const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, li
 /// A job already waiting for the same (event or key, listener) is kept: enqueueing is idempotent.
 const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
-/// Writes the audit rows and the job rows in the caller's transaction: multi-row INSERTs, and on
-/// SQLite both tables' INSERTs in one round trip.
+/// Writes the audit rows, the job rows and the broadcast rows in the caller's transaction:
+/// multi-row INSERTs, and on SQLite all of them in one round trip.
 ///
 /// The aggregate versions are read in the transaction on SQLite (one writer: nothing can come
 /// between). On PostgreSQL they are read **outside** it, on a pooled connection: read inside a
@@ -222,6 +234,7 @@ pub(crate) async fn write(
     db: &Database,
     audit: &[SharedEnvelope],
     jobs: &[JobRow],
+    broadcasts: &[BroadcastRow],
     now: DateTime<Utc>,
     db_offset: chrono::Duration,
 ) -> Result<(), sqlx::Error> {
@@ -288,6 +301,21 @@ pub(crate) async fn write(
             ]
         });
         batch.insert(&jobs_head, &jobs_tail, chunk.len(), 10, args);
+    }
+    let (head, tail, cols) = broadcast_log::insert_sql(backend);
+    for (n, chunk) in broadcasts.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let args = chunk.iter().enumerate().flat_map(|(i, row)| {
+            broadcast_log::row_values(backend, row, n * ROWS_PER_STATEMENT + i + 1, now)
+                .into_iter()
+                .map(|value| match value {
+                    RowValue::Text(v) => Arg::Text(v),
+                    RowValue::Int(v) => Arg::Int(v),
+                })
+        });
+        batch.insert(head, tail, chunk.len(), cols, args);
+    }
+    if let Some(advance) = broadcast_log::advance_sql(backend, broadcasts.len()) {
+        batch.statement(&advance);
     }
     batch.execute(conn).await
 }

@@ -394,6 +394,7 @@ impl UnitOfWork {
             }
             let now = self.bus.clock().now();
             let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
+            let broadcasts = crate::broadcast::log::rows(&self.events);
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
             let idempotency = super::event_bus::pending_idempotency();
@@ -413,7 +414,7 @@ impl UnitOfWork {
                 .execute(&mut *conn)
                 .await?;
             }
-            outbox::write(conn, &db, &audit, &jobs, now, clock_offset).await?;
+            outbox::write(conn, &db, &audit, &jobs, &broadcasts, now, clock_offset).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();
@@ -424,10 +425,15 @@ impl UnitOfWork {
             }
             tracing::Span::current().record("events", self.events.len());
             tracing::Span::current().record("jobs", jobs.len());
-            self.after_commit(jobs.len());
-            // Workers in other processes LISTEN for new jobs on PostgreSQL (see `notify_new_jobs`
-            // for why right after the commit rather than inside it).
-            crate::db::notify_new_jobs(self.bus.db(), jobs.iter().map(|job| job.queue.as_str())).await;
+            self.after_commit(jobs.len(), !broadcasts.is_empty());
+            // Workers and broadcast tailers in other processes LISTEN on PostgreSQL (see
+            // `notify_committed` for why right after the commit rather than inside it).
+            crate::db::notify_committed(
+                self.bus.db(),
+                jobs.iter().map(|job| job.queue.as_str()),
+                !broadcasts.is_empty(),
+            )
+            .await;
             Ok(Committed {
                 events: std::mem::take(&mut self.events),
                 jobs: jobs.len(),
@@ -447,7 +453,7 @@ impl UnitOfWork {
         Ok(())
     }
 
-    fn after_commit(&self, jobs: usize) {
+    fn after_commit(&self, jobs: usize, broadcasts: bool) {
         let inner = &self.bus.inner;
         for event in &self.events {
             crate::metrics::event_dispatched(event.name());
@@ -465,6 +471,9 @@ impl UnitOfWork {
         }
         if jobs > 0 {
             inner.wake.notify_waiters();
+        }
+        if broadcasts {
+            inner.broadcast_wake.notify_waiters();
         }
         for observer in &inner.observers {
             observer.committed(&self.events);

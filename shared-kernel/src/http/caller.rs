@@ -1,6 +1,7 @@
 //! The authenticated caller of a request, from `Authorization: Bearer <token>`.
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -50,6 +51,32 @@ impl Caller {
         self.role == Role::Admin
     }
 
+    /// The caller holding API token `token`; 401 when it is unknown or revoked.
+    pub async fn from_token(state: &ApiState, token: &str) -> Result<Self, ApiError> {
+        let mut conn = state.read().await?;
+        match authenticate(&mut conn, token).await? {
+            Some(caller) => Ok(Caller {
+                user: caller.user,
+                role: caller.role,
+            }),
+            None => Err(ApiError::unauthorized("the API token is unknown or revoked")),
+        }
+    }
+
+    /// The bearer token of the `Authorization` header, if there is one; 401 when the header is
+    /// not `Bearer <token>`.
+    pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+        let Some(header) = headers.get(AUTHORIZATION) else {
+            return Ok(None);
+        };
+        header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(|t| Some(t.trim()))
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+    }
+
     /// 403 unless the caller has one of `roles` (admins always may).
     pub fn require(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
         if self.is_admin() || roles.contains(&self.role) {
@@ -68,24 +95,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
+        let token = Self::bearer(&parts.headers)?
             .ok_or_else(|| ApiError::unauthorized("send an API token as `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let state = ApiState::from_ref(state);
-        let mut conn = state.read().await?;
-        match authenticate(&mut conn, token).await? {
-            Some(caller) => Ok(Caller {
-                user: caller.user,
-                role: caller.role,
-            }),
-            None => Err(ApiError::unauthorized("the API token is unknown or revoked")),
-        }
+        Self::from_token(&ApiState::from_ref(state), token).await
     }
 }

@@ -20,4 +20,4 @@ pub use idempotency::{IDEMPOTENCY_HEADER, KEY_LIFETIME, REPLAYED_HEADER, idempot
 pub use json::{ApiJson, ApiQuery, Created, OptionalJson};
 pub use metrics::{UNMATCHED_ROUTE, http_metrics};
 pub use page::{Page, PageQuery};
-pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, request_context};
+pub use request::{CORRELATION_HEADER, REQUEST_ID_HEADER, redacted_uri, request_context};

@@ -43,3 +43,39 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// `uri`'s path and query with the value of any `token` parameter replaced by `***`, for logs and
+/// traces (a browser's `EventSource` can only send its API token in the query).
+pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("token") => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_uri;
+
+    #[test]
+    fn the_token_parameter_never_reaches_a_log() {
+        let uri = "/api/broadcasting/stream?channels=courses&token=secret-value&x=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            redacted_uri(&uri),
+            "/api/broadcasting/stream?channels=courses&token=***&x=1"
+        );
+        let uri = "/api/courses".parse().unwrap();
+        assert_eq!(redacted_uri(&uri), "/api/courses");
+        let uri = "/s?TOKEN=a&token".parse().unwrap();
+        assert_eq!(redacted_uri(&uri), "/s?TOKEN=***&token");
+    }
+}

@@ -15,10 +15,12 @@ use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
 use crate::db::is_connection_lost;
-mod wake;
 mod worker;
 
-pub use worker::{Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel};
+pub use worker::{
+    DEFAULT_BROADCAST_RETENTION, Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport,
+    shutdown_channel,
+};
 
 use crate::bus::EventBus;
 
@@ -461,7 +463,7 @@ impl Queue {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        crate::db::notify_new_jobs(self.bus.db(), [options.queue()]).await;
+        crate::db::notify_committed(self.bus.db(), [options.queue()], false).await;
         self.bus.wake().notify_waiters();
         Ok(())
     }
@@ -504,7 +506,7 @@ impl Queue {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            crate::db::notify_new_jobs(self.bus.db(), [options.queue()]).await;
+            crate::db::notify_committed(self.bus.db(), [options.queue()], false).await;
             retried += moved;
         }
         if retried > 0 {

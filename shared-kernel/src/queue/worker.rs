@@ -35,11 +35,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ClaimedJob, Queue, QueueError, reconnect_backoff, wake};
+use super::{ClaimedJob, Queue, QueueError, reconnect_backoff};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
-use crate::db::is_connection_lost;
+use crate::db::commit_watch::{self, Topic};
+use crate::db::{JOBS_CHANNEL, is_connection_lost};
 use crate::metrics::{self, JobOutcome, ListenerMode};
 
 /// How a worker runs.
@@ -52,7 +53,14 @@ pub struct WorkerOptions {
     poll_interval: Duration,
     grace: Duration,
     stop_when_empty: bool,
+    broadcast_retention: Duration,
 }
+
+/// How long broadcasts are kept for clients that resume, by default (24 h).
+pub const DEFAULT_BROADCAST_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How often a running worker prunes the broadcast log.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl WorkerOptions {
     /// Work `queues`, highest priority first: a job of a later queue runs only when no earlier
@@ -67,7 +75,15 @@ impl WorkerOptions {
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
             stop_when_empty: false,
+            broadcast_retention: DEFAULT_BROADCAST_RETENTION,
         }
+    }
+
+    /// How long the broadcast log keeps messages for clients that resume (default 24 h); a
+    /// running worker (not one that stops when empty) deletes older ones every minute.
+    pub fn broadcast_retention(mut self, retention: Duration) -> Self {
+        self.broadcast_retention = retention;
+        self
     }
 
     /// How many batches run at once.
@@ -328,8 +344,18 @@ impl Worker {
         let _watch = if self.options.stop_when_empty {
             None
         } else {
-            Some(wake::start(db, &self.options.queues, self.bus.wake().clone(), counters.idle.clone()).await)
+            {
+                let queues = self.options.queues.clone();
+                let topic = Topic {
+                    channel: JOBS_CHANNEL,
+                    wanted: Arc::new(move |queue: &str| queues.iter().any(|q| q == queue)),
+                    what: "new jobs",
+                };
+                Some(commit_watch::start(db, topic, self.bus.wake().clone(), counters.idle.clone()).await)
+            }
         };
+        let _pruning =
+            (!self.options.stop_when_empty).then(|| PruneTask::start(&self.bus, self.options.broadcast_retention));
         let mut tasks = tokio::task::JoinSet::new();
         for slot in 0..slots {
             let worker = self.clone();
@@ -696,4 +722,31 @@ fn lease_lost(error: &ListenerError) -> bool {
         cause = e.source();
     }
     false
+}
+
+/// Deletes broadcasts older than the retention every [`PRUNE_EVERY`], while the worker runs.
+struct PruneTask(tokio::task::JoinHandle<()>);
+
+impl PruneTask {
+    fn start(bus: &EventBus, retention: Duration) -> Self {
+        let bus = bus.clone();
+        Self(tokio::spawn(async move {
+            loop {
+                let cutoff =
+                    bus.clock().now() - chrono::Duration::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
+                match crate::broadcast::log::prune(bus.db(), cutoff).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(deleted, "pruned the broadcast log"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the broadcast log failed; trying again later"),
+                }
+                tokio::time::sleep(PRUNE_EVERY).await;
+            }
+        }))
+    }
+}
+
+impl Drop for PruneTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -1,6 +1,8 @@
 //! Test support, behind the `testing` feature: an event fake recording what committed units of
 //! work dispatched, registry assertions, a temporary migrated SQLite database, and a queue
-//! drainer. Every context crate's tests use these.
+//! drainer. Every context crate's tests use these. [`sse`] is a Server-Sent Events client.
+
+pub mod sse;
 
 use std::sync::{Arc, Mutex};
 
@@ -192,17 +194,20 @@ impl TestDb {
         &self.url
     }
 
-    /// Closes the pool and drops a PostgreSQL test database (SQLite files go with the value).
+    /// Closes the pool and drops a PostgreSQL test database (SQLite files go with the value),
+    /// ending any connection still open to it (a listener a test's task still holds).
     pub async fn cleanup(self) {
         self.db.close().await;
         if let Some((base, name)) = &self.postgres {
             let admin = Database::connect(base)
                 .await
                 .expect("connect to the PostgreSQL test server");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                .execute(admin.pool())
-                .await
-                .expect("drop the test database");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(admin.pool())
+            .await
+            .expect("drop the test database");
             admin.close().await;
         }
     }
@@ -236,9 +241,11 @@ async fn sweep_stale_databases(admin: &Database) {
         if !is_stale_test_database(&name, now) {
             continue;
         }
-        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-            .execute(admin.pool())
-            .await
+        if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(admin.pool())
+        .await
         {
             tracing::warn!(%error, database = %name, "dropping a stale test database");
         }

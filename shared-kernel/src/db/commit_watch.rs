@@ -1,16 +1,16 @@
-//! Waking idle workers when another process commits jobs. A commit in this process wakes them
-//! through the bus already; this is for commits of other processes (other nodes on PostgreSQL,
-//! other `queue work` or `serve` processes on one SQLite file). The poll interval stays the
-//! safety net whenever this watch is down.
+//! Watching for commits of other processes (other nodes on PostgreSQL, other `queue work` or
+//! `serve` processes on one SQLite file): idle workers wait for new jobs with it, and `serve`'s
+//! broadcast tailer for new broadcasts. A commit in this process wakes them through the bus
+//! already. Polling stays the safety net whenever a watch is down.
 //!
-//! * PostgreSQL: right after a commit that wrote jobs, `NOTIFY` on [`JOBS_CHANNEL`] (one per
-//!   transaction and queue); the worker `LISTEN`s on a connection of its own and wakes its idle
-//!   slots when a notification for one of its queues arrives. A lost listener connection is
-//!   logged and made again with backoff; idle slots are woken after every reconnection, since
-//!   notifications sent meanwhile are lost.
-//! * SQLite: while a slot is idle, `PRAGMA data_version` on a read-only connection of its own is
-//!   checked every few milliseconds; it changes when any other connection commits, and only then
-//!   are the idle slots woken to run the claim query again.
+//! * PostgreSQL: right after a commit that wrote jobs or broadcasts, `NOTIFY` on the topic's
+//!   channel ([`notify_committed`](super::notify_committed)); the watch `LISTEN`s on a
+//!   connection of its own and wakes its waiters when a notification it wants arrives. A lost
+//!   listener connection is logged and made again with backoff; waiters are woken after every
+//!   reconnection, since notifications sent meanwhile are lost.
+//! * SQLite: while someone waits (`active` > 0), `PRAGMA data_version` on a read-only connection
+//!   of its own is checked every few milliseconds; it changes when any other connection commits,
+//!   and only then are the waiters woken to read again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,12 +19,12 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 
-use crate::db::{Backend, Database, JOBS_CHANNEL};
+use super::{Backend, Database};
 
 /// How often an idle worker on SQLite looks for commits of other processes.
 const SQLITE_WATCH_INTERVAL: Duration = Duration::from_millis(5);
 
-/// How long a worker waits for its first listener connection before it starts without it.
+/// How long a watch waits for its first listener connection before it starts without it.
 const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The first and the longest wait before making a lost connection again.
@@ -34,8 +34,19 @@ fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(BACKOFF.1)
 }
 
+/// What a watch waits for: a PostgreSQL notification channel and which payloads on it matter.
+#[derive(Clone)]
+pub(crate) struct Topic {
+    /// The channel `LISTEN`ed to.
+    pub(crate) channel: &'static str,
+    /// Whether a notification's payload concerns this watch (e.g. one of a worker's queues).
+    pub(crate) wanted: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// What the log calls it ("new jobs", "new broadcasts").
+    pub(crate) what: &'static str,
+}
+
 /// The watch's task; stops when dropped.
-pub(super) struct Watch(tokio::task::JoinHandle<()>);
+pub(crate) struct Watch(tokio::task::JoinHandle<()>);
 
 impl Drop for Watch {
     fn drop(&mut self) {
@@ -43,42 +54,42 @@ impl Drop for Watch {
     }
 }
 
-/// Starts watching for commits of other processes that concern `queues`; wakes `wake`'s waiters
-/// when one is seen. `idle` counts the slots waiting for work (SQLite looks only while one is).
-/// The first connection is made before this returns (so a slot's first claim cannot miss a
-/// commit the watch would have seen); if it fails, the watch keeps trying in the background.
-pub(super) async fn start(db: &Database, queues: &[String], wake: Arc<Notify>, idle: Arc<AtomicUsize>) -> Watch {
+/// Starts watching for commits of other processes that concern `topic`; wakes `wake`'s waiters
+/// when one is seen. `active` counts who is waiting (SQLite looks only while someone is).
+/// The first connection is made before this returns (so a first read cannot miss a commit the
+/// watch would have seen); if it fails, the watch keeps trying in the background.
+pub(crate) async fn start(db: &Database, topic: Topic, wake: Arc<Notify>, active: Arc<AtomicUsize>) -> Watch {
     match db.backend() {
         Backend::Postgres => {
             let url = db.connect_url().to_owned();
-            let queues = queues.to_vec();
             // A server that does not answer (rather than refusing) must not hold the worker up:
             // it polls meanwhile, and the watch keeps trying in the background.
-            let first = match tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, listen(&url)).await {
+            let first = match tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, listen(&url, topic.channel)).await {
                 Ok(first) => first,
                 Err(_) => Err(sqlx::Error::PoolTimedOut),
             };
-            Watch(tokio::spawn(listen_loop(url, queues, first, wake)))
+            Watch(tokio::spawn(listen_loop(url, topic, first, wake)))
         }
         Backend::Sqlite => {
             let db = db.clone();
             let first = watch_connection(&db).await;
-            Watch(tokio::spawn(sqlite_loop(db, first, wake, idle)))
+            Watch(tokio::spawn(sqlite_loop(db, first, wake, active)))
         }
     }
 }
 
-async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
+async fn listen(url: &str, channel: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(JOBS_CHANNEL).await?;
+    listener.listen(channel).await?;
     Ok(listener)
 }
 
-async fn listen_loop(url: String, queues: Vec<String>, first: Result<PgListener, sqlx::Error>, wake: Arc<Notify>) {
+async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::Error>, wake: Arc<Notify>) {
+    let what = topic.what;
     let mut listener = match first {
         Ok(listener) => Some(listener),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for new jobs; polling until the database answers");
+            tracing::warn!(error = %e, "cannot listen for {what}; polling until the database answers");
             None
         }
     };
@@ -86,33 +97,33 @@ async fn listen_loop(url: String, queues: Vec<String>, first: Result<PgListener,
     loop {
         let Some(current) = listener.as_mut() else {
             tokio::time::sleep(backoff).await;
-            match listen(&url).await {
+            match listen(&url, topic.channel).await {
                 Ok(made) => {
-                    tracing::info!("listening for new jobs again");
+                    tracing::info!("listening for {what} again");
                     listener = Some(made);
                     backoff = BACKOFF.0;
                     wake.notify_waiters();
                 }
                 Err(e) => {
                     backoff = next_backoff(backoff);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot listen for new jobs; polling meanwhile");
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot listen for {what}; polling meanwhile");
                 }
             }
             continue;
         };
         match current.try_recv().await {
             Ok(Some(notification)) => {
-                if queues.iter().any(|q| q == notification.payload()) {
+                if (topic.wanted)(notification.payload()) {
                     wake.notify_waiters();
                 }
             }
             Ok(None) => {
                 // sqlx made the connection again and listens anew; what was sent meanwhile is lost.
-                tracing::warn!("the connection listening for new jobs was lost and made again");
+                tracing::warn!("the connection listening for {what} was lost and made again");
                 wake.notify_waiters();
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the connection listening for new jobs was lost; polling until it is back");
+                tracing::warn!(error = %e, "the connection listening for {what} was lost; polling until it is back");
                 listener = None;
                 wake.notify_waiters();
             }
@@ -137,7 +148,7 @@ async fn sqlite_loop(
     db: Database,
     first: Result<Option<(sqlx::AnyConnection, i64)>, sqlx::Error>,
     wake: Arc<Notify>,
-    idle: Arc<AtomicUsize>,
+    active: Arc<AtomicUsize>,
 ) {
     let mut watch = match first {
         // In memory: no other process can commit.
@@ -166,9 +177,9 @@ async fn sqlite_loop(
             continue;
         };
         tokio::time::sleep(SQLITE_WATCH_INTERVAL).await;
-        // While every slot is busy nothing is read; the first look after a slot goes idle sees
-        // any commit made meanwhile (the version differs from the last one seen).
-        if idle.load(Ordering::Acquire) == 0 {
+        // While nobody waits nothing is read; the first look after someone does sees any
+        // commit made meanwhile (the version differs from the last one seen).
+        if active.load(Ordering::Acquire) == 0 {
             continue;
         }
         match data_version(conn).await {

@@ -1,6 +1,21 @@
-//! Live broadcasting: the [`Broadcaster`] port and an in-process hub. The unit of work publishes
-//! an event's broadcast only after its transaction has committed, so a client never sees an event
-//! that was rolled back.
+//! Live broadcasting.
+//!
+//! * The durable path, which clients use: each committed event's broadcast is written to the
+//!   broadcast log in the event's own transaction ([`log`]), every `serve` process tails that log
+//!   into its [`LiveHub`] ([`Tailer`]), and [`http`] streams it to subscribers over SSE and
+//!   WebSocket, resumable by position (`Last-Event-ID`). So an event committed by any process
+//!   reaches subscribers on every node, and a client that reconnects misses nothing.
+//! * The in-process path, for tests and embedding: the [`Broadcaster`] port, called by the unit of
+//!   work after its commit, and [`InProcessHub`]. Neither sees an event that was rolled back.
+
+pub mod channels;
+pub mod http;
+mod hub;
+pub(crate) mod log;
+
+pub use channels::ChannelRule;
+pub use hub::{Frame, LiveHub, SUBSCRIBER_BUFFER, Subscription, Tailer};
+pub use log::LoggedBroadcast;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

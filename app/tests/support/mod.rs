@@ -1,0 +1,4 @@
+//! What the binary's integration tests share.
+#![allow(dead_code)] // each test file uses a part
+
+pub mod process;

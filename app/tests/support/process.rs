@@ -1,0 +1,63 @@
+//! Running the `enteraksi` binary from tests: a command with a clean environment, and spawning
+//! one that announces its address on stderr.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// `enteraksi` with none of the environment that would change what a test sets.
+pub fn enteraksi() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_enteraksi"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("MAIL_TRANSPORT")
+        .env_remove("SMTP_URL")
+        .env_remove("ENTERAKSI_LOG");
+    command
+}
+
+/// Spawns `command` and waits until a line of its stderr contains `announce`; returns the child
+/// and the word after it (e.g. `127.0.0.1:4321` after `on http://`). The rest of stderr is
+/// drained in the background.
+pub fn spawn_announcing(command: &mut Command, announce: &str) -> (Child, String) {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "{command:?} ended before announcing `{announce}`"
+        );
+        if let Some(rest) = line.split(announce).nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches("/metrics")
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, address)
+}
+
+/// Sends the signal `name` (`TERM`, `INT`, `KILL`) to `child`.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits up to `within` for `child` to exit; its exit code, or a panic.
+pub fn exit_code(child: &mut Child, within: std::time::Duration) -> Option<i32> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(started.elapsed() < within, "the process did not stop within {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

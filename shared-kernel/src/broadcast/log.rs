@@ -1,0 +1,237 @@
+//! The broadcast log (`broadcast_log`): what a commit writes for each broadcast of its events, how
+//! positions are given (see the migration `1006_broadcast_log.sql`), and the reads of tailers and
+//! resuming clients.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::AnyConnection;
+use uuid::Uuid;
+
+use crate::bus::SharedEnvelope;
+use crate::clock::to_micros;
+use crate::db::{Backend, Database};
+
+/// How many rows one read of the log returns at most.
+pub(crate) const PAGE: i64 = 500;
+
+/// One broadcast to write: an event's broadcast on one of its channels.
+#[derive(Debug, Clone)]
+pub(crate) struct BroadcastRow {
+    pub(crate) channel: String,
+    pub(crate) event: &'static str,
+    pub(crate) event_id: String,
+    pub(crate) data: String,
+}
+
+/// The rows the dispatched events broadcast, one per (event, channel), in dispatch order. Every
+/// event with a broadcast is written, audited or not (`ProgressUpdated` is broadcast too).
+pub(crate) fn rows(events: &[SharedEnvelope]) -> Vec<BroadcastRow> {
+    let mut rows = Vec::new();
+    for event in events {
+        let Some(broadcast) = event.broadcast() else {
+            continue;
+        };
+        let data = event.metadata().to_string();
+        let event_id = event.meta().event_id().to_string();
+        for channel in broadcast.channels() {
+            rows.push(BroadcastRow {
+                channel: channel.address(),
+                event: broadcast.name(),
+                event_id: event_id.clone(),
+                data: data.clone(),
+            });
+        }
+    }
+    rows
+}
+
+/// The INSERT of broadcast rows, for a backend: the statement head (before `VALUES`), its tail
+/// and the number of columns per row. On SQLite each row's position is the last one given plus
+/// its place in the commit (`column2`), and [`advance_sql`] then moves the sequence on in the same
+/// round trip; on PostgreSQL rows are written unnumbered.
+pub(crate) fn insert_sql(backend: Backend) -> (&'static str, &'static str, usize) {
+    match backend {
+        Backend::Sqlite => (
+            "INSERT INTO broadcast_log (id, position, channel, event, event_id, data, created_at) \
+             SELECT column1, (SELECT last_position FROM broadcast_sequence WHERE id = 1) + column2, column3, \
+             column4, column5, column6, column7 FROM (",
+            ")",
+            7,
+        ),
+        Backend::Postgres => (
+            "INSERT INTO broadcast_log (id, channel, event, event_id, data, created_at)",
+            "",
+            6,
+        ),
+    }
+}
+
+/// On SQLite, the statement that follows the INSERTs of `count` rows: the sequence moves past
+/// their positions. Nothing on PostgreSQL (the sequencer numbers rows after their commit).
+pub(crate) fn advance_sql(backend: Backend, count: usize) -> Option<String> {
+    (backend == Backend::Sqlite && count > 0)
+        .then(|| format!("UPDATE broadcast_sequence SET last_position = last_position + {count} WHERE id = 1"))
+}
+
+/// The values of one row of [`insert_sql`]: `place` is the row's place in the commit (from 1).
+pub(crate) fn row_values(backend: Backend, row: &BroadcastRow, place: usize, now: DateTime<Utc>) -> Vec<RowValue> {
+    let mut values = vec![RowValue::Text(Uuid::now_v7().to_string())];
+    if backend == Backend::Sqlite {
+        values.push(RowValue::Int(i64::try_from(place).unwrap_or(i64::MAX)));
+    }
+    values.extend([
+        RowValue::Text(row.channel.clone()),
+        RowValue::Text(row.event.to_owned()),
+        RowValue::Text(row.event_id.clone()),
+        RowValue::Text(row.data.clone()),
+        RowValue::Int(to_micros(now)),
+    ]);
+    values
+}
+
+/// A value of a broadcast row.
+pub(crate) enum RowValue {
+    Text(String),
+    Int(i64),
+}
+
+/// One broadcast as read back from the log: what a subscriber receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedBroadcast {
+    /// Its position in the log: monotonic, what SSE sends as `id:` and takes back as
+    /// `Last-Event-ID`.
+    pub position: i64,
+    /// The channel address (`courses`, `course.{id}`, `private-user.{id}`).
+    pub channel: String,
+    /// The broadcast name (`enrollment.created`).
+    pub event: String,
+    /// The event occurrence it comes from.
+    pub event_id: String,
+    /// The event's public payload.
+    pub data: Value,
+}
+
+type Row = (i64, String, String, String, String);
+
+fn logged((position, channel, event, event_id, data): Row) -> LoggedBroadcast {
+    LoggedBroadcast {
+        position,
+        channel,
+        event,
+        event_id,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+    }
+}
+
+/// Up to [`PAGE`] numbered rows after `after`, oldest first, on any channel (a tailer's read).
+pub(crate) async fn read_after(conn: &mut AnyConnection, after: i64) -> Result<Vec<Arc<LoggedBroadcast>>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT position, channel, event, event_id, data FROM broadcast_log \
+         WHERE position > $1 ORDER BY position LIMIT $2",
+    )
+    .bind(after)
+    .bind(PAGE)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| Arc::new(logged(row))).collect())
+}
+
+/// Up to [`PAGE`] rows of `channels` after `after` and up to `through`, oldest first (a
+/// resuming client's missed messages).
+pub(crate) async fn read_channels(
+    conn: &mut AnyConnection,
+    channels: &[String],
+    after: i64,
+    through: i64,
+) -> Result<Vec<Arc<LoggedBroadcast>>, sqlx::Error> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..channels.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT position, channel, event, event_id, data FROM broadcast_log \
+         WHERE position > $1 AND position <= $2 AND channel IN ({}) ORDER BY position LIMIT $3",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(through)
+        .bind(PAGE);
+    for channel in channels {
+        query = query.bind(channel.clone());
+    }
+    let rows = query.fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|row| Arc::new(logged(row))).collect())
+}
+
+/// The last position given and the last one pruned.
+pub(crate) async fn bounds(conn: &mut AnyConnection) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as("SELECT last_position, pruned_through FROM broadcast_sequence WHERE id = 1")
+        .fetch_one(conn)
+        .await
+}
+
+/// On PostgreSQL, numbers the committed rows that have no position yet, in the order they were
+/// written, after the last position given; returns the last position. One sequencer at a time:
+/// each holds the sequence row, and its numbering statement runs after taking it (a new snapshot
+/// at READ COMMITTED), so it sees every row the previous one numbered. A position is therefore
+/// visible only once every smaller one is. On SQLite positions are given at commit; this only
+/// reads the last one.
+pub(crate) async fn sequence(db: &Database) -> Result<i64, sqlx::Error> {
+    if db.backend() == Backend::Sqlite {
+        return Ok(bounds(&mut *db.pool().acquire().await?).await?.0);
+    }
+    let mut tx = db.writer().begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+    let (last,): (i64,) = sqlx::query_as("SELECT last_position FROM broadcast_sequence WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    let (numbered,): (i64,) = sqlx::query_as(
+        "WITH pending AS (SELECT id, row_number() OVER (ORDER BY id) AS place FROM broadcast_log \
+                          WHERE position IS NULL ORDER BY id LIMIT 10000), \
+              numbered AS (UPDATE broadcast_log b SET position = $1 + p.place FROM pending p \
+                           WHERE b.id = p.id RETURNING b.position) \
+         SELECT COALESCE(MAX(position), $1) FROM numbered",
+    )
+    .bind(last)
+    .fetch_one(&mut *tx)
+    .await?;
+    if numbered > last {
+        sqlx::query("UPDATE broadcast_sequence SET last_position = $1 WHERE id = 1")
+            .bind(numbered)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(numbered)
+}
+
+/// Deletes the numbered rows written before `before` and records the last position deleted, so
+/// a client resuming from before it is told to reload. Returns how many rows were deleted.
+pub(crate) async fn prune(db: &Database, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    // Number what is waiting first, so rows are never kept for want of a position.
+    sequence(db).await?;
+    let mut tx = db.begin_write().await?;
+    let (through,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(position) FROM broadcast_log WHERE created_at < $1 AND position IS NOT NULL")
+            .bind(to_micros(before))
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(through) = through else {
+        return Ok(0);
+    };
+    let deleted = sqlx::query("DELETE FROM broadcast_log WHERE position <= $1")
+        .bind(through)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE broadcast_sequence SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+        .bind(through)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted)
+}
