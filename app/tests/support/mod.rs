@@ -1,4 +1,5 @@
 //! What the binary's integration tests share.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod cdp;
 pub mod process;
