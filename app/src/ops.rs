@@ -191,3 +191,38 @@ pub async fn serve_routes(ops: Ops, listener: tokio::net::TcpListener, mut shutd
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StartOptions;
+    use crate::config::Config;
+
+    async fn app() -> (tempfile::TempDir, Application) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("ops.db").display());
+        let config = Config::from_lookup(|key| (key == "DATABASE_URL").then(|| url.clone())).unwrap();
+        let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
+        (dir, app)
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_workers_stopped_is_not_ready() {
+        let (_dir, app) = app().await;
+        let alive = WorkersAlive::default();
+        let running = alive.running();
+        let ops = Ops::new(&app, Some(alive));
+        assert!(ops.not_ready().await.is_none(), "ready while the workers run");
+        // The workers' task ends (a panic, an error): its guard drops.
+        drop(running);
+        let reason = ops.not_ready().await.expect("not ready once they stopped");
+        assert_eq!(reason.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reason.code(), "workers_stopped");
+    }
+
+    #[tokio::test]
+    async fn a_node_without_workers_is_ready_with_its_database() {
+        let (_dir, app) = app().await;
+        assert!(Ops::new(&app, None).not_ready().await.is_none());
+    }
+}

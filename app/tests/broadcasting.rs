@@ -88,3 +88,62 @@ async fn an_event_recorded_by_a_queue_work_process_reaches_a_serve_subscriber_on
     a_worker_process_event_reaches_a_serve_subscriber(db.url()).await;
     db.cleanup().await;
 }
+
+/// The API token a browser sends as `?token=` is redacted from the request logs and traces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_stream_url_never_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("lms.db").display());
+    let added = enteraksi()
+        .args([
+            "--database-url",
+            &url,
+            "user",
+            "add",
+            "--name",
+            "Siti",
+            "--email",
+            "siti@example.id",
+        ])
+        .args(["--role", "learner"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut serve = enteraksi()
+        .args([
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+        ])
+        .env("ENTERAKSI_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let api = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if let Some(rest) = text.split("on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        assert!(started.elapsed() < WAIT, "serve did not start: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let stream_url = format!("http://{api}/api/broadcasting/stream?channels=courses&token={token}");
+    let stream = SseStream::open(&stream_url, &[]).await.unwrap();
+    let refused = SseStream::open(&format!("{stream_url}x"), &[]).await.unwrap_err();
+    assert_eq!(refused.0, 401);
+    drop(stream);
+    signal(&serve, "TERM");
+    assert_eq!(exit_code(&mut serve, WAIT), Some(0));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("token=***"), "the request was logged, redacted: {text}");
+    assert!(!text.contains(&token), "the token reached the log: {text}");
+}

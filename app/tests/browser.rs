@@ -1,6 +1,7 @@
 //! Tests in a real, headless Chromium driven over the DevTools protocol (issue 13): the driver
-//! itself, and a browser `EventSource` that reconnects with `Last-Event-ID` after its stream
-//! closes.
+//! itself, a browser `EventSource` that reconnects with `Last-Event-ID` after its stream closes,
+//! and the learner's live channel of `enteraksi serve` watched from a page across a restart of
+//! that server.
 //!
 //! They need Chromium (`.ci/run` installs Debian's `chromium` and sets `ENTERAKSI_TEST_CHROMIUM`);
 //! without it they fail, saying so, unless `ENTERAKSI_SKIP_BROWSER=1`.
@@ -12,8 +13,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::cdp::{Browser, chromium_or_fail};
+use support::process::{enteraksi, exit_code, signal, spawn_announcing};
 
 #[tokio::test]
 async fn the_driver_runs_javascript_in_a_real_chromium() {
@@ -127,4 +129,205 @@ async fn a_browser_event_source_reconnects_with_last_event_id_and_loses_nothing(
         Some(&[None, Some("1".to_owned())][..]),
         "the first stream request has no Last-Event-ID, the reconnect carries the last id seen"
     );
+}
+
+/// A free local port (bound, then let go).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn serve_on(url: &str, port: u16) -> std::process::Child {
+    let bind = format!("127.0.0.1:{port}");
+    spawn_announcing(
+        enteraksi().args(["--database-url", url, "serve", "--bind", &bind, "--workers", "1"]),
+        "on http://",
+    )
+    .0
+}
+
+async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    let response = client.post(&url).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "POST {url}: {status} {body}");
+    body
+}
+
+/// The learner's page on server A shows their enrollment as it commits; A is stopped (the page
+/// gets the final `shutdown` event), the learner completes the course through server B meanwhile,
+/// A starts again on the same address, and the browser's own reconnect (with `Last-Event-ID`)
+/// brings exactly the missed broadcasts, in order, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_restart() {
+    let test = "a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_restart";
+    let Some(chromium) = chromium_or_fail(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("lms.db").display());
+    let added = enteraksi()
+        .args([
+            "--database-url",
+            &url,
+            "user",
+            "add",
+            "--name",
+            "Bu Ratna",
+            "--email",
+            "ratna@example.id",
+        ])
+        .args(["--role", "instructor"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let instructor = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut server_a = serve_on(&url, port_a);
+    let mut server_b = serve_on(&url, port_b);
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let client = reqwest::Client::new();
+
+    let course = call(
+        &client,
+        format!("{b}/api/courses"),
+        &instructor,
+        json!({"title": "Rust Dasar"}),
+    )
+    .await;
+    let course = course["id"].as_str().unwrap().to_owned();
+    let lesson = call(
+        &client,
+        format!("{b}/api/courses/{course}/lessons"),
+        &instructor,
+        json!({"title": "Bab 1", "kind": "content"}),
+    )
+    .await;
+    let lesson = lesson["id"].as_str().unwrap().to_owned();
+    call(
+        &client,
+        format!("{b}/api/courses/{course}/publish"),
+        &instructor,
+        json!({}),
+    )
+    .await;
+    let learner = client
+        .post(format!("{b}/api/users"))
+        .json(&json!({"name": "Siti", "email": "siti@example.id"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let (learner_id, token) = (learner["id"].as_str().unwrap(), learner["token"].as_str().unwrap());
+
+    let browser = Browser::launch(&chromium).await.expect("chromium starts");
+    let events = "enrollment.created,enrollment.completed,lesson.completed,progress.updated";
+    let page = browser
+        .open(&format!(
+            "{a}/broadcasting/watch#channels=private-user.{learner_id}&token={token}&events={events}"
+        ))
+        .await
+        .expect("the page opens");
+    page.wait_for("window.opened >= 1", Duration::from_secs(20))
+        .await
+        .expect("the stream opens");
+
+    // Live: the enrollment, made through the other server.
+    let enrollment = call(
+        &client,
+        format!("{b}/api/courses/{course}/enrollments"),
+        token,
+        json!({}),
+    )
+    .await;
+    let enrollment = enrollment["id"].as_str().unwrap().to_owned();
+    page.wait_for(
+        "window.received.some(e => e.event === 'enrollment.created')",
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("the enrollment arrives live");
+
+    // A stops: the page is told, and its EventSource keeps trying to reconnect.
+    signal(&server_a, "TERM");
+    assert_eq!(exit_code(&mut server_a, Duration::from_secs(30)), Some(0));
+    page.wait_for(
+        "window.received.some(e => e.event === 'shutdown')",
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("the final shutdown event");
+    // Meanwhile the learner gets halfway (progress: broadcast, not audited), then completes the
+    // course, through B.
+    call(
+        &client,
+        format!("{b}/api/enrollments/{enrollment}/lessons/{lesson}/progress"),
+        token,
+        json!({"percentage": 50}),
+    )
+    .await;
+    call(
+        &client,
+        format!("{b}/api/enrollments/{enrollment}/lessons/{lesson}/complete"),
+        token,
+        json!({}),
+    )
+    .await;
+    let committed: Vec<(i64, String)> = {
+        let db = shared_kernel::Database::connect(&url).await.unwrap();
+        let rows = sqlx::query_as("SELECT position, event FROM broadcast_log WHERE channel = $1 ORDER BY position")
+            .bind(format!("private-user.{learner_id}"))
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        db.close().await;
+        rows
+    };
+    assert!(committed.len() >= 3, "the completion broadcast more: {committed:?}");
+    assert!(
+        committed.iter().any(|(_, event)| event == "progress.updated"),
+        "progress, though not audited, is broadcast: {committed:?}"
+    );
+
+    // A is back on the same address; the browser reconnects by itself and resumes.
+    let mut server_a = serve_on(&url, port_a);
+    let want = committed.len();
+    page.wait_for(
+        &format!("window.received.filter(e => e.event !== 'shutdown').length >= {want}"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("the missed broadcasts arrive after the reconnect");
+    assert!(
+        page.eval("window.opened").await.unwrap().as_i64().unwrap() >= 2,
+        "the EventSource reconnected"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received: Vec<(i64, String)> = page
+        .eval("window.received.filter(e => e.event !== 'shutdown')")
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().parse().unwrap(),
+                e["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        received, committed,
+        "every broadcast exactly once, in order, across the restart"
+    );
+
+    for server in [&mut server_a, &mut server_b] {
+        signal(server, "TERM");
+        assert_eq!(exit_code(server, Duration::from_secs(30)), Some(0));
+    }
 }

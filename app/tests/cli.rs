@@ -2,6 +2,8 @@
 //! unreachable databases named at once, and `queue work` stopped by SIGTERM or SIGINT mid-batch
 //! (on SQLite and PostgreSQL).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -15,16 +17,7 @@ use app::{Application, StartOptions};
 use course::{CourseService, LessonKind};
 use enrollment::EnrollmentService;
 use shared_kernel::testing::TestDb;
-
-fn enteraksi() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_enteraksi"));
-    command
-        .env_remove("DATABASE_URL")
-        .env_remove("MAIL_TRANSPORT")
-        .env_remove("SMTP_URL")
-        .env_remove("ENTERAKSI_LOG");
-    command
-}
+use support::process::{enteraksi, signal, spawn_announcing};
 
 fn run(command: &mut Command) -> (Output, String) {
     let output = command.output().expect("the binary runs");
@@ -104,14 +97,6 @@ async fn five_welcome_jobs(url: &str, smtp: &str) {
     })
     .unwrap();
     welcome_jobs(&config, 5).await;
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 /// `queue work` is sent `signal` while a mail job hangs in the SMTP server, mid-batch: it stops
@@ -1006,29 +991,6 @@ async fn serve_answers_again_after_its_database_connections_are_terminated() {
 
 /// Spawns `command` (an `enteraksi`) and returns it with the `host:port` it announces on stderr
 /// right after `announce` (its stderr is drained afterwards so it never blocks).
-fn spawn_announcing(command: &mut Command, announce: &str) -> (Child, String) {
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let address = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "{command:?} ended before announcing `{announce}`"
-        );
-        if let Some(rest) = line.split(announce).nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches("/metrics")
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, address)
-}
-
 /// The value of the sample `name{labels}` (labels exactly these, in any order) in a Prometheus
 /// text exposition, if present.
 fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /api/broadcasting/stream?channels=a,b[&token=…][&last_event_id=N]` | SSE; resumes from `Last-Event-ID` |
 //! | `GET /api/broadcasting/ws[?token=…]` | WebSocket: `{"subscribe": [...], "since": N}`, `{"unsubscribe": [...]}` |
+//! | `GET /broadcasting/watch#channels=…&token=…&events=…` | a page that watches channels in a browser (`EventSource`) |
 //!
 //! The token may come as `?token=` because a browser's `EventSource` (and `WebSocket`) cannot
 //! set headers; `serve` redacts it from its logs. Every channel asked for is authorized before
@@ -31,6 +32,9 @@ use super::hub::{Frame, LiveHub, Subscription};
 use crate::http::{ApiError, ApiState, Caller, ErrorBody};
 use crate::metrics;
 
+/// How long a browser waits before reconnecting a dropped stream (sent first on every stream).
+pub const RECONNECT_AFTER: Duration = Duration::from_millis(1000);
+
 /// How often an idle stream gets a heartbeat (SSE comment, WebSocket ping).
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -53,6 +57,7 @@ pub fn routes(api: ApiState, hub: Arc<LiveHub>, rules: &[ChannelRule]) -> Router
     Router::new()
         .route("/api/broadcasting/stream", get(stream))
         .route("/api/broadcasting/ws", get(websocket))
+        .route("/broadcasting/watch", get(watch_page))
         .with_state(BroadcastState {
             api,
             hub,
@@ -178,6 +183,8 @@ async fn stream(
         ended: false,
         _counted: Counted::new("sse"),
     };
+    // First, how soon to reconnect (a browser's default is a few seconds).
+    let hint = futures_util::stream::once(async { Ok::<_, Infallible>(Event::default().retry(RECONNECT_AFTER)) });
     let events = futures_util::stream::unfold(live, |mut live| async move {
         if live.ended {
             return None;
@@ -215,7 +222,7 @@ async fn stream(
         };
         Some((Ok::<_, Infallible>(event), live))
     });
-    Ok(Sse::new(events)
+    Ok(Sse::new(futures_util::StreamExt::chain(hint, events))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response())
 }
@@ -414,3 +421,39 @@ async fn command(
     }
     replies
 }
+
+/// A page that watches channels live in a browser, for people checking what a channel carries
+/// (and the browser test): `#channels=a,b&token=…&events=enrollment.created,…` (in the fragment,
+/// so the token never reaches a log). Its `EventSource` reconnects by itself and resumes with
+/// `Last-Event-ID`; what arrived is listed and kept in `window.received`.
+async fn watch_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(WATCH_PAGE)
+}
+
+const WATCH_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Enteraksi: live broadcasts</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}code{font-size:12px}</style></head>
+<body><h1>Live broadcasts</h1><p id="status">connecting…</p><ol id="log"></ol>
+<script>
+const params = new URLSearchParams(location.hash.slice(1));
+const names = (params.get('events') || '').split(',').filter(Boolean).concat(['reset', 'shutdown']);
+window.received = [];
+window.opened = 0;
+const status = document.getElementById('status');
+const log = document.getElementById('log');
+const source = new EventSource('/api/broadcasting/stream?channels=' + encodeURIComponent(params.get('channels') || '')
+  + '&token=' + encodeURIComponent(params.get('token') || ''));
+source.onopen = () => { window.opened += 1; status.textContent = 'connected'; };
+source.onerror = () => { status.textContent = 'reconnecting…'; };
+for (const name of names) {
+  source.addEventListener(name, (e) => {
+    window.received.push({ id: e.lastEventId, event: name, data: e.data });
+    const item = document.createElement('li');
+    item.innerHTML = '<b></b> <code></code>';
+    item.firstChild.textContent = name + ' #' + e.lastEventId;
+    item.lastChild.textContent = e.data;
+    log.appendChild(item);
+  });
+}
+</script></body></html>
+"#;
