@@ -83,7 +83,7 @@ async fn subscriber(address: String, token: String, published: Published, want: 
 }
 
 async fn round(
-    server: &tokio::runtime::Runtime,
+    server: &tokio::runtime::Handle,
     db: TestDb,
     subscribers: usize,
     publishes: usize,
@@ -112,8 +112,11 @@ async fn round(
         drafts.push(course);
     }
 
+    // The listener is made on the server's runtime, whose reactor then serves it.
     let listener = server
-        .block_on(app::server::listen("127.0.0.1:0".parse().unwrap()))
+        .spawn(app::server::listen("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap()
         .unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (trigger, shutdown) = shutdown_channel();
@@ -153,7 +156,7 @@ async fn round(
     }
     let elapsed = first.elapsed();
     trigger.trigger();
-    server.block_on(running).unwrap().unwrap();
+    running.await.unwrap().unwrap();
     app.db().close().await;
     db.cleanup().await;
     Round {
@@ -207,7 +210,7 @@ fn main() {
                         .await
                         .unwrap(),
                 };
-                round(&server, db, subscribers, publishes, rate).await
+                round(server.handle(), db, subscribers, publishes, rate).await
             });
             let mut sorted = result.latencies.clone();
             sorted.sort();

@@ -11,7 +11,7 @@ use app::{Application, StartOptions};
 use shared_kernel::testing::TestDb;
 use shared_kernel::testing::sse::SseStream;
 use shared_kernel::users::issue_token;
-use support::process::{enteraksi, exit_code, signal, spawn_announcing};
+use support::process::{add_user, enteraksi, exit_code, serve, signal, sqlite_url};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -32,18 +32,7 @@ async fn learner_with_waiting_jobs(url: &str) -> (String, String) {
 
 async fn a_worker_process_event_reaches_a_serve_subscriber(url: &str) {
     let (learner, token) = learner_with_waiting_jobs(url).await;
-    let (mut serve, api) = spawn_announcing(
-        enteraksi().args([
-            "--database-url",
-            url,
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "0",
-        ]),
-        "on http://",
-    );
+    let (mut serve, api) = serve(url, "127.0.0.1:0", 0);
     let stream_url = format!("http://{api}/api/broadcasting/stream?channels=private-user.{learner}&token={token}");
     let mut stream = SseStream::open(&stream_url, &[]).await.unwrap();
 
@@ -76,8 +65,7 @@ async fn a_worker_process_event_reaches_a_serve_subscriber(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_recorded_by_a_queue_work_process_reaches_a_serve_subscriber_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("lms.db").display());
-    a_worker_process_event_reaches_a_serve_subscriber(&url).await;
+    a_worker_process_event_reaches_a_serve_subscriber(&sqlite_url(&dir)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,23 +81,8 @@ async fn an_event_recorded_by_a_queue_work_process_reaches_a_serve_subscriber_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_in_the_stream_url_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("lms.db").display());
-    let added = enteraksi()
-        .args([
-            "--database-url",
-            &url,
-            "user",
-            "add",
-            "--name",
-            "Siti",
-            "--email",
-            "siti@example.id",
-        ])
-        .args(["--role", "learner"])
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let url = sqlite_url(&dir);
+    let token = add_user(&url, "Siti", "siti@example.id", "learner");
     let log_path = dir.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut serve = enteraksi()

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::cdp::{Browser, chromium_or_fail};
-use support::process::{enteraksi, exit_code, signal, spawn_announcing};
+use support::process::{add_user, exit_code, serve, signal, sqlite_url};
 
 #[tokio::test]
 async fn the_driver_runs_javascript_in_a_real_chromium() {
@@ -137,12 +137,7 @@ fn free_port() -> u16 {
 }
 
 fn serve_on(url: &str, port: u16) -> std::process::Child {
-    let bind = format!("127.0.0.1:{port}");
-    spawn_announcing(
-        enteraksi().args(["--database-url", url, "serve", "--bind", &bind, "--workers", "1"]),
-        "on http://",
-    )
-    .0
+    serve(url, &format!("127.0.0.1:{port}"), 1).0
 }
 
 async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
@@ -164,23 +159,8 @@ async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_r
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("lms.db").display());
-    let added = enteraksi()
-        .args([
-            "--database-url",
-            &url,
-            "user",
-            "add",
-            "--name",
-            "Bu Ratna",
-            "--email",
-            "ratna@example.id",
-        ])
-        .args(["--role", "instructor"])
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let instructor = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    let url = sqlite_url(&dir);
+    let instructor = add_user(&url, "Bu Ratna", "ratna@example.id", "instructor");
     let (port_a, port_b) = (free_port(), free_port());
     let mut server_a = serve_on(&url, port_a);
     let mut server_b = serve_on(&url, port_b);

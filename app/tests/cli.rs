@@ -17,7 +17,7 @@ use app::{Application, StartOptions};
 use course::{CourseService, LessonKind};
 use enrollment::EnrollmentService;
 use shared_kernel::testing::TestDb;
-use support::process::{enteraksi, signal, spawn_announcing};
+use support::process::{enteraksi, serve, signal, spawn_announcing, sqlite_url};
 
 fn run(command: &mut Command) -> (Output, String) {
     let output = command.output().expect("the binary runs");
@@ -195,10 +195,6 @@ async fn sigterm_mid_batch_finishes_releases_and_exits_zero_on_postgres() {
 }
 
 // ---- honest errors and fast failures (issue: the CLI as an operator meets it) -----------------
-
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite:{}/cli.db", dir.path().display())
-}
 
 #[test]
 fn a_file_that_is_not_a_database_fails_at_once_with_the_cause() {
@@ -639,18 +635,7 @@ async fn user_add_prints_the_token_alone_and_revoke_stops_it() {
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, address) = spawn_announcing(
-        enteraksi().args([
-            "--database-url",
-            &sqlite_url(&dir),
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-        ]),
-        "http://",
-    );
+    let (mut child, address) = serve(&sqlite_url(&dir), "127.0.0.1:0", 1);
 
     let get = |path: &str| {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
@@ -1046,18 +1031,7 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     ]));
     assert!(output.status.success(), "{stderr}");
     let instructor = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let (mut serve, api) = spawn_announcing(
-        enteraksi().args([
-            "--database-url",
-            &url,
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "0",
-        ]),
-        "on http://",
-    );
+    let (mut serve, api) = serve(&url, "127.0.0.1:0", 0);
     let api = format!("http://{api}");
     let client = reqwest::Client::new();
 

@@ -47,11 +47,7 @@ async fn serve() -> Server {
     let api = ApiState { bus: bus.clone() };
     let courses = CourseService::new(bus.clone(), Arc::new(no_enrollments()));
     let router = course::http::routes(api, courses);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let running = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    let (base, running) = shared_kernel::testing::serve_on_loopback(router).await;
     Server {
         db,
         bus,

@@ -75,11 +75,7 @@ async fn serve() -> Server {
     let router = progress::http::routes(api.clone())
         .merge(course::http::routes(api.clone(), courses))
         .merge(enrollment::http::routes(api));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let running = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    let (base, running) = shared_kernel::testing::serve_on_loopback(router).await;
     Server {
         db,
         bus,

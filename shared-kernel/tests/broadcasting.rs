@@ -75,11 +75,7 @@ impl Server {
         let hub = LiveHub::new(64);
         let tailer = Tailer::start(&bus, hub.clone()).await;
         let router = shared_kernel::broadcast::http::routes(ApiState { bus: bus.clone() }, hub.clone(), RULES);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (base, server) = shared_kernel::testing::serve_on_loopback(router).await;
         Self {
             bus,
             hub,

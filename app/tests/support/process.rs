@@ -61,3 +61,27 @@ pub fn exit_code(child: &mut Child, within: std::time::Duration) -> Option<i32> 
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The URL of a new SQLite database file in `dir`.
+pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite:{}", dir.path().join("lms.db").display())
+}
+
+/// `enteraksi user add` on `url` (migrating it first if new); the new user's API token.
+pub fn add_user(url: &str, name: &str, email: &str, role: &str) -> String {
+    let output = enteraksi()
+        .args(["--database-url", url, "user", "add", "--name", name, "--email", email, "--role", role])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// `enteraksi serve` on `url`, listening on `bind` (`127.0.0.1:0` for any port), with `workers`
+/// worker slots; the child and its address (`127.0.0.1:4321`).
+pub fn serve(url: &str, bind: &str, workers: usize) -> (Child, String) {
+    spawn_announcing(
+        enteraksi().args(["--database-url", url, "serve", "--bind", bind, "--workers", &workers.to_string()]),
+        "on http://",
+    )
+}

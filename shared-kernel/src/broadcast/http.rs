@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ use serde_json::json;
 
 use super::channels::{ChannelRule, authorize};
 use super::hub::{Frame, LiveHub, Subscription};
-use crate::http::{ApiError, ApiState, Caller, ErrorBody};
+use crate::http::{ApiError, ApiQuery, ApiState, Caller, ErrorBody};
 use crate::metrics;
 
 /// How long a browser waits before reconnecting a dropped stream (sent first on every stream).
@@ -152,9 +152,8 @@ const SHUTDOWN_REASON: &str = "the server is shutting down; reconnect to resume 
 async fn stream(
     State(state): State<BroadcastState>,
     headers: HeaderMap,
-    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid("invalid_query", e.body_text()))?;
     let caller = caller(&state, &headers, &query).await?;
     let channels: Vec<String> = query
         .channels
@@ -207,7 +206,7 @@ async fn stream(
                 Event::default()
                     .id(message.position.to_string())
                     .event(message.event.as_str())
-                    .data(message.data.to_string())
+                    .data(&*message.data)
             }
             Frame::Reset { position } => Event::default()
                 .id(position.to_string())
@@ -258,10 +257,9 @@ struct ClientMessage {
 async fn websocket(
     State(state): State<BroadcastState>,
     headers: HeaderMap,
-    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid("invalid_query", e.body_text()))?;
     let caller = caller(&state, &headers, &query).await?;
     let upgrade = upgrade.map_err(|_| {
         ApiError::new(

@@ -109,8 +109,16 @@ pub struct LoggedBroadcast {
     pub event: String,
     /// The event occurrence it comes from.
     pub event_id: String,
-    /// The event's public payload.
-    pub data: Value,
+    /// The event's public payload, as the JSON text it was stored as (sent as is, not
+    /// serialized again for each subscriber).
+    pub data: Arc<str>,
+}
+
+impl LoggedBroadcast {
+    /// The payload as a JSON value.
+    pub fn data_value(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
 }
 
 type Row = (i64, String, String, String, String);
@@ -121,7 +129,7 @@ fn logged((position, channel, event, event_id, data): Row) -> LoggedBroadcast {
         channel,
         event,
         event_id,
-        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        data: data.into(),
     }
 }
 
