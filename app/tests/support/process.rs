@@ -70,7 +70,18 @@ pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
 /// `enteraksi user add` on `url` (migrating it first if new); the new user's API token.
 pub fn add_user(url: &str, name: &str, email: &str, role: &str) -> String {
     let output = enteraksi()
-        .args(["--database-url", url, "user", "add", "--name", name, "--email", email, "--role", role])
+        .args([
+            "--database-url",
+            url,
+            "user",
+            "add",
+            "--name",
+            name,
+            "--email",
+            email,
+            "--role",
+            role,
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -81,7 +92,15 @@ pub fn add_user(url: &str, name: &str, email: &str, role: &str) -> String {
 /// worker slots; the child and its address (`127.0.0.1:4321`).
 pub fn serve(url: &str, bind: &str, workers: usize) -> (Child, String) {
     spawn_announcing(
-        enteraksi().args(["--database-url", url, "serve", "--bind", bind, "--workers", &workers.to_string()]),
+        enteraksi().args([
+            "--database-url",
+            url,
+            "serve",
+            "--bind",
+            bind,
+            "--workers",
+            &workers.to_string(),
+        ]),
         "on http://",
     )
 }

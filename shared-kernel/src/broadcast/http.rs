@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -304,10 +304,18 @@ async fn serve_socket(mut socket: WebSocket, state: BroadcastState, caller: Call
             }
             Step::Frame(Ok(Some(Frame::Message(message)))) => {
                 metrics::broadcast_sent("websocket");
-                vec![
-                    json!({"type": "message", "id": message.position, "channel": message.channel,
-                            "event": message.event, "data": message.data}),
-                ]
+                // The payload goes out as stored, not parsed and serialized again.
+                let text = format!(
+                    r#"{{"type":"message","id":{},"channel":{},"event":{},"data":{}}}"#,
+                    message.position,
+                    json!(message.channel),
+                    json!(message.event),
+                    message.data
+                );
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+                continue;
             }
             Step::Frame(Ok(Some(Frame::Reset { position }))) => {
                 vec![json!({"type": "reset", "id": position, "reason": RESET_REASON})]

@@ -364,6 +364,19 @@ impl crate::notifications::NotificationSender for NotificationFake {
     }
 }
 
+/// Serves `router` over real HTTP on a free loopback port until the returned task is aborted or
+/// dropped with the runtime; its base URL (`http://127.0.0.1:4321`) and the task.
+pub async fn serve_on_loopback(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("its address"));
+    let running = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("the test server runs");
+    });
+    (base, running)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
@@ -382,17 +395,4 @@ mod tests {
         let nil = format!("enteraksi_test_{}", uuid::Uuid::nil().simple());
         assert!(!is_stale_test_database(&nil, now + Duration::from_secs(2 * 3600)));
     }
-}
-
-/// Serves `router` over real HTTP on a free loopback port until the returned task is aborted or
-/// dropped with the runtime; its base URL (`http://127.0.0.1:4321`) and the task.
-pub async fn serve_on_loopback(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free loopback port");
-    let base = format!("http://{}", listener.local_addr().expect("its address"));
-    let running = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("the test server runs");
-    });
-    (base, running)
 }
