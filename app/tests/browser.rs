@@ -136,7 +136,7 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn serve_on(url: &str, port: u16) -> std::process::Child {
+fn serve_on(url: &str, port: u16) -> support::process::KillOnDrop {
     serve(url, &format!("127.0.0.1:{port}"), 1).0
 }
 
@@ -308,6 +308,6 @@ async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_r
 
     for server in [&mut server_a, &mut server_b] {
         signal(server, "TERM");
-        assert_eq!(exit_code(server, Duration::from_secs(30)), Some(0));
+        assert_eq!(exit_code(&mut *server, Duration::from_secs(30)), Some(0));
     }
 }

@@ -89,18 +89,40 @@ pub fn add_user(url: &str, name: &str, email: &str, role: &str) -> String {
 }
 
 /// `enteraksi serve` on `url`, listening on `bind` (`127.0.0.1:0` for any port), with `workers`
-/// worker slots; the child and its address (`127.0.0.1:4321`).
-pub fn serve(url: &str, bind: &str, workers: usize) -> (Child, String) {
-    spawn_announcing(
-        enteraksi().args([
-            "--database-url",
-            url,
-            "serve",
-            "--bind",
-            bind,
-            "--workers",
-            &workers.to_string(),
-        ]),
+/// worker slots; the process (killed if the test ends first, a failed assertion included) and
+/// its address (`127.0.0.1:4321`).
+pub fn serve(url: &str, bind: &str, workers: usize) -> (KillOnDrop, String) {
+    let workers = workers.to_string();
+    let (child, address) = spawn_announcing(
+        enteraksi().args(["--database-url", url, "serve", "--bind", bind, "--workers", &workers]),
         "on http://",
-    )
+    );
+    (KillOnDrop(child), address)
+}
+
+/// A child process that is killed when dropped unless it has exited, so a failing test leaves
+/// no server running.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
