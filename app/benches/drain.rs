@@ -86,7 +86,7 @@ async fn real_work(backend: &Backend, learners: usize) -> (Application, TestDb, 
     app::workload::path_learners(app.bus(), learners, "bench.test")
         .await
         .unwrap();
-    let (jobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+    let (jobs,): (i64,) = sqlx::query_as(app::workload::JOBS_BUT_REMINDERS)
         .fetch_one(app.db().pool())
         .await
         .unwrap();
@@ -152,7 +152,7 @@ async fn drain_with_processes(app: &Application, url: &str, processes: usize) ->
         })
         .collect();
     loop {
-        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+        let (left,): (i64,) = sqlx::query_as(app::workload::JOBS_BUT_REMINDERS)
             .fetch_one(app.db().pool())
             .await
             .unwrap();

@@ -136,7 +136,7 @@ async fn count(app: &Application, sql: &'static str) -> i64 {
 async fn drained(app: &Application, workers: usize) -> Duration {
     let started = Instant::now();
     while workers > 0
-        && count(app, "SELECT COUNT(*) FROM jobs").await > 0
+        && count(app, app::workload::JOBS_BUT_REMINDERS).await > 0
         && started.elapsed() < Duration::from_secs(120)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -468,7 +468,7 @@ fn main() {
             server_rt.block_on(drained(&served.app, workers));
             let write = client_rt.block_on(writes(&client, &served.base, &setup, clients));
             let (backlog, drain, enrolled, failed) = server_rt.block_on(async {
-                let backlog = count(&served.app, "SELECT COUNT(*) FROM jobs").await;
+                let backlog = count(&served.app, app::workload::JOBS_BUT_REMINDERS).await;
                 let drain = drained(&served.app, workers).await;
                 let enrolled = count(&served.app, "SELECT COUNT(*) FROM enrollments").await;
                 let failed = count(&served.app, "SELECT COUNT(*) FROM failed_jobs").await;

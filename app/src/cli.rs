@@ -143,6 +143,9 @@ enum QueueCommand {
         /// Continue after this failed job's id (the last of the previous page).
         #[arg(long)]
         after: Option<String>,
+        /// Only failed jobs of events with this tag (e.g. `course:<id>`).
+        #[arg(long)]
+        tag: Option<String>,
     },
     /// Put a failed job (or `all`) back on its queue.
     Retry {
@@ -223,6 +226,9 @@ struct AuditArgs {
     /// Only events of this cascade.
     #[arg(long)]
     correlation: Option<String>,
+    /// Only events with this tag (e.g. `course:<id>`, `user:<id>`).
+    #[arg(long)]
+    tag: Option<String>,
     /// At most this many rows (a page; continue with `--after`).
     #[arg(long, default_value_t = 100, conflicts_with = "all")]
     limit: u32,
@@ -361,8 +367,13 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
             let mode = match &l.mode {
                 Mode::Sync => "sync".to_owned(),
                 Mode::Queued(o) => format!(
-                    "queued  queue={} tries={} backoff={:?} timeout={:?}",
+                    "queued  queue={}{} tries={} backoff={:?} timeout={:?}",
                     o.queue(),
+                    if o.default_delay().is_zero() {
+                        String::new()
+                    } else {
+                        format!(" delay={}", human_duration(o.default_delay()))
+                    },
                     o.max_tries(),
                     o.backoff_schedule(),
                     o.try_timeout()
@@ -373,6 +384,20 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
         }
     }
     out
+}
+
+/// A whole number of days, hours, minutes or seconds (`3d`, `90s`), or seconds with a fraction.
+fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return format!("{:?}", d);
+    }
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= size && secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// Starts a long-running node (`serve`, `queue work`): with `wait_for_db`, first waits until the
@@ -493,11 +518,18 @@ async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow:
                 report.processed, report.retried, report.failed, report.released
             );
         }
-        QueueCommand::Failed { json, limit, after } => {
+        QueueCommand::Failed {
+            json,
+            limit,
+            after,
+            tag,
+        } => {
             if limit == 0 {
                 bail!("--limit must be at least 1");
             }
-            let mut failed = queue.failed_jobs(after.as_deref(), limit + 1).await?;
+            let mut failed = queue
+                .failed_jobs_tagged(tag.as_deref(), after.as_deref(), limit + 1)
+                .await?;
             let more = failed.len() > limit;
             failed.truncate(limit);
             if more && let Some(last) = failed.last() {
@@ -582,7 +614,7 @@ fn print_stats(stats: &[QueueStats], json: bool) -> anyhow::Result<()> {
         for s in stats {
             let line = serde_json::json!({
                 "queue": s.queue, "depth": s.depth, "ready": s.ready, "reserved": s.reserved,
-                "delayed": s.delayed, "failed": s.failed,
+                "delayed": s.delayed, "scheduled": s.scheduled, "failed": s.failed,
                 "oldest_age_seconds": s.oldest_age.map(|a| a.as_secs_f64()),
             });
             writeln!(out, "{line}")?;
@@ -591,8 +623,8 @@ fn print_stats(stats: &[QueueStats], json: bool) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<16} {:>7} {:>7} {:>9} {:>8} {:>7} {:>12}",
-        "QUEUE", "DEPTH", "READY", "RESERVED", "DELAYED", "FAILED", "OLDEST"
+        "{:<16} {:>7} {:>7} {:>9} {:>8} {:>10} {:>7} {:>12}",
+        "QUEUE", "DEPTH", "READY", "RESERVED", "DELAYED", "SCHEDULED", "FAILED", "OLDEST"
     )?;
     for s in stats {
         let oldest = s
@@ -600,8 +632,8 @@ fn print_stats(stats: &[QueueStats], json: bool) -> anyhow::Result<()> {
             .map_or("-".to_owned(), |a| format!("{:.1}s", a.as_secs_f64()));
         writeln!(
             out,
-            "{:<16} {:>7} {:>7} {:>9} {:>8} {:>7} {:>12}",
-            s.queue, s.depth, s.ready, s.reserved, s.delayed, s.failed, oldest
+            "{:<16} {:>7} {:>7} {:>9} {:>8} {:>10} {:>7} {:>12}",
+            s.queue, s.depth, s.ready, s.reserved, s.delayed, s.scheduled, s.failed, oldest
         )?;
     }
     Ok(())
@@ -695,6 +727,9 @@ async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(correlation) = &args.correlation {
         query = query.correlation(CorrelationId::parse(correlation).context("--correlation")?);
     }
+    if let Some(tag) = &args.tag {
+        query = query.tag(tag.clone());
+    }
     if args.limit == 0 {
         bail!("--limit must be at least 1");
     }
@@ -724,7 +759,7 @@ async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
         for e in entries {
             writeln!(
                 out,
-                "{}  {:<34} {}:{}  actor={}  corr={}{}",
+                "{}  {:<34} {}:{}  actor={}  corr={}{}{}",
                 e.occurred_at.format("%Y-%m-%d %H:%M:%S%.3f"),
                 e.event_name,
                 e.aggregate_type,
@@ -732,6 +767,11 @@ async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
                 e.actor_id.map_or("system".to_owned(), |a| a.to_string()),
                 e.correlation_id,
                 e.causation_id.map_or(String::new(), |c| format!("  cause={c}")),
+                if e.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  tags={}", e.tags.join(","))
+                },
             )?;
         }
     }

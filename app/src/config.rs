@@ -85,6 +85,9 @@ pub struct Config {
     /// `BROADCAST_RETENTION_HOURS`: how long broadcasts are kept for clients that resume
     /// (default 24; 1 to 8760). Workers prune older ones.
     pub broadcast_retention: std::time::Duration,
+    /// `INACTIVITY_REMINDER_DAYS`: how long after enrolling a learner who has completed no lesson
+    /// is reminded (default 3; 1 to 365).
+    pub inactivity_reminder: std::time::Duration,
 }
 
 impl Config {
@@ -185,6 +188,18 @@ impl Config {
                 }
             },
         };
+        let inactivity_reminder = match get("INACTIVITY_REMINDER_DAYS") {
+            None => enrollment::DEFAULT_REMINDER_AFTER,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(days) if (1..=365).contains(&days) => std::time::Duration::from_secs(days * 24 * 3600),
+                _ => {
+                    return Err(invalid(
+                        "INACTIVITY_REMINDER_DAYS",
+                        format!("`{text}` is not a number of days from 1 to 365"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             database_url,
             database_url_is_default,
@@ -195,6 +210,7 @@ impl Config {
             http_bind,
             cors_origins,
             broadcast_retention,
+            inactivity_reminder,
         })
     }
 

@@ -63,6 +63,9 @@ pub struct DemoSummary {
     pub jobs_waiting: i64,
     /// Of those, jobs deferred after a failed try.
     pub jobs_deferred: i64,
+    /// Jobs of delayed listeners not due yet (the inactivity reminders, due days later), apart
+    /// from `jobs_waiting`.
+    pub jobs_scheduled: i64,
     /// Certificates issued.
     pub certificates: i64,
     /// Learning paths completed.
@@ -647,7 +650,11 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
     .fetch_optional(pool)
     .await?
     .map(|(e,)| e);
-    summary.jobs_waiting = count(app, "SELECT COUNT(*) FROM jobs").await?;
+    let stats = shared_kernel::Queue::new(app.bus().clone())
+        .stats(&app.queues())
+        .await?;
+    summary.jobs_waiting = stats.iter().map(|s| s.depth).sum();
+    summary.jobs_scheduled = stats.iter().map(|s| s.scheduled).sum();
     summary.jobs_deferred = count(app, "SELECT COUNT(*) FROM jobs WHERE last_error IS NOT NULL").await?;
     summary.certificates = count(app, "SELECT COUNT(*) FROM certificates").await?;
     summary.paths_completed = count(
@@ -750,6 +757,10 @@ fn print_summary(s: &DemoSummary, config: &Config) {
     println!(
         "  Jobs still waiting:      {:>6}  ({} deferred after a failed try)",
         s.jobs_waiting, s.jobs_deferred
+    );
+    println!(
+        "  Jobs scheduled:          {:>6}  (inactivity reminders, due INACTIVITY_REMINDER_DAYS after enrolling)",
+        s.jobs_scheduled
     );
     println!("  Notifications (database):{:>6}", s.database_notifications);
     println!("  Mails sent:              {:>6}", s.mails);

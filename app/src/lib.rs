@@ -90,6 +90,7 @@ impl Application {
             notifier,
             mail: transport,
             app_url: config.app_url.clone(),
+            inactivity_reminder: config.inactivity_reminder,
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {

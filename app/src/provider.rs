@@ -6,8 +6,8 @@ use std::sync::Arc;
 use assessment::{AnswerGraded, AssessmentGraded, AssessmentSubmitted, AttemptStarted, NotifyUserOfGradedAssessment};
 use course::{CourseArchived, CoursePublished, CourseUnpublished};
 use enrollment::{
-    EnrollmentCompleted, GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification, UserDropped,
-    UserEnrolled, UserReenrolled,
+    EnrollmentCompleted, GenerateCertificate, RemindInactiveLearner, SendCompletionCongratulations,
+    SendWelcomeNotification, UserDropped, UserEnrolled, UserReenrolled,
 };
 use learning_path::{
     CourseUnlockedInPath, PathCompleted, PathDropped, PathEnrollmentCreated, SendPathCompletionCongratulations,
@@ -29,6 +29,8 @@ pub struct Dependencies {
     pub mail: Arc<dyn MailTransport>,
     /// The public base URL for links.
     pub app_url: AppUrl,
+    /// How long after enrolling a learner who has not started is reminded.
+    pub inactivity_reminder: std::time::Duration,
 }
 
 /// Every crate's migrations, the kernel's first.
@@ -60,6 +62,10 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
         .listen_queued::<UserEnrolled, _>(
             SendWelcomeNotification::new(notifier.clone()),
             SendWelcomeNotification::queue_options(),
+        )
+        .listen_queued::<UserEnrolled, _>(
+            RemindInactiveLearner::new(notifier.clone(), deps.inactivity_reminder),
+            RemindInactiveLearner::queue_options(deps.inactivity_reminder),
         )
         .event::<UserReenrolled>()
         .listen_queued::<EnrollmentCompleted, _>(

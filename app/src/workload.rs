@@ -16,6 +16,11 @@ use shared_kernel::{CourseId, EventBus, LearningPathId, UserId};
 
 use crate::adapters::EnrollmentCountsFromEnrollments;
 
+/// Counts the jobs waiting for a worker, leaving out the inactivity reminders
+/// (`RemindInactiveLearner`, delayed by days: a drain does not run them; one waits per
+/// enrollment).
+pub const JOBS_BUT_REMINDERS: &str = "SELECT COUNT(*) FROM jobs WHERE listener <> 'RemindInactiveLearner'";
+
 /// What [`path_learners`] made.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -75,4 +80,16 @@ async fn user(bus: &EventBus, name: &str, domain: &str) -> anyhow::Result<UserId
     let user = create_user(uow.conn().await?, name, &format!("{name}@{domain}"), "id").await?;
     uow.commit().await?;
     Ok(user.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use enrollment::{RemindInactiveLearner, UserEnrolled};
+    use shared_kernel::QueuedListener;
+
+    #[test]
+    fn the_reminder_filter_names_the_reminder_listener() {
+        let name = <RemindInactiveLearner as QueuedListener<UserEnrolled>>::NAME;
+        assert!(super::JOBS_BUT_REMINDERS.contains(&format!("'{name}'")));
+    }
 }

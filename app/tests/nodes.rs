@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::config::Config;
+use app::workload::JOBS_BUT_REMINDERS;
 use app::{Application, StartOptions};
 use shared_kernel::testing::TestDb;
 use sqlx::Connection;
@@ -150,7 +151,7 @@ async fn drained_in_trouble(url: &str, learners: usize, trouble: Trouble) -> i64
         .await
         .unwrap();
     let db = app.db().clone();
-    let queued = count(&db, "SELECT COUNT(*) FROM jobs").await;
+    let queued = count(&db, JOBS_BUT_REMINDERS).await;
     let audit_before: BTreeSet<String> = sqlx::query_as::<_, (String,)>("SELECT event_id FROM domain_event_log")
         .fetch_all(db.pool())
         .await
@@ -182,13 +183,13 @@ async fn drained_in_trouble(url: &str, learners: usize, trouble: Trouble) -> i64
         tokio::time::sleep(Duration::from_secs(1)).await;
         let waiting = match observer.as_mut() {
             Some(conn) => {
-                sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM jobs")
+                sqlx::query_as::<_, (i64,)>(JOBS_BUT_REMINDERS)
                     .fetch_one(&mut *conn)
                     .await
                     .unwrap()
                     .0
             }
-            None => count(&db, "SELECT COUNT(*) FROM jobs").await,
+            None => count(&db, JOBS_BUT_REMINDERS).await,
         };
         if waiting == 0 {
             break;
@@ -231,8 +232,14 @@ async fn drained_in_trouble(url: &str, learners: usize, trouble: Trouble) -> i64
     }
     let took = started.elapsed();
 
-    // Nothing waits, nothing failed, nobody panicked.
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs").await, 0);
+    // Nothing waits but each enrollment's inactivity reminder (due in days), nothing failed,
+    // nobody panicked.
+    assert_eq!(count(&db, JOBS_BUT_REMINDERS).await, 0);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM jobs").await,
+        count(&db, "SELECT COUNT(*) FROM enrollments").await,
+        "one reminder waits per enrollment"
+    );
     let failed: Vec<(String, String, i64)> = sqlx::query_as("SELECT listener, exception, attempts FROM failed_jobs")
         .fetch_all(db.pool())
         .await

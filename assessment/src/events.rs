@@ -33,6 +33,14 @@ impl DomainEvent for AttemptStarted {
     const NAME: &'static str = "assessment.attempt.started";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
 
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("assessment:{}", self.assessment_id),
+            format!("user:{}", self.user_id),
+            format!("attempt:{}", self.attempt_id),
+        ]
+    }
+
     fn aggregate_id(&self) -> String {
         self.attempt_id.to_string()
     }
@@ -70,6 +78,14 @@ impl DomainEvent for AssessmentSubmitted {
     const NAME: &'static str = "assessment.submitted";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
 
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("assessment:{}", self.assessment_id),
+            format!("user:{}", self.user_id),
+            format!("attempt:{}", self.attempt_id),
+        ]
+    }
+
     fn aggregate_id(&self) -> String {
         self.attempt_id.to_string()
     }
@@ -103,6 +119,10 @@ pub struct AnswerGraded {
 impl DomainEvent for AnswerGraded {
     const NAME: &'static str = "assessment.answer.graded";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn tags(&self) -> Vec<String> {
+        vec![format!("attempt:{}", self.attempt_id)]
+    }
 
     fn aggregate_id(&self) -> String {
         self.attempt_id.to_string()
@@ -154,6 +174,16 @@ pub struct AssessmentGraded {
 impl DomainEvent for AssessmentGraded {
     const NAME: &'static str = "assessment.graded";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("assessment:{}", self.assessment_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+            format!("attempt:{}", self.attempt_id),
+        ]
+    }
 
     fn aggregate_id(&self) -> String {
         self.attempt_id.to_string()

@@ -25,6 +25,10 @@ impl DomainEvent for CoursePublished {
     const NAME: &'static str = "course.published";
     const AGGREGATE_TYPE: &'static str = "course";
 
+    fn tags(&self) -> Vec<String> {
+        vec![format!("course:{}", self.course_id)]
+    }
+
     fn aggregate_id(&self) -> String {
         self.course_id.to_string()
     }
@@ -66,6 +70,10 @@ impl DomainEvent for CourseUnpublished {
     const NAME: &'static str = "course.unpublished";
     const AGGREGATE_TYPE: &'static str = "course";
 
+    fn tags(&self) -> Vec<String> {
+        vec![format!("course:{}", self.course_id)]
+    }
+
     fn aggregate_id(&self) -> String {
         self.course_id.to_string()
     }
@@ -98,6 +106,10 @@ pub struct CourseArchived {
 impl DomainEvent for CourseArchived {
     const NAME: &'static str = "course.archived";
     const AGGREGATE_TYPE: &'static str = "course";
+
+    fn tags(&self) -> Vec<String> {
+        vec![format!("course:{}", self.course_id)]
+    }
 
     fn aggregate_id(&self) -> String {
         self.course_id.to_string()

@@ -32,6 +32,14 @@ impl DomainEvent for UserEnrolled {
     const NAME: &'static str = "enrollment.created";
     const AGGREGATE_TYPE: &'static str = "enrollment";
 
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
+
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()
     }
@@ -68,6 +76,14 @@ impl DomainEvent for UserReenrolled {
     const NAME: &'static str = "enrollment.reenrolled";
     const AGGREGATE_TYPE: &'static str = "enrollment";
 
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
+
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()
     }
@@ -100,6 +116,14 @@ pub struct UserDropped {
 impl DomainEvent for UserDropped {
     const NAME: &'static str = "enrollment.dropped";
     const AGGREGATE_TYPE: &'static str = "enrollment";
+
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
 
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()
@@ -141,6 +165,14 @@ pub struct EnrollmentCompleted {
 impl DomainEvent for EnrollmentCompleted {
     const NAME: &'static str = "enrollment.completed";
     const AGGREGATE_TYPE: &'static str = "enrollment";
+
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
 
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()

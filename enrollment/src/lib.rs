@@ -46,8 +46,11 @@ pub use domain::{
 };
 pub use error::EnrollmentError;
 pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled};
-pub use listeners::{GenerateCertificate, SendCompletionCongratulations, SendWelcomeNotification};
-pub use notifications::{CourseCompleted, WelcomeToCourse};
+pub use listeners::{
+    DEFAULT_REMINDER_AFTER, GenerateCertificate, RemindInactiveLearner, SendCompletionCongratulations,
+    SendWelcomeNotification,
+};
+pub use notifications::{CourseCompleted, InactivityReminder, WelcomeToCourse};
 pub use service::{
     EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, has_completed, of_learner,
     set_progress_in, tally, verify_certificate,

@@ -183,3 +183,52 @@ mod tests {
         );
     }
 }
+
+/// Reminds a learner who enrolled some days ago and has not completed a lesson yet
+/// (`enrollment.inactivity_reminder`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InactivityReminder {
+    course_id: CourseId,
+    course_title: String,
+    days: u64,
+}
+
+impl InactivityReminder {
+    /// The reminder to start `course_title`, `days` after enrolling.
+    pub fn new(course_id: CourseId, course_title: impl Into<String>, days: u64) -> Self {
+        Self {
+            course_id,
+            course_title: course_title.into(),
+            days,
+        }
+    }
+}
+
+impl Notification for InactivityReminder {
+    fn notification_type(&self) -> &'static str {
+        "enrollment.inactivity_reminder"
+    }
+
+    fn to_mail(&self, to: &User, app: &AppUrl) -> MailMessage {
+        let title = &self.course_title;
+        MailMessage::new(format!("Yuk, mulai belajar {title}"))
+            .greeting(format!("Halo, {}!", to.name()))
+            .line(format!(
+                "Sudah {} hari sejak Anda mendaftar di kursus \"{title}\", tetapi belum ada pelajaran yang Anda selesaikan.",
+                self.days
+            ))
+            .line("Luangkan waktu sebentar hari ini untuk pelajaran pertama Anda.")
+            .action("Lanjutkan Belajar", app.join(&format!("courses/{}/learn", self.course_id)))
+            .line("Semangat belajar!")
+    }
+
+    fn to_database(&self, _to: &User) -> Value {
+        json!({
+            "type": "enrollment.inactivity_reminder",
+            "course_id": self.course_id,
+            "course_title": self.course_title,
+            "days": self.days,
+            "message": format!("Anda belum memulai kursus \"{}\". Yuk, mulai belajar hari ini!", self.course_title),
+        })
+    }
+}

@@ -12,7 +12,8 @@ use course::{
 };
 use enrollment::{
     EnrollmentCompleted, EnrollmentError, EnrollmentService, EnrollmentStatus, GenerateCertificate, InvalidTransition,
-    Percentage, SendCompletionCongratulations, SendWelcomeNotification, UserDropped, UserEnrolled, UserReenrolled,
+    Percentage, RemindInactiveLearner, SendCompletionCongratulations, SendWelcomeNotification, UserDropped,
+    UserEnrolled, UserReenrolled,
 };
 use shared_kernel::notifications::{
     AppUrl, MailTransport, MemoryTransport, NotificationSender, Notifier, SendMail, notification_queue_options,
@@ -22,9 +23,12 @@ use shared_kernel::sqlx::AnyConnection;
 use shared_kernel::testing::{EventFake, NotificationFake, TestDb, drain};
 use shared_kernel::users::create_user;
 use shared_kernel::{
-    AuditLog, AuditQuery, CourseId, EnrollmentId, EventBus, InProcessHub, JobContext, LogDomainEvent, QueuedListener,
-    Registry, UserId,
+    AuditLog, AuditQuery, CourseId, EnrollmentId, EventBus, InProcessHub, JobContext, LogDomainEvent, ManualClock,
+    QueuedListener, Registry, UserId,
 };
+
+/// The inactivity reminder's delay in these tests (as app's default).
+const REMIND_AFTER: std::time::Duration = enrollment::DEFAULT_REMINDER_AFTER;
 
 /// What `app`'s adapter of course's port does: count through enrollment's read.
 struct CountEnrollments;
@@ -45,6 +49,7 @@ impl EnrollmentCounts for CountEnrollments {
 struct Harness {
     _db: TestDb,
     bus: EventBus,
+    clock: Arc<ManualClock>,
     fake: Arc<EventFake>,
     hub: Arc<InProcessHub>,
     courses: CourseService,
@@ -64,6 +69,10 @@ fn registry(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>)
             SendWelcomeNotification::new(notifier.clone()),
             SendWelcomeNotification::queue_options(),
         )
+        .listen_queued::<UserEnrolled, _>(
+            RemindInactiveLearner::new(notifier.clone(), REMIND_AFTER),
+            RemindInactiveLearner::queue_options(REMIND_AFTER),
+        )
         .event::<UserReenrolled>()
         .event::<UserDropped>()
         .listen_queued::<EnrollmentCompleted, _>(
@@ -80,9 +89,11 @@ impl Harness {
         let db = TestDb::new(vec![course::migrator(), enrollment::migrator()]).await;
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let bus = EventBus::builder(db.db().clone(), Arc::new(registry(notifier, mail)))
             .observer(fake.clone())
             .broadcaster(hub.clone())
+            .clock(clock.clone())
             .build();
         let mut conn = db.db().writer().acquire().await.unwrap();
         let instructor = create_user(&mut conn, "Budi Santoso", "budi@example.id", "id")
@@ -99,6 +110,7 @@ impl Harness {
             enrollments: EnrollmentService::new(bus.clone()),
             _db: db,
             bus,
+            clock,
             fake,
             hub,
             instructor,
@@ -695,4 +707,66 @@ async fn the_real_notifier_stores_the_welcome_with_the_seeds_payload_and_mails_i
     let sent = mail.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].subject, "Selamat bergabung di Rust Dasar");
+}
+
+// ---- the inactivity reminder (a delayed listener) ------------------------------------------
+
+#[tokio::test]
+async fn a_learner_who_has_not_started_is_reminded_when_the_reminder_is_due_and_only_then() {
+    let (h, notifications) = harness().await;
+    h.enrolled().await;
+    drain(&h.bus).await;
+    notifications.assert_sent_times("enrollment.inactivity_reminder", 0);
+    // A minute before it is due: still nothing.
+    h.clock
+        .advance(chrono::Duration::from_std(REMIND_AFTER).unwrap() - chrono::Duration::minutes(1));
+    drain(&h.bus).await;
+    notifications.assert_sent_times("enrollment.inactivity_reminder", 0);
+    h.clock.advance(chrono::Duration::minutes(2));
+    let report = drain(&h.bus).await;
+    assert_eq!(report.processed, 1, "the reminder job ran once it was due");
+    notifications.assert_sent_to(h.learner, "enrollment.inactivity_reminder");
+    notifications.assert_sent_times("enrollment.inactivity_reminder", 1);
+    drain(&h.bus).await;
+    notifications.assert_sent_times("enrollment.inactivity_reminder", 1);
+}
+
+#[tokio::test]
+async fn a_learner_who_completed_a_lesson_or_dropped_is_not_reminded() {
+    let (h, notifications) = harness().await;
+    // Started: a lesson completed (the progress context sets the course progress).
+    let (_, started) = h.enrolled().await;
+    let mut uow = h.bus.begin();
+    enrollment::set_progress_in(&mut uow, started, Percentage::new(50.0).unwrap())
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    // Dropped.
+    let (_, dropped) = h.enrolled().await;
+    h.enrollments
+        .drop_out(h.learner, dropped, Some("pindah jadwal"))
+        .await
+        .unwrap();
+    h.clock
+        .advance(chrono::Duration::from_std(REMIND_AFTER).unwrap() + chrono::Duration::minutes(1));
+    drain(&h.bus).await;
+    notifications.assert_sent_times("enrollment.inactivity_reminder", 0);
+    let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+        .fetch_one(&mut *h.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "both reminder jobs ran and did nothing");
+}
+
+#[test]
+fn the_reminder_speaks_indonesian_and_links_to_the_course() {
+    use shared_kernel::notifications::Notification;
+    let course = CourseId::new();
+    let reminder = enrollment::InactivityReminder::new(course, "Rust Dasar", 3);
+    let user = shared_kernel::users::User::new(UserId::new(), "Siti", "siti@example.id", "id").unwrap();
+    let mail = reminder.to_mail(&user, &AppUrl::parse("https://lms.example.id").unwrap());
+    let text = format!("{mail:?}");
+    assert!(text.contains("Sudah 3 hari"), "{text}");
+    assert!(text.contains(&format!("courses/{course}/learn")), "{text}");
+    assert_eq!(reminder.to_database(&user)["type"], "enrollment.inactivity_reminder");
 }

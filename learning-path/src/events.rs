@@ -30,6 +30,10 @@ impl DomainEvent for PathEnrollmentCreated {
     const NAME: &'static str = "learning_path.enrollment.created";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
 
+    fn tags(&self) -> Vec<String> {
+        vec![format!("path:{}", self.path_id), format!("user:{}", self.user_id)]
+    }
+
     fn aggregate_id(&self) -> String {
         self.path_enrollment_id.to_string()
     }
@@ -68,6 +72,14 @@ pub struct CourseUnlockedInPath {
 impl DomainEvent for CourseUnlockedInPath {
     const NAME: &'static str = "learning_path.course_unlocked";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("path:{}", self.path_id),
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+        ]
+    }
 
     fn aggregate_id(&self) -> String {
         self.path_enrollment_id.to_string()
@@ -108,6 +120,10 @@ impl DomainEvent for PathCompleted {
     const NAME: &'static str = "learning_path.completed";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
 
+    fn tags(&self) -> Vec<String> {
+        vec![format!("path:{}", self.path_id), format!("user:{}", self.user_id)]
+    }
+
     fn aggregate_id(&self) -> String {
         self.path_enrollment_id.to_string()
     }
@@ -144,6 +160,10 @@ pub struct PathDropped {
 impl DomainEvent for PathDropped {
     const NAME: &'static str = "learning_path.dropped";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn tags(&self) -> Vec<String> {
+        vec![format!("path:{}", self.path_id), format!("user:{}", self.user_id)]
+    }
 
     fn aggregate_id(&self) -> String {
         self.path_enrollment_id.to_string()

@@ -29,6 +29,14 @@ impl DomainEvent for LessonCompleted {
     const NAME: &'static str = "lesson.completed";
     const AGGREGATE_TYPE: &'static str = "enrollment";
 
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("course:{}", self.course_id),
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
+
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()
     }
@@ -74,6 +82,13 @@ pub struct ProgressUpdated {
 impl DomainEvent for ProgressUpdated {
     const NAME: &'static str = "progress.updated";
     const AGGREGATE_TYPE: &'static str = "enrollment";
+
+    fn tags(&self) -> Vec<String> {
+        vec![
+            format!("user:{}", self.user_id),
+            format!("enrollment:{}", self.enrollment_id),
+        ]
+    }
 
     fn aggregate_id(&self) -> String {
         self.enrollment_id.to_string()

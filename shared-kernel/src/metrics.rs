@@ -37,6 +37,8 @@ pub const JOBS_FAILED: &str = "enteraksi_jobs_failed_total";
 pub const JOBS_BURIED: &str = "enteraksi_jobs_buried_total";
 /// Jobs waiting in a queue (ready, delayed for a retry, or running), by `queue`; read at scrape.
 pub const QUEUE_DEPTH: &str = "enteraksi_queue_depth";
+/// Jobs of delayed listeners not due yet, by `queue`; read at scrape.
+pub const QUEUE_SCHEDULED: &str = "enteraksi_queue_scheduled";
 /// How long the longest-waiting ready job has waited for a worker, by `queue`; read at scrape.
 pub const QUEUE_OLDEST_READY_AGE: &str = "enteraksi_queue_oldest_ready_age_seconds";
 /// Jobs of a queue in `failed_jobs`, by `queue`; read at scrape.
@@ -187,6 +189,7 @@ fn describe() {
     describe_counter!(JOBS_FAILED, "Failed tries, retried or buried, by queue.");
     describe_counter!(JOBS_BURIED, "Jobs moved to failed_jobs, by queue.");
     describe_gauge!(QUEUE_DEPTH, "Jobs waiting in the queue (ready, delayed or running).");
+    describe_gauge!(QUEUE_SCHEDULED, "Jobs of delayed listeners not due yet.");
     describe_gauge!(
         QUEUE_OLDEST_READY_AGE,
         Unit::Seconds,
@@ -263,6 +266,7 @@ impl MetricsExporter {
         for s in stats {
             let ready_age = s.oldest_ready_age.unwrap_or_default().as_secs_f64();
             ::metrics::gauge!(QUEUE_DEPTH, "queue" => s.queue.clone()).set(s.depth as f64);
+            ::metrics::gauge!(QUEUE_SCHEDULED, "queue" => s.queue.clone()).set(s.scheduled as f64);
             ::metrics::gauge!(QUEUE_OLDEST_READY_AGE, "queue" => s.queue.clone()).set(ready_age);
             ::metrics::gauge!(QUEUE_FAILED_JOBS, "queue" => s.queue).set(s.failed as f64);
         }

@@ -147,7 +147,7 @@ async fn the_lms_flow_keeps_every_guarantee_through_the_real_registration() {
     );
 
     // The queues end empty with nothing failed.
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(&t, app::workload::JOBS_BUT_REMINDERS).await, 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM failed_jobs").await, 0);
     assert_eq!(summary.jobs.failed, 0);
     assert_eq!(
@@ -209,6 +209,12 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
     }
     assert!(listing.contains("progress.updated\n    (no listeners)"));
     assert_listening::<UserEnrolled>(registry, "SendWelcomeNotification");
+    assert_listening::<UserEnrolled>(registry, "RemindInactiveLearner");
+    let reminder = listing
+        .lines()
+        .find(|l| l.contains("RemindInactiveLearner"))
+        .expect("the reminder is listed");
+    assert!(reminder.contains("queue=notifications delay=3d"), "{reminder}");
     assert_listening::<progress::LessonCompleted>(registry, "RecalculateCourseProgress");
     assert_listening::<assessment::AssessmentGraded>(registry, "NotifyUserOfGradedAssessment");
     assert_listening::<assessment::AssessmentGraded>(registry, "CompleteLessonOnPassedAssessment");
@@ -267,7 +273,7 @@ async fn the_lms_flow_runs_on_postgres_with_the_same_code() {
     assert_eq!(t.mail.sent().len(), notified);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM notifications").await as usize, notified);
     assert!(summary.paths_completed > 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(&t, app::workload::JOBS_BUT_REMINDERS).await, 0);
     assert_eq!(count(&t, "SELECT COUNT(*) FROM failed_jobs").await, 0);
     assert_eq!(summary.jobs.failed, 0);
     t.cleanup().await;

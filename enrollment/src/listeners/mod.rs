@@ -3,6 +3,8 @@
 
 mod certificate;
 mod notify;
+mod reminder;
 
 pub use certificate::GenerateCertificate;
 pub use notify::{SendCompletionCongratulations, SendWelcomeNotification};
+pub use reminder::{DEFAULT_REMINDER_AFTER, RemindInactiveLearner};

@@ -33,6 +33,8 @@ pub struct EventFilters {
     pub until: Option<DateTime<Utc>>,
     /// Only this cascade.
     pub correlation: Option<CorrelationId>,
+    /// Only events with this tag (e.g. `course:{id}`).
+    pub tag: Option<String>,
     /// Page size (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -101,6 +103,9 @@ async fn events(
     }
     if let Some(until) = filters.until {
         query = query.until(until);
+    }
+    if let Some(tag) = filters.tag {
+        query = query.tag(tag);
     }
     if let Some(correlation) = filters.correlation {
         query = query.correlation(correlation);

@@ -73,6 +73,8 @@ pub struct AuditEntry {
     pub causation_id: Option<EventId>,
     /// Its place among its aggregate's events: 1, 2, … in the order their transactions committed.
     pub aggregate_version: i64,
+    /// Its tags (`course:{id}`, `user:{id}`), sorted.
+    pub tags: Vec<String>,
 }
 
 /// Filters for [`AuditLog::query`]; every filter set must match. Results come in occurrence
@@ -85,6 +87,7 @@ pub struct AuditQuery {
     from: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     correlation: Option<CorrelationId>,
+    tag: Option<String>,
     after: Option<EventId>,
     limit: Option<u32>,
 }
@@ -137,6 +140,12 @@ impl AuditQuery {
         self
     }
 
+    /// Only events with this tag (e.g. `course:{id}`).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+
     /// At most `limit` rows (the earliest).
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
@@ -184,6 +193,7 @@ impl AuditRow {
                 .transpose()
                 .map_err(|e| corrupt(e.to_string()))?,
             aggregate_version: self.aggregate_version,
+            tags: Vec::new(),
             event_name: self.event_name,
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,
@@ -240,6 +250,13 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
     if let Some(correlation) = query.correlation {
         push("correlation_id = ?", correlation.to_string(), &mut binds);
     }
+    if let Some(tag) = &query.tag {
+        push(
+            "event_id IN (SELECT event_id FROM event_tags WHERE tag = ?)",
+            tag.clone(),
+            &mut binds,
+        );
+    }
     // One aggregate's events come in version order (commit order); a wider query in occurrence
     // order. The cursor follows the same order.
     let one_aggregate = matches!(&query.aggregate, Some((_, Some(_))));
@@ -273,5 +290,33 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
     for value in binds {
         q = q.bind(value);
     }
-    q.fetch_all(conn).await?.into_iter().map(AuditRow::into_entry).collect()
+    let mut entries: Vec<AuditEntry> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(AuditRow::into_entry)
+        .collect::<Result<_, _>>()?;
+    with_tags(conn, &mut entries).await?;
+    Ok(entries)
+}
+
+/// Fills in the tags of `entries`, with one query per page.
+async fn with_tags(conn: &mut AnyConnection, entries: &mut [AuditEntry]) -> Result<(), AuditError> {
+    for chunk in entries.chunks_mut(200) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT event_id, tag FROM event_tags WHERE event_id IN ({}) ORDER BY tag",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+        for entry in chunk.iter() {
+            q = q.bind(entry.event_id.to_string());
+        }
+        for (event_id, tag) in q.fetch_all(&mut *conn).await? {
+            if let Some(entry) = chunk.iter_mut().find(|e| e.event_id.to_string() == event_id) {
+                entry.tags.push(tag);
+            }
+        }
+    }
+    Ok(())
 }

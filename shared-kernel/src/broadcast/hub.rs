@@ -335,9 +335,18 @@ impl Tailer {
         };
         let watch = commit_watch::start(&db, topic, wake.clone(), hub.subscribers.clone()).await;
         let local = bus.broadcast_wake().clone();
+        // The end of the log now, before this returns: a commit made after `start` is then
+        // always after it, so the first read cannot skip it. (Should the database not answer,
+        // the first read takes the end then, and subscribers read what they missed themselves.)
+        let mut delivered = match log::sequence(&db).await {
+            Ok(last) => Some(last),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the end of the broadcast log failed; trying again");
+                None
+            }
+        };
         Self(tokio::spawn(async move {
             let _watch = watch;
-            let mut delivered = None;
             let mut failures = 0u32;
             loop {
                 let from_others = wake.notified();

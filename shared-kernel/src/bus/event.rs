@@ -37,6 +37,12 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Syn
     fn broadcast(&self) -> Option<Broadcast> {
         None
     }
+
+    /// Tags to find the event by (`course:{id}`, `user:{id}`): stored with its audit row and
+    /// jobs; `audit --tag`, `queue failed --tag` and the API filter by them. None by default.
+    fn tags(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A live broadcast of an event: the channels it goes to and the name clients listen for.
@@ -196,6 +202,8 @@ pub trait AnyEnvelope: Debug + Send + Sync + 'static {
     fn metadata(&self) -> Value;
     /// The live broadcast, if the event has one.
     fn broadcast(&self) -> Option<Broadcast>;
+    /// The event's tags.
+    fn tags(&self) -> Vec<String>;
     /// The envelope as JSON (the queued job payload).
     fn to_json(&self) -> Result<String, serde_json::Error>;
     /// For downcasting to `Envelope<E>`.
@@ -222,6 +230,9 @@ impl<E: DomainEvent> AnyEnvelope for Envelope<E> {
     }
     fn broadcast(&self) -> Option<Broadcast> {
         self.event.broadcast()
+    }
+    fn tags(&self) -> Vec<String> {
+        self.event.tags()
     }
     fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)

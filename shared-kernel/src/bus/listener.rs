@@ -123,6 +123,13 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
 
     /// Runs once when the job has failed for good and moved to `failed_jobs`.
     async fn failed(&self, _event: &Envelope<E>, _failure: &JobFailure) {}
+
+    /// How long after the commit this event's job becomes ready, when the listener computes it
+    /// from the event (e.g. a reminder due a set time after something the event carries);
+    /// `None` (the default) uses the delay of its [`QueueOptions`](crate::QueueOptions).
+    fn delay(&self, _event: &Envelope<E>) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A sync listener for every event (e.g. the audit log).
@@ -194,6 +201,10 @@ pub(crate) trait ErasedQueued: Send + Sync {
     async fn handle(&self, event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError>;
     /// Runs the failed hook (a payload that cannot be rebuilt skips it).
     async fn failed(&self, event_name: &str, payload: &str, failure: &JobFailure);
+    /// The listener's own delay for this event, if it computes one.
+    fn delay(&self, _event: &dyn AnyEnvelope) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 pub(crate) struct TypedQueued<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
@@ -207,6 +218,10 @@ fn rebuild<E: DomainEvent>(payload: &str) -> Result<Envelope<E>, ListenerError> 
 impl<E: DomainEvent, L: QueuedListener<E>> ErasedQueued for TypedQueued<E, L> {
     fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
         true
+    }
+
+    fn delay(&self, event: &dyn AnyEnvelope) -> Option<std::time::Duration> {
+        event.downcast::<E>().and_then(|event| self.0.delay(event))
     }
 
     async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {

@@ -4,27 +4,42 @@ use std::time::Duration;
 
 use super::registry::RegistryError;
 
-/// How a queued listener's jobs run: which queue, how many tries, the wait before each retry,
-/// and how long one try may take.
+/// How a queued listener's jobs run: which queue, how long after the commit they become ready,
+/// how many tries, the wait before each retry, and how long one try may take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueOptions {
     queue: String,
+    delay: Duration,
     tries: u32,
     backoff: Vec<Duration>,
     jitter: f64,
     timeout: Duration,
 }
 
+/// The longest delay a queued listener may declare (a year): anything longer is a mistake.
+pub const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 impl QueueOptions {
-    /// Defaults on queue `queue`: 3 tries, backoff 1 s, 5 s, 30 s with ±20 % jitter, 60 s timeout.
+    /// Defaults on queue `queue`: no delay, 3 tries, backoff 1 s, 5 s, 30 s with ±20 % jitter,
+    /// 60 s timeout.
     pub fn on(queue: impl Into<String>) -> Self {
         Self {
             queue: queue.into(),
+            delay: Duration::ZERO,
             tries: 3,
             backoff: vec![Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(30)],
             jitter: 0.2,
             timeout: Duration::from_secs(60),
         }
+    }
+
+    /// How long after the commit the job becomes ready (default: at once). A listener may compute
+    /// it per event instead ([`QueuedListener::delay`](crate::QueuedListener::delay)). The
+    /// delay is measured by the queue's clock (the database's on PostgreSQL), so a delayed job
+    /// survives restarts and runs on whichever node is free when it is due.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// How many times the job is tried before it moves to `failed_jobs` (at least 1).
@@ -55,6 +70,11 @@ impl QueueOptions {
     /// The queue name.
     pub fn queue(&self) -> &str {
         &self.queue
+    }
+
+    /// The delay from the commit to the job being ready (unless the listener computes one).
+    pub fn default_delay(&self) -> Duration {
+        self.delay
     }
 
     /// The number of tries.
@@ -109,6 +129,9 @@ impl QueueOptions {
         }
         if self.timeout.is_zero() {
             return bad("the timeout must be positive");
+        }
+        if self.delay > MAX_DELAY {
+            return bad("the delay must be at most a year");
         }
         Ok(())
     }

@@ -30,6 +30,8 @@ pub(crate) struct JobRow {
     pub(crate) listener: &'static str,
     pub(crate) payload: Arc<str>,
     pub(crate) max_tries: i64,
+    /// How long after the commit the job becomes ready, in microseconds.
+    pub(crate) delay_micros: i64,
 }
 
 /// The jobs the dispatched events create: one per (event, queued listener that wants it).
@@ -53,6 +55,10 @@ pub(crate) fn job_rows(
             .into();
         let event_id = event.meta().event_id().to_string();
         for target in targets {
+            let delay = target
+                .handler
+                .delay(&**event)
+                .unwrap_or_else(|| target.options.default_delay());
             rows.push(JobRow {
                 id: Uuid::now_v7().to_string(),
                 queue: target.options.queue().to_owned(),
@@ -61,10 +67,24 @@ pub(crate) fn job_rows(
                 listener: target.listener,
                 payload: payload.clone(),
                 max_tries: i64::from(target.options.max_tries()),
+                delay_micros: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
             });
         }
     }
     Ok(rows)
+}
+
+/// Each dispatched event's tags as `(tag, event_id)` rows (duplicates of one event dropped).
+pub(crate) fn tag_rows(events: &[SharedEnvelope]) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for event in events {
+        let mut tags = event.tags();
+        tags.sort();
+        tags.dedup();
+        let event_id = event.meta().event_id().to_string();
+        rows.extend(tags.into_iter().map(|tag| (tag, event_id.clone())));
+    }
+    rows
 }
 
 /// `($first, …), ($k, …)` for `rows` rows of `cols` columns.
@@ -218,7 +238,20 @@ const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, li
 /// A job already waiting for the same (event or key, listener) is kept: enqueueing is idempotent.
 const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
-/// Writes the audit rows, the job rows and the broadcast rows in the caller's transaction:
+/// What one commit writes to the outbox.
+pub(crate) struct Rows<'a> {
+    /// The audited events (audit rows).
+    pub(crate) audit: &'a [SharedEnvelope],
+    /// One per (event, queued listener), plus jobs enqueued directly.
+    pub(crate) jobs: &'a [JobRow],
+    /// One per (event, broadcast channel).
+    pub(crate) broadcasts: &'a [BroadcastRow],
+    /// `(tag, event_id)`.
+    pub(crate) tags: &'a [(String, String)],
+}
+
+/// Writes the audit rows, the job rows, the broadcast rows and the event tags in the caller's
+/// transaction:
 /// multi-row INSERTs, and on SQLite all of them in one round trip.
 ///
 /// The aggregate versions are read in the transaction on SQLite (one writer: nothing can come
@@ -232,12 +265,16 @@ const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 pub(crate) async fn write(
     conn: &mut AnyConnection,
     db: &Database,
-    audit: &[SharedEnvelope],
-    jobs: &[JobRow],
-    broadcasts: &[BroadcastRow],
+    rows: Rows<'_>,
     now: DateTime<Utc>,
     db_offset: chrono::Duration,
 ) -> Result<(), sqlx::Error> {
+    let Rows {
+        audit,
+        jobs,
+        broadcasts,
+        tags,
+    } = rows;
     let backend = db.backend();
     let mut batch = Batch::new(backend);
     let created_at = to_db_text(now);
@@ -270,9 +307,10 @@ pub(crate) async fn write(
         batch.insert(AUDIT_INSERT, "", chunk.len(), 12, args);
     }
     let now_micros = to_micros(now);
-    // A job is ready from its commit on. On PostgreSQL "now" is the database's clock (plus the
-    // kernel clock's offset, as for claims), so a node whose clock runs ahead does not delay its
-    // own jobs; the VALUES list then carries the offset in `available_at`.
+    // A job is ready from its commit on (plus its listener's delay). On PostgreSQL "now" is the
+    // database's clock (plus the kernel clock's offset, as for claims), so a node whose clock
+    // runs ahead does not delay its own jobs; the VALUES list then carries the offset (and the
+    // delay) in `available_at`.
     let (jobs_head, jobs_tail, ready_at) = match backend {
         Backend::Sqlite => (JOBS_INSERT.to_owned(), JOBS_CONFLICT.to_owned(), now_micros),
         Backend::Postgres => (
@@ -296,7 +334,7 @@ pub(crate) async fn write(
                 Arg::Text(job.payload.to_string()),
                 Arg::Int(0),
                 Arg::Int(job.max_tries),
-                Arg::Int(ready_at),
+                Arg::Int(ready_at.saturating_add(job.delay_micros)),
                 Arg::Int(now_micros),
             ]
         });
@@ -316,6 +354,18 @@ pub(crate) async fn write(
     }
     if let Some(advance) = broadcast_log::advance_sql(backend, broadcasts.len()) {
         batch.statement(&advance);
+    }
+    for chunk in tags.chunks(ROWS_PER_STATEMENT) {
+        let args = chunk
+            .iter()
+            .flat_map(|(tag, event_id)| [Arg::Text(tag.clone()), Arg::Text(event_id.clone())]);
+        batch.insert(
+            "INSERT INTO event_tags (tag, event_id)",
+            " ON CONFLICT DO NOTHING",
+            chunk.len(),
+            2,
+            args,
+        );
     }
     batch.execute(conn).await
 }

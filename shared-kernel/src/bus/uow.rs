@@ -301,6 +301,7 @@ impl UnitOfWork {
             listener: name,
             payload: payload.into(),
             max_tries: i64::from(options.max_tries()),
+            delay_micros: i64::try_from(options.default_delay().as_micros()).unwrap_or(i64::MAX),
         });
     }
 
@@ -395,6 +396,7 @@ impl UnitOfWork {
             let now = self.bus.clock().now();
             let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
             let broadcasts = crate::broadcast::log::rows(&self.events);
+            let tags = outbox::tag_rows(&self.events);
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
             let idempotency = super::event_bus::pending_idempotency();
@@ -414,7 +416,13 @@ impl UnitOfWork {
                 .execute(&mut *conn)
                 .await?;
             }
-            outbox::write(conn, &db, &audit, &jobs, &broadcasts, now, clock_offset).await?;
+            let rows = outbox::Rows {
+                audit: &audit,
+                jobs: &jobs,
+                broadcasts: &broadcasts,
+                tags: &tags,
+            };
+            outbox::write(conn, &db, rows, now, clock_offset).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();

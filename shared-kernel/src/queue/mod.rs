@@ -84,7 +84,8 @@ pub struct FailedJob {
 pub struct QueueStats {
     /// The queue.
     pub queue: String,
-    /// Jobs waiting in it (ready, delayed for a retry, or running).
+    /// Jobs waiting in it for a worker (ready, delayed for a retry, or running); not those of
+    /// delayed listeners that are not due yet.
     pub depth: i64,
     /// Of those, ready to run now.
     pub ready: i64,
@@ -92,9 +93,11 @@ pub struct QueueStats {
     pub reserved: i64,
     /// Of those, waiting for a retry's backoff.
     pub delayed: i64,
+    /// Jobs of delayed listeners not due yet (e.g. reminders), apart from `depth`.
+    pub scheduled: i64,
     /// Jobs of this queue in `failed_jobs`.
     pub failed: i64,
-    /// How long the oldest waiting job has been in the queue.
+    /// How long the oldest job counted in `depth` has been in the queue.
     pub oldest_age: Option<Duration>,
     /// How long the ready job that became ready first has been waiting for a worker.
     pub oldest_ready_age: Option<Duration>,
@@ -395,35 +398,56 @@ impl Queue {
     /// # Errors
     /// [`QueueError::FailedJobNotFound`] when `after` names no failed job; storage failures.
     pub async fn failed_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<FailedJob>, QueueError> {
+        self.failed_jobs_tagged(None, after, limit).await
+    }
+
+    /// [`Queue::failed_jobs`] of events with tag `tag` only, when given.
+    ///
+    /// # Errors
+    /// As [`Queue::failed_jobs`].
+    pub async fn failed_jobs_tagged(
+        &self,
+        tag: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FailedJob>, QueueError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let columns =
-            "SELECT id, queue, event_id, event_name, listener, exception, attempts, failed_at FROM failed_jobs";
-        let rows = match after {
-            None => {
-                sqlx::query_as::<_, FailedJob>(AssertSqlSafe(format!("{columns} ORDER BY failed_at, id LIMIT $1")))
-                    .bind(limit)
-                    .fetch_all(self.bus.db().pool())
-                    .await?
-            }
-            Some(after) => {
-                let cursor: Option<(String,)> = sqlx::query_as("SELECT failed_at FROM failed_jobs WHERE id = $1")
-                    .bind(after.to_owned())
-                    .fetch_optional(self.bus.db().pool())
-                    .await?;
-                let Some((failed_at,)) = cursor else {
-                    return Err(QueueError::FailedJobNotFound(after.to_owned()));
-                };
-                sqlx::query_as::<_, FailedJob>(AssertSqlSafe(format!(
-                    "{columns} WHERE failed_at > $1 OR (failed_at = $1 AND id > $2) ORDER BY failed_at, id LIMIT $3"
-                )))
-                .bind(failed_at)
+        let mut clauses = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(after) = after {
+            let cursor: Option<(String,)> = sqlx::query_as("SELECT failed_at FROM failed_jobs WHERE id = $1")
                 .bind(after.to_owned())
-                .bind(limit)
-                .fetch_all(self.bus.db().pool())
-                .await?
-            }
+                .fetch_optional(self.bus.db().pool())
+                .await?;
+            let Some((failed_at,)) = cursor else {
+                return Err(QueueError::FailedJobNotFound(after.to_owned()));
+            };
+            clauses.push("(failed_at > $1 OR (failed_at = $1 AND id > $2))".to_owned());
+            binds.extend([failed_at, after.to_owned()]);
+        }
+        if let Some(tag) = tag {
+            binds.push(tag.to_owned());
+            clauses.push(format!(
+                "event_id IN (SELECT event_id FROM event_tags WHERE tag = ${})",
+                binds.len()
+            ));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
         };
-        Ok(rows)
+        // Only fixed fragments and placeholder numbers are interpolated; every value is bound.
+        let sql = format!(
+            "SELECT id, queue, event_id, event_name, listener, exception, attempts, failed_at FROM failed_jobs{filter} \
+             ORDER BY failed_at, id LIMIT ${}",
+            binds.len() + 1
+        );
+        let mut query = sqlx::query_as::<_, FailedJob>(AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value);
+        }
+        Ok(query.bind(limit).fetch_all(self.bus.db().pool()).await?)
     }
 
     /// Puts one failed job back on its queue with a fresh set of tries.
@@ -541,12 +565,16 @@ impl Queue {
         let now = self.now();
         let now_micros = to_micros(now);
         let queue_now = self.time_sql(1);
-        type Row = (String, i64, i64, i64, i64, Option<i64>);
+        type Row = (String, i64, i64, i64, i64, Option<i64>, Option<i64>);
+        // A job not due yet that was never tried is a delayed listener's (scheduled); one that
+        // was tried waits for its retry's backoff (delayed).
         let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT queue, COUNT(*), \
              SUM(CASE WHEN reserved_by IS NOT NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN reserved_by IS NULL AND available_at > {queue_now} THEN 1 ELSE 0 END), \
-             MIN(created_at), MIN(CASE WHEN available_at <= {queue_now} THEN available_at END) \
+             SUM(CASE WHEN reserved_by IS NULL AND available_at > {queue_now} AND attempts > 0 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN reserved_by IS NULL AND available_at > {queue_now} AND attempts = 0 THEN 1 ELSE 0 END), \
+             MIN(CASE WHEN reserved_by IS NOT NULL OR available_at <= {queue_now} OR attempts > 0 THEN created_at END), \
+             MIN(CASE WHEN available_at <= {queue_now} THEN available_at END) \
              FROM jobs GROUP BY queue"
         )))
         .bind(self.time_arg(Duration::ZERO))
@@ -564,15 +592,17 @@ impl Queue {
             .into_iter()
             .map(|queue| {
                 let row = rows.iter().find(|r| r.0 == queue);
-                let (depth, reserved, delayed, oldest, ready_since) = row
-                    .map(|r| (r.1, r.2, r.3, Some(r.4), r.5))
-                    .unwrap_or((0, 0, 0, None, None));
+                let (all, reserved, delayed, scheduled, oldest, ready_since) = row
+                    .map(|r| (r.1, r.2, r.3, r.4, r.5, r.6))
+                    .unwrap_or((0, 0, 0, 0, None, None));
                 let age = |since: i64| Duration::from_micros(u64::try_from(now_micros - since).unwrap_or(0));
+                let depth = all - scheduled;
                 QueueStats {
                     depth,
                     ready: depth - reserved - delayed,
                     reserved,
                     delayed,
+                    scheduled,
                     failed: failed.iter().find(|f| f.0 == queue).map_or(0, |f| f.1),
                     oldest_age: oldest.map(age),
                     oldest_ready_age: ready_since.map(age),

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test file uses a part of it
 //! What the kernel's integration tests share: the test event, its table and the command that
 //! records it.
 

@@ -299,7 +299,7 @@ async fn complete_a_path_of_three_courses(t: &TestApp) {
     assert!(t.mail.sent().iter().all(|m| m.to.1 == "siti@example.id"));
 
     // The queues end empty with nothing failed.
-    assert_eq!(count(t, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(t, app::workload::JOBS_BUT_REMINDERS).await, 0);
     assert_eq!(count(t, "SELECT COUNT(*) FROM failed_jobs").await, 0);
 }
 
