@@ -6,8 +6,7 @@ use std::sync::Arc;
 use assessment::{AnswerGraded, AssessmentGraded, AssessmentSubmitted, AttemptStarted, NotifyUserOfGradedAssessment};
 use course::{CourseArchived, CoursePublished, CourseUnpublished};
 use enrollment::{
-    EnrollmentCompleted, GenerateCertificate, RemindInactiveLearner, SendCompletionCongratulations,
-    SendWelcomeNotification, UserDropped, UserEnrolled, UserReenrolled,
+    EnrollmentCompleted, EnrollmentNotifications, GenerateCertificate, UserDropped, UserEnrolled, UserReenrolled,
 };
 use learning_path::{
     CourseUnlockedInPath, PathCompleted, PathDropped, PathEnrollmentCreated, SendPathCompletionCongratulations,
@@ -58,20 +57,12 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()
         .event::<CourseArchived>()
-        // enrollment
-        .listen_queued::<UserEnrolled, _>(
-            SendWelcomeNotification::new(notifier.clone()),
-            SendWelcomeNotification::queue_options(),
-        )
-        .listen_queued::<UserEnrolled, _>(
-            RemindInactiveLearner::new(notifier.clone(), deps.inactivity_reminder),
-            RemindInactiveLearner::queue_options(deps.inactivity_reminder),
-        )
+        // enrollment: its events in the catalog's order, then the learner's notifications (one
+        // subscriber: welcome, inactivity reminder, congratulation), then the rest.
+        .event::<UserEnrolled>()
         .event::<UserReenrolled>()
-        .listen_queued::<EnrollmentCompleted, _>(
-            SendCompletionCongratulations::new(notifier.clone()),
-            SendCompletionCongratulations::queue_options(),
-        )
+        .event::<EnrollmentCompleted>()
+        .subscribe(EnrollmentNotifications::new(notifier.clone(), deps.inactivity_reminder))
         .listen_queued::<EnrollmentCompleted, _>(GenerateCertificate::new(), GenerateCertificate::queue_options())
         .listen_queued::<EnrollmentCompleted, _>(
             UpdatePathProgressOnCourseCompletion::new(),

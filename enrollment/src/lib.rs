@@ -47,8 +47,8 @@ pub use domain::{
 pub use error::EnrollmentError;
 pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled};
 pub use listeners::{
-    DEFAULT_REMINDER_AFTER, GenerateCertificate, RemindInactiveLearner, SendCompletionCongratulations,
-    SendWelcomeNotification,
+    DEFAULT_REMINDER_AFTER, EnrollmentNotifications, GenerateCertificate, RemindInactiveLearner,
+    SendCompletionCongratulations, SendWelcomeNotification,
 };
 pub use notifications::{CourseCompleted, InactivityReminder, WelcomeToCourse};
 pub use service::{

@@ -11,9 +11,8 @@ use course::{
     EnrollmentCountsError, EnrollmentTally, LessonKind,
 };
 use enrollment::{
-    EnrollmentCompleted, EnrollmentError, EnrollmentService, EnrollmentStatus, GenerateCertificate, InvalidTransition,
-    Percentage, RemindInactiveLearner, SendCompletionCongratulations, SendWelcomeNotification, UserDropped,
-    UserEnrolled, UserReenrolled,
+    EnrollmentCompleted, EnrollmentError, EnrollmentNotifications, EnrollmentService, EnrollmentStatus,
+    GenerateCertificate, InvalidTransition, Percentage, UserDropped, UserEnrolled, UserReenrolled,
 };
 use shared_kernel::notifications::{
     AppUrl, MailTransport, MemoryTransport, NotificationSender, Notifier, SendMail, notification_queue_options,
@@ -65,20 +64,10 @@ fn registry(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>)
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()
         .event::<CourseArchived>()
-        .listen_queued::<UserEnrolled, _>(
-            SendWelcomeNotification::new(notifier.clone()),
-            SendWelcomeNotification::queue_options(),
-        )
-        .listen_queued::<UserEnrolled, _>(
-            RemindInactiveLearner::new(notifier.clone(), REMIND_AFTER),
-            RemindInactiveLearner::queue_options(REMIND_AFTER),
-        )
+        .event::<UserEnrolled>()
         .event::<UserReenrolled>()
         .event::<UserDropped>()
-        .listen_queued::<EnrollmentCompleted, _>(
-            SendCompletionCongratulations::new(notifier),
-            SendCompletionCongratulations::queue_options(),
-        )
+        .subscribe(EnrollmentNotifications::new(notifier, REMIND_AFTER))
         .listen_queued::<EnrollmentCompleted, _>(GenerateCertificate::new(), GenerateCertificate::queue_options())
         .build()
         .expect("the enrollment registry is valid")

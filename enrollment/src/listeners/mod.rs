@@ -4,7 +4,9 @@
 mod certificate;
 mod notify;
 mod reminder;
+mod subscriber;
 
 pub use certificate::GenerateCertificate;
 pub use notify::{SendCompletionCongratulations, SendWelcomeNotification};
 pub use reminder::{DEFAULT_REMINDER_AFTER, RemindInactiveLearner};
+pub use subscriber::EnrollmentNotifications;

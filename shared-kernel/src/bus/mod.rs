@@ -21,7 +21,9 @@ pub(crate) use job::JobIdentity;
 pub use listener::{
     JobFailure, JobHandler, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
 };
-pub use registry::{EventListing, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError};
+pub use registry::{
+    EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
+};
 pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,

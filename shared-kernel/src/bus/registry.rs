@@ -101,7 +101,21 @@ struct JobEntry {
     options: Arc<QueueOptions>,
 }
 
+/// Groups a context's related handlers in one type that registers them itself, as Laravel's
+/// event subscribers do, so `app` registers one subscriber per concern instead of one line per
+/// handler. Each handler stays a listener of its own: its own job per event, its own retries and
+/// failures, its own line in `event list`.
+pub trait EventSubscriber {
+    /// Registers every handler of the subscriber on `registry`.
+    fn subscribe(self, registry: RegistryBuilder) -> RegistryBuilder;
+}
+
 impl RegistryBuilder {
+    /// Lets `subscriber` register its handlers (see [`EventSubscriber`]).
+    pub fn subscribe(self, subscriber: impl EventSubscriber) -> Self {
+        subscriber.subscribe(self)
+    }
+
     /// Declares an event type, so it is listed (and gets the wildcard listeners resolved ahead of
     /// time) even with no listener of its own.
     pub fn event<E: DomainEvent>(mut self) -> Self {

@@ -1,5 +1,7 @@
-//! Event tags, on SQLite and PostgreSQL: written in the event's transaction (none for a rolled
-//! back one), shown on audit rows, and filtering the audit log and the failed jobs.
+//! Event tags and subscribers, on SQLite and PostgreSQL. Tags are written in the event's
+//! transaction (none for a rolled-back one), shown on audit rows, and filter the audit log and
+//! the failed jobs. A subscriber's handlers are listeners of their own: listed apart, failing
+//! alone.
 
 use std::sync::Arc;
 
@@ -107,5 +109,57 @@ async fn tags_scenario(db: TestDb) {
             .is_empty(),
         "paging with a tag"
     );
+    db.cleanup().await;
+}
+
+// ---- subscribers -------------------------------------------------------------------------------
+
+/// Succeeds on every event, counting.
+#[derive(Clone, Default)]
+struct Count(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait]
+impl QueuedListener<Shipped> for Count {
+    const NAME: &'static str = "Count";
+    async fn handle(&self, _event: &Envelope<Shipped>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// One concern's two handlers, registered together.
+struct OrderHandlers {
+    count: Count,
+}
+
+impl shared_kernel::EventSubscriber for OrderHandlers {
+    fn subscribe(self, registry: shared_kernel::RegistryBuilder) -> shared_kernel::RegistryBuilder {
+        registry
+            .listen_queued::<Shipped, _>(Refuse, QueueOptions::on("default"))
+            .listen_queued::<Shipped, _>(self.count, QueueOptions::on("default"))
+    }
+}
+
+on_both!(a_subscribers_handlers_are_listed_and_fail_alone, subscriber_scenario);
+async fn subscriber_scenario(db: TestDb) {
+    let count = Count::default();
+    let registry = Registry::builder()
+        .subscribe(OrderHandlers { count: count.clone() })
+        .build()
+        .unwrap();
+    let listing = registry.listing();
+    let names: Vec<&str> = listing[0].listeners.iter().map(|l| l.listener).collect();
+    assert_eq!(names, ["Refuse", "Count"], "each handler is a listener of its own");
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+    ship(&bus, "o1", "ana", true).await;
+    drain(&bus).await;
+    assert_eq!(
+        count.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "Count ran though Refuse failed"
+    );
+    let failed = Queue::new(bus.clone()).failed_jobs(None, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].listener, "Refuse");
     db.cleanup().await;
 }
