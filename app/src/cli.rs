@@ -126,6 +126,24 @@ enum UserCommand {
 enum EventCommand {
     /// Every event with its listeners, in order, with mode and queue.
     List,
+    /// Enqueue a queued listener's jobs over past events it listens to (oldest first).
+    Replay {
+        /// The queued listener (as `event list` names it).
+        #[arg(long)]
+        listener: String,
+        /// Only this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// Events that occurred at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Events that occurred before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Count what would be enqueued; enqueue nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +279,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Database ready: {}", shared_kernel::redact_url(&config.database_url));
         }
         Command::Demo(args) => crate::demo::run(&config, args).await?,
+        Command::Event(EventCommand::Replay {
+            listener,
+            event,
+            from,
+            until,
+            dry_run,
+        }) => {
+            let filter = shared_kernel::audit::replay::ReplayFilter {
+                event,
+                from: from.as_deref().map(|v| parse_time("from", v)).transpose()?,
+                until: until.as_deref().map(|v| parse_time("until", v)).transpose()?,
+                dry_run,
+            };
+            let app = Application::start(&config).await?;
+            let report = shared_kernel::audit::replay::replay(app.bus(), &listener, &filter, |read| {
+                eprintln!("{read} past events read…");
+            })
+            .await?;
+            let verb = if dry_run { "would enqueue" } else { "enqueued" };
+            println!(
+                "{listener}: {} past events matched, {verb} {} jobs ({} already waiting); {} events predate whole payloads",
+                report.matched,
+                if dry_run { report.matched } else { report.enqueued },
+                report.already_waiting,
+                report.without_payload
+            );
+        }
         Command::Event(EventCommand::List) => {
             let app = Application::start(&config).await?;
             print_event_list(&app)?;
@@ -359,7 +404,23 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for listing in registry.listing() {
-        let _ = writeln!(out, "{}", listing.event);
+        let audited = listing.listeners.iter().any(|l| l.listener == "LogDomainEvent");
+        let version = registry.version_of(listing.event).unwrap_or(1);
+        let _ = writeln!(
+            out,
+            "{}{}{}",
+            listing.event,
+            if version > 1 {
+                format!("  (version {version})")
+            } else {
+                String::new()
+            },
+            if audited {
+                ""
+            } else {
+                "  (not audited: broadcast only, cannot be replayed)"
+            }
+        );
         if listing.listeners.is_empty() {
             let _ = writeln!(out, "    (no listeners)");
         }

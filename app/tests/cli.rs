@@ -1202,3 +1202,45 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     assert_eq!(serve.wait().unwrap().code(), Some(0));
     assert_eq!(work.wait().unwrap().code(), Some(0));
 }
+
+// ---- event replay (issue 16) ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_replay_enqueues_a_listeners_past_events_and_says_what_it_cannot_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let config = Config::from_lookup(|key| (key == "DATABASE_URL").then(|| url.clone())).unwrap();
+    welcome_jobs(&config, 3).await;
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["--database-url", &url, "event", "replay"];
+        args.extend_from_slice(extra);
+        run(enteraksi().args(args))
+    };
+
+    let (output, stderr) = replay(&["--listener", "SendWelcomeNotification", "--dry-run"]);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("3 past events matched, would enqueue 3 jobs"),
+        "{stdout}"
+    );
+    // Their welcome jobs still wait (nothing drained them): left alone.
+    let (output, stderr) = replay(&["--listener", "SendWelcomeNotification"]);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("enqueued 0 jobs (3 already waiting)"), "{stdout}");
+    assert!(stderr.contains("past events read"), "progress on stderr: {stderr}");
+
+    let (output, stderr) = replay(&["--listener", "Nope"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("no queued listener is named `Nope`") && stderr.contains("SendWelcomeNotification"),
+        "{stderr}"
+    );
+    let (output, stderr) = replay(&["--listener", "RecalculateCourseProgress"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("sync listener"), "{stderr}");
+    let (output, stderr) = replay(&["--listener", "SendWelcomeNotification", "--event", "progress.updated"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("does not listen to `progress.updated`"), "{stderr}");
+}

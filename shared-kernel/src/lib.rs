@@ -50,8 +50,8 @@ pub use bus::{
     AnyEnvelope, Broadcast, CONFLICT_RETRIES, Channel, CommitObserver, Committed, DomainEvent, Envelope, EventBus,
     EventBusBuilder, EventListing, EventMeta, EventSubscriber, JobContext, JobFailure, JobHandler, JsonEvent,
     ListenerError, ListenerListing, Mode, QueueOptions, QueuedListener, Registry, RegistryBuilder, RegistryError,
-    SharedEnvelope, SyncListener, UnitOfWork, UowError, WildcardQueuedListener, WildcardSyncListener, in_correlation,
-    is_conflict,
+    SharedEnvelope, SyncListener, UnitOfWork, UowError, UpcastError, Upcaster, WildcardQueuedListener,
+    WildcardSyncListener, in_correlation, is_conflict,
 };
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
 pub use db::{Backend, Database, DbError, DbOptions, migrator, redact_secrets, redact_url, shared_migrator};

@@ -207,7 +207,9 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
     for audited in registry.listing().iter().filter(|l| l.event != ProgressUpdated::NAME) {
         assert_eq!(audited.listeners[0].listener, "LogDomainEvent", "{}", audited.event);
     }
-    assert!(listing.contains("progress.updated\n    (no listeners)"));
+    assert!(
+        listing.contains("progress.updated  (not audited: broadcast only, cannot be replayed)\n    (no listeners)")
+    );
     assert_listening::<UserEnrolled>(registry, "SendWelcomeNotification");
     assert_listening::<UserEnrolled>(registry, "RemindInactiveLearner");
     let reminder = listing

@@ -2,6 +2,7 @@
 //! `domain_event_log` row in the command's own transaction, and [`AuditLog`], the query API.
 
 pub mod http;
+pub mod replay;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

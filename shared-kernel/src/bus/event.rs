@@ -24,6 +24,12 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Syn
     /// The aggregate the event belongs to, e.g. `enrollment`.
     const AGGREGATE_TYPE: &'static str;
 
+    /// The version of the event's fields (1 until they change). An event type that changes its
+    /// fields bumps it and registers how to read the older one
+    /// ([`RegistryBuilder::upcast`](crate::RegistryBuilder::upcast)); the audit log keeps each
+    /// row's version with its whole payload.
+    const VERSION: u32 = 1;
+
     /// The id of the aggregate instance, as stored in the audit log.
     fn aggregate_id(&self) -> String;
 
@@ -204,6 +210,8 @@ pub trait AnyEnvelope: Debug + Send + Sync + 'static {
     fn broadcast(&self) -> Option<Broadcast>;
     /// The event's tags.
     fn tags(&self) -> Vec<String>;
+    /// The version of the event's fields (`DomainEvent::VERSION`).
+    fn schema_version(&self) -> u32;
     /// The envelope as JSON (the queued job payload).
     fn to_json(&self) -> Result<String, serde_json::Error>;
     /// For downcasting to `Envelope<E>`.
@@ -233,6 +241,9 @@ impl<E: DomainEvent> AnyEnvelope for Envelope<E> {
     }
     fn tags(&self) -> Vec<String> {
         self.event.tags()
+    }
+    fn schema_version(&self) -> u32 {
+        E::VERSION
     }
     fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)

@@ -23,6 +23,7 @@ pub use listener::{
 };
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
+    UpcastError, Upcaster,
 };
 pub(crate) use uow::conflict_backoff;
 pub use uow::{

@@ -189,7 +189,8 @@ impl Batch {
 }
 
 const AUDIT_INSERT: &str = "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, \
-                            actor_id, metadata, occurred_at, created_at, correlation_id, causation_id, aggregate_version)";
+                            actor_id, metadata, occurred_at, created_at, correlation_id, causation_id, aggregate_version, \
+                            payload, schema_version)";
 
 /// Each audited event's aggregate version: one more than the aggregate's last, in the order the
 /// events were recorded. One read for all the aggregates of the commit.
@@ -302,9 +303,11 @@ pub(crate) async fn write(
                 Arg::Text(meta.correlation_id().to_string()),
                 Arg::MaybeText(meta.causation_id().map(|c| c.to_string())),
                 Arg::Int(*version),
+                Arg::MaybeText(event.to_json().ok()),
+                Arg::Int(i64::from(event.schema_version())),
             ]
         });
-        batch.insert(AUDIT_INSERT, "", chunk.len(), 12, args);
+        batch.insert(AUDIT_INSERT, "", chunk.len(), 14, args);
     }
     let now_micros = to_micros(now);
     // A job is ready from its commit on (plus its listener's delay). On PostgreSQL "now" is the

@@ -87,9 +87,55 @@ struct Entry {
 #[derive(Default)]
 pub struct RegistryBuilder {
     events: Vec<(TypeId, &'static str, Decoder)>,
+    versions: HashMap<&'static str, u32>,
+    upcasters: HashMap<(&'static str, u32), Upcaster>,
     aggregate_types: Vec<&'static str>,
     entries: Vec<Entry>,
     jobs: Vec<JobEntry>,
+}
+
+/// Reads an event's fields (the `event` object of its envelope) written in one version as the
+/// next version's; an error says why it cannot.
+pub type Upcaster = fn(serde_json::Value) -> Result<serde_json::Value, String>;
+
+/// A stored event that cannot be read as its current version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpcastError {
+    /// No upcaster is registered from this version to the next.
+    #[error(
+        "`{event}` version {version} cannot be read: no upcaster is registered from it (the event is now version {current})"
+    )]
+    NoUpcaster {
+        /// The event name.
+        event: String,
+        /// The stored version.
+        version: u32,
+        /// The event's current version.
+        current: u32,
+    },
+    /// The stored version is newer than this build knows (written by a later release).
+    #[error("`{event}` version {version} is newer than this build's version {current}")]
+    FromTheFuture {
+        /// The event name.
+        event: String,
+        /// The stored version.
+        version: u32,
+        /// The event's current version.
+        current: u32,
+    },
+    /// The registry knows no event of that name.
+    #[error("no event named `{0}` is registered")]
+    UnknownEvent(String),
+    /// The payload is not an envelope, or an upcaster refused it.
+    #[error("`{event}` version {version} is malformed: {reason}")]
+    Malformed {
+        /// The event name.
+        event: String,
+        /// The version being read.
+        version: u32,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A registered [`JobHandler`](crate::JobHandler): jobs a listener enqueues, not an event.
@@ -111,6 +157,13 @@ pub trait EventSubscriber {
 }
 
 impl RegistryBuilder {
+    /// Registers how to read event `event`'s fields written in version `from` as version
+    /// `from + 1` (see [`DomainEvent::VERSION`](crate::DomainEvent::VERSION)).
+    pub fn upcast(mut self, event: &'static str, from: u32, upcaster: Upcaster) -> Self {
+        self.upcasters.insert((event, from), upcaster);
+        self
+    }
+
     /// Lets `subscriber` register its handlers (see [`EventSubscriber`]).
     pub fn subscribe(self, subscriber: impl EventSubscriber) -> Self {
         subscriber.subscribe(self)
@@ -199,6 +252,7 @@ impl RegistryBuilder {
         let type_id = TypeId::of::<E>();
         if !self.events.iter().any(|(t, _, _)| *t == type_id) {
             self.events.push((type_id, E::NAME, decode::<E>));
+            self.versions.insert(E::NAME, E::VERSION);
         }
     }
 
@@ -264,6 +318,8 @@ impl RegistryBuilder {
             aggregate_types,
             events: self.events.iter().map(|(_, n, _)| *n).collect(),
             decoders: self.events.iter().map(|(_, n, d)| (*n, *d)).collect(),
+            versions: self.versions.clone(),
+            upcasters: self.upcasters.clone(),
             sync: HashMap::new(),
             queued: HashMap::new(),
             handlers: HashMap::new(),
@@ -374,6 +430,8 @@ pub struct Registry {
     aggregate_types: Vec<&'static str>,
     events: Vec<&'static str>,
     decoders: HashMap<&'static str, Decoder>,
+    versions: HashMap<&'static str, u32>,
+    upcasters: HashMap<(&'static str, u32), Upcaster>,
     sync: HashMap<TypeId, Arc<[(&'static str, SyncHandler)]>>,
     queued: HashMap<TypeId, Arc<[QueuedTarget]>>,
     handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
@@ -467,6 +525,59 @@ impl Registry {
     /// any event type the registry knows. `None`: no such event is registered.
     pub fn rebuild(&self, name: &str, payload: &str) -> Option<Result<SharedEnvelope, serde_json::Error>> {
         self.decoders.get(name).map(|decode| decode(payload))
+    }
+
+    /// The current version of the event named `event`, if it is registered.
+    pub fn version_of(&self, event: &str) -> Option<u32> {
+        self.versions.get(event).copied()
+    }
+
+    /// An envelope of `event` stored as JSON in `version`, as the JSON of its current version:
+    /// each registered upcaster from `version` on is applied to its `event` object in turn.
+    ///
+    /// # Errors
+    /// [`UpcastError`]: a missing upcaster names the event and version.
+    pub fn upcast(&self, event: &str, version: u32, payload: &str) -> Result<String, UpcastError> {
+        let current = self
+            .version_of(event)
+            .ok_or_else(|| UpcastError::UnknownEvent(event.to_owned()))?;
+        if version == current {
+            return Ok(payload.to_owned());
+        }
+        if version > current {
+            return Err(UpcastError::FromTheFuture {
+                event: event.to_owned(),
+                version,
+                current,
+            });
+        }
+        let malformed = |version: u32, reason: String| UpcastError::Malformed {
+            event: event.to_owned(),
+            version,
+            reason,
+        };
+        let mut envelope: serde_json::Value =
+            serde_json::from_str(payload).map_err(|e| malformed(version, e.to_string()))?;
+        let mut at = version;
+        while at < current {
+            let upcaster = self
+                .upcasters
+                .iter()
+                .find(|((name, from), _)| *name == event && *from == at)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| UpcastError::NoUpcaster {
+                    event: event.to_owned(),
+                    version: at,
+                    current,
+                })?;
+            let fields = envelope
+                .get_mut("event")
+                .map(serde_json::Value::take)
+                .ok_or_else(|| malformed(at, "the envelope has no `event` object".to_owned()))?;
+            envelope["event"] = upcaster(fields).map_err(|reason| malformed(at, reason))?;
+            at += 1;
+        }
+        Ok(envelope.to_string())
     }
 
     /// The registered job handlers: (kind, name, options), e.g. (`mail`, `SendMail`, …).
