@@ -147,6 +147,17 @@ enum EventCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Walk the hash chain of every aggregate and name the first row changed, removed or
+    /// inserted (exit 1); print the head (signed with AUDIT_HEAD_KEY when set) to keep.
+    Verify {
+        /// A head printed by an earlier verification: the log as it was then must match it.
+        #[arg(long)]
+        expect: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum QueueCommand {
     /// Run queued listeners.
     Work(WorkArgs),
@@ -225,7 +236,11 @@ struct WorkArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct AuditArgs {
+    /// `verify`: check the log's hash chain instead of listing rows.
+    #[command(subcommand)]
+    action: Option<AuditAction>,
     /// Aggregate type, optionally with an id: `enrollment` or `enrollment:<uuid>`.
     #[arg(long)]
     aggregate: Option<String>,
@@ -311,6 +326,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_event_list(&app)?;
         }
         Command::Queue(command) => queue(&config, setting, command).await?,
+        Command::Audit(AuditArgs {
+            action: Some(AuditAction::Verify { expect }),
+            ..
+        }) => verify_audit(&config, expect.as_deref()).await?,
         Command::Audit(args) => audit(&config, args).await?,
         Command::User(command) => user(&config, command).await?,
         Command::Serve(args) => {
@@ -445,6 +464,79 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
         }
     }
     out
+}
+
+/// `enteraksi audit verify`: the chain, then (with `--expect`) the log as of a kept head.
+async fn verify_audit(config: &Config, expect: Option<&str>) -> anyhow::Result<()> {
+    use shared_kernel::audit::chain::{self, Tampering};
+    let app = Application::start(config).await?;
+    let key = config.audit_head_key.clone();
+    let sign = |head: &str| match &key {
+        Some(key) => chain::sign_head(head, key.expose()),
+        None => head.to_owned(),
+    };
+    let found = chain::verify(app.db(), None).await?;
+    if let Some(problem) = &found.problem {
+        let what = match problem.tampering {
+            Tampering::Changed => {
+                "was changed or inserted (it does not match its hash chained from the row before)".to_owned()
+            }
+            Tampering::Removed { missing_version } => {
+                format!("follows a removed row (version {missing_version} is missing)")
+            }
+            Tampering::Inserted => "was inserted (its version appears twice)".to_owned(),
+        };
+        bail!(
+            "the audit log was tampered with: row {} ({} version {}) {what}",
+            problem.event_id,
+            problem.aggregate,
+            problem.aggregate_version
+        );
+    }
+    if let Some(expect) = expect {
+        // `v1:<rows>:<through>:<hash>[:<signature>]`; `through` holds colons itself.
+        let parts: Vec<&str> = expect.split(':').collect();
+        let signed = key.is_some();
+        let head_parts = if signed {
+            parts.len().saturating_sub(1)
+        } else {
+            parts.len()
+        };
+        let head = parts[..head_parts].join(":");
+        if signed && sign(&head) != expect {
+            bail!("--expect: the head's signature does not match AUDIT_HEAD_KEY (forged, or another key)");
+        }
+        let through = parts
+            .get(2..head_parts.saturating_sub(1))
+            .map(|p| p.join(":"))
+            .filter(|t| t != "-")
+            .map(|t| shared_kernel::from_db_text(&t))
+            .transpose()
+            .context("--expect: not a head printed by `audit verify`")?;
+        let then = chain::verify(app.db(), through).await?;
+        if then.head != head {
+            bail!(
+                "the audit log no longer matches the kept head: it was {head}, the same rows now give {} \
+                 (rows were removed, or rows were added and dated before the head)",
+                then.head
+            );
+        }
+    }
+    println!(
+        "The audit log is intact: {} rows in {} aggregates{}.",
+        found.rows,
+        found.aggregates,
+        if found.unchained > 0 {
+            format!(" ({} written before the chain existed, not verified)", found.unchained)
+        } else {
+            String::new()
+        }
+    );
+    println!("head: {}", sign(&found.head));
+    if key.is_none() {
+        eprintln!("(set AUDIT_HEAD_KEY to sign the head; keep it outside the database)");
+    }
+    Ok(())
 }
 
 /// A whole number of days, hours, minutes or seconds (`3d`, `90s`), or seconds with a fraction.

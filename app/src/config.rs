@@ -88,6 +88,26 @@ pub struct Config {
     /// `INACTIVITY_REMINDER_DAYS`: how long after enrolling a learner who has completed no lesson
     /// is reminded (default 3; 1 to 365).
     pub inactivity_reminder: std::time::Duration,
+    /// `AUDIT_HEAD_KEY`: the key `audit verify` signs the audit log's head with (HMAC-SHA256);
+    /// none: the head is printed unsigned.
+    pub audit_head_key: Option<SecretKey>,
+}
+
+/// A key from configuration, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    /// The key's bytes.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(***)")
+    }
 }
 
 impl Config {
@@ -211,6 +231,7 @@ impl Config {
             cors_origins,
             broadcast_retention,
             inactivity_reminder,
+            audit_head_key: get("AUDIT_HEAD_KEY").filter(|k| !k.is_empty()).map(SecretKey),
         })
     }
 

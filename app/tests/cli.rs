@@ -1244,3 +1244,63 @@ async fn event_replay_enqueues_a_listeners_past_events_and_says_what_it_cannot_r
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("does not listen to `progress.updated`"), "{stderr}");
 }
+
+// ---- audit verify (issue 16) ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_a_tampered_row_and_checks_a_kept_signed_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let config = Config::from_lookup(|key| (key == "DATABASE_URL").then(|| url.clone())).unwrap();
+    welcome_jobs(&config, 2).await;
+    let verify = |key: &str, expect: Option<&str>| {
+        let mut command = enteraksi();
+        command
+            .args(["--database-url", &url, "audit", "verify"])
+            .env("AUDIT_HEAD_KEY", key);
+        if let Some(expect) = expect {
+            command.args(["--expect", expect]);
+        }
+        run(&mut command)
+    };
+    let (output, stderr) = verify("s3cret", None);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("The audit log is intact"), "{stdout}");
+    let head = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .expect("a head")
+        .to_owned();
+    let (output, stderr) = verify("s3cret", Some(&head));
+    assert!(output.status.success(), "the log still matches its head: {stderr}");
+    let (output, stderr) = verify("another", Some(&head));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("signature does not match"), "{stderr}");
+
+    // The newest enrollment's audit row removed: no link breaks, the kept head does not match.
+    let db = shared_kernel::Database::connect(&url).await.unwrap();
+    sqlx::query(
+        "DELETE FROM domain_event_log WHERE event_id = \
+         (SELECT event_id FROM domain_event_log ORDER BY created_at DESC, event_id DESC LIMIT 1)",
+    )
+    .execute(db.writer())
+    .await
+    .unwrap();
+    let (output, stderr) = verify("s3cret", Some(&head));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("no longer matches the kept head"), "{stderr}");
+
+    // A row edited in place is named.
+    sqlx::query("UPDATE domain_event_log SET metadata = '{}' WHERE aggregate_type = 'course'")
+        .execute(db.writer())
+        .await
+        .unwrap();
+    db.close().await;
+    let (output, stderr) = verify("s3cret", None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("was changed or inserted") && stderr.contains("course:"),
+        "{stderr}"
+    );
+}

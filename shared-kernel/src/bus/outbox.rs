@@ -1,6 +1,7 @@
 //! The transactional outbox: the audit rows and job rows a commit writes in its own transaction,
 //! as multi-row INSERTs (a statement is a round trip, so rows are grouped, not sent one by one).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use super::event::SharedEnvelope;
 use super::uow::{EventBus, UowError};
+use crate::audit::chain;
 use crate::broadcast::log::{self as broadcast_log, BroadcastRow, RowValue};
 use crate::clock::{to_db_text, to_micros};
 use crate::db::{Backend, Database};
@@ -190,11 +192,15 @@ impl Batch {
 
 const AUDIT_INSERT: &str = "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, \
                             actor_id, metadata, occurred_at, created_at, correlation_id, causation_id, aggregate_version, \
-                            payload, schema_version)";
+                            payload, schema_version, row_hash)";
 
-/// Each audited event's aggregate version: one more than the aggregate's last, in the order the
-/// events were recorded. One read for all the aggregates of the commit.
-async fn aggregate_versions(conn: &mut AnyConnection, audit: &[SharedEnvelope]) -> Result<Vec<i64>, sqlx::Error> {
+/// Each audited event's aggregate version (one more than the aggregate's last, in the order the
+/// events were recorded), and each aggregate's last stored row hash (the chain continues from
+/// it). One read for all the aggregates of the commit.
+async fn aggregate_versions(
+    conn: &mut AnyConnection,
+    audit: &[SharedEnvelope],
+) -> Result<(Vec<i64>, HashMap<(String, String), String>), sqlx::Error> {
     let mut aggregates: Vec<(&str, String)> = Vec::new();
     for event in audit {
         let key = (event.aggregate_type(), event.aggregate_id());
@@ -203,26 +209,37 @@ async fn aggregate_versions(conn: &mut AnyConnection, audit: &[SharedEnvelope]) 
         }
     }
     let mut last: Vec<i64> = vec![0; aggregates.len()];
+    let mut hashes = HashMap::new();
     for (chunk_no, chunk) in aggregates.chunks(ROWS_PER_STATEMENT).enumerate() {
         let conditions: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(aggregate_type = ${} AND aggregate_id = ${})", 2 * i + 1, 2 * i + 2))
+            .map(|i| {
+                format!(
+                    "(d.aggregate_type = ${} AND d.aggregate_id = ${})",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
             .collect();
         let sql = format!(
-            "SELECT aggregate_type, aggregate_id, MAX(aggregate_version) FROM domain_event_log WHERE {} \
-             GROUP BY aggregate_type, aggregate_id",
+            "SELECT d.aggregate_type, d.aggregate_id, d.aggregate_version, d.row_hash FROM domain_event_log d \
+             WHERE ({}) AND d.aggregate_version = (SELECT MAX(x.aggregate_version) FROM domain_event_log x \
+             WHERE x.aggregate_type = d.aggregate_type AND x.aggregate_id = d.aggregate_id)",
             conditions.join(" OR ")
         );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, (String, String, i64, Option<String>)>(AssertSqlSafe(sql));
         for (kind, id) in chunk {
             query = query.bind((*kind).to_owned()).bind(id.clone());
         }
-        for (kind, id, version) in query.fetch_all(&mut *conn).await? {
+        for (kind, id, version, hash) in query.fetch_all(&mut *conn).await? {
             if let Some(i) = chunk.iter().position(|(k, a)| *k == kind && *a == id) {
                 last[chunk_no * ROWS_PER_STATEMENT + i] = version;
             }
+            if let Some(hash) = hash {
+                hashes.insert((kind, id), hash);
+            }
         }
     }
-    Ok(audit
+    let versions = audit
         .iter()
         .map(|event| {
             let key = (event.aggregate_type(), event.aggregate_id());
@@ -230,8 +247,10 @@ async fn aggregate_versions(conn: &mut AnyConnection, audit: &[SharedEnvelope]) 
             last[i] += 1;
             last[i]
         })
-        .collect())
+        .collect();
+    Ok((versions, hashes))
 }
+
 const JOB_COLUMNS: &str =
     "id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at";
 const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
@@ -279,8 +298,8 @@ pub(crate) async fn write(
     let backend = db.backend();
     let mut batch = Batch::new(backend);
     let created_at = to_db_text(now);
-    let versions = match (audit.is_empty(), backend) {
-        (true, _) => Vec::new(),
+    let (versions, mut heads) = match (audit.is_empty(), backend) {
+        (true, _) => (Vec::new(), HashMap::new()),
         (false, Backend::Sqlite) => aggregate_versions(conn, audit).await?,
         (false, Backend::Postgres) => aggregate_versions(&mut *db.bookkeeping().acquire().await?, audit).await?,
     };
@@ -288,26 +307,57 @@ pub(crate) async fn write(
         .chunks(ROWS_PER_STATEMENT)
         .zip(versions.chunks(ROWS_PER_STATEMENT))
     {
-        let args = chunk.iter().zip(versions).flat_map(|(event, version)| {
+        let mut args = Vec::with_capacity(chunk.len() * 15);
+        for (event, version) in chunk.iter().zip(versions) {
             let meta = event.meta();
-            [
+            let event_id = meta.event_id().to_string();
+            let aggregate_id = event.aggregate_id();
+            let actor = meta.actor_id().map(|a| a.to_string());
+            let metadata = event.metadata().to_string();
+            let payload = event.to_json().ok();
+            let occurred_at = to_db_text(meta.occurred_at());
+            let correlation = meta.correlation_id().to_string();
+            let causation = meta.causation_id().map(|c| c.to_string());
+            let key = (event.aggregate_type().to_owned(), aggregate_id.clone());
+            // The aggregate's chain: this row hashes over its content and the previous row's hash.
+            let hash = chain::row_hash(
+                heads.get(&key).map(String::as_str),
+                &chain::RowContent {
+                    event_id: &event_id,
+                    event_name: event.name(),
+                    aggregate_type: event.aggregate_type(),
+                    aggregate_id: &aggregate_id,
+                    aggregate_version: *version,
+                    actor_id: actor.as_deref(),
+                    metadata: &metadata,
+                    payload: payload.as_deref(),
+                    schema_version: i64::from(event.schema_version()),
+                    occurred_at: &occurred_at,
+                    created_at: &created_at,
+                    correlation_id: &correlation,
+                    causation_id: causation.as_deref(),
+                },
+            );
+            heads.insert(key, hash.clone());
+            args.extend([
                 Arg::Text(Uuid::now_v7().to_string()),
-                Arg::Text(meta.event_id().to_string()),
+                Arg::Text(event_id),
                 Arg::Text(event.name().to_owned()),
                 Arg::Text(event.aggregate_type().to_owned()),
-                Arg::Text(event.aggregate_id()),
-                Arg::MaybeText(meta.actor_id().map(|a| a.to_string())),
-                Arg::Text(event.metadata().to_string()),
-                Arg::Text(to_db_text(meta.occurred_at())),
+                Arg::Text(aggregate_id),
+                Arg::MaybeText(actor),
+                Arg::Text(metadata),
+                Arg::Text(occurred_at),
                 Arg::Text(created_at.clone()),
-                Arg::Text(meta.correlation_id().to_string()),
-                Arg::MaybeText(meta.causation_id().map(|c| c.to_string())),
+                Arg::Text(correlation),
+                Arg::MaybeText(causation),
                 Arg::Int(*version),
-                Arg::MaybeText(event.to_json().ok()),
+                Arg::MaybeText(payload),
                 Arg::Int(i64::from(event.schema_version())),
-            ]
-        });
-        batch.insert(AUDIT_INSERT, "", chunk.len(), 14, args);
+                Arg::Text(hash),
+            ]);
+        }
+        batch.insert(AUDIT_INSERT, "", chunk.len(), 15, args);
     }
     let now_micros = to_micros(now);
     // A job is ready from its commit on (plus its listener's delay). On PostgreSQL "now" is the
