@@ -85,6 +85,9 @@ pub struct Config {
     /// `BROADCAST_RETENTION_HOURS`: how long broadcasts are kept for clients that resume
     /// (default 24; 1 to 8760). Workers prune older ones.
     pub broadcast_retention: std::time::Duration,
+    /// `WEBHOOK_TIMEOUT_SECS`: how long a webhook receiver may take to answer before the try is
+    /// cut off and retried (default 10; 1 to 300).
+    pub webhook_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -185,6 +188,18 @@ impl Config {
                 }
             },
         };
+        let webhook_timeout = match get("WEBHOOK_TIMEOUT_SECS") {
+            None => std::time::Duration::from_secs(10),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if (1..=300).contains(&seconds) => std::time::Duration::from_secs(seconds),
+                _ => {
+                    return Err(invalid(
+                        "WEBHOOK_TIMEOUT_SECS",
+                        format!("`{text}` is not a number of seconds from 1 to 300"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             database_url,
             database_url_is_default,
@@ -195,6 +210,7 @@ impl Config {
             http_bind,
             cors_origins,
             broadcast_retention,
+            webhook_timeout,
         })
     }
 

@@ -90,6 +90,7 @@ impl Application {
             notifier,
             mail: transport,
             app_url: config.app_url.clone(),
+            webhook_timeout: config.webhook_timeout,
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {
