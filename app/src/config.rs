@@ -274,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_timeout_defaults_to_ten_seconds_and_is_checked() {
+        assert_eq!(config(&[]).unwrap().webhook_timeout, std::time::Duration::from_secs(10));
+        let c = config(&[("WEBHOOK_TIMEOUT_SECS", "3")]).unwrap();
+        assert_eq!(c.webhook_timeout, std::time::Duration::from_secs(3));
+        for wrong in ["0", "301", "soon"] {
+            let err = config(&[("WEBHOOK_TIMEOUT_SECS", wrong)]).unwrap_err().to_string();
+            assert!(err.starts_with("WEBHOOK_TIMEOUT_SECS:"), "{err}");
+        }
+    }
+
+    #[test]
     fn plain_smtp_on_a_host_and_port_is_accepted() {
         let c = config(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
         assert_eq!(c.mail, MailConfig::Smtp("smtp://127.0.0.1:2525".into()));

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{WebhookError, WebhookUrl, subscribed_to, target, webhook_id};
 use crate::QueueOptions;
-use crate::bus::{AnyEnvelope, JobContext, JobFailure, JobHandler, JsonEvent, ListenerError, WildcardQueuedListener};
+use crate::bus::{JobContext, JobFailure, JobHandler, JsonEvent, ListenerError, WildcardQueuedListener};
 use crate::clock::to_db_text;
 use crate::ids::{EventId, WebhookEndpointId};
 
@@ -101,10 +101,6 @@ impl WildcardQueuedListener for FanOutWebhooks {
             );
         }
         Ok(())
-    }
-
-    fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
-        true
     }
 }
 
@@ -262,6 +258,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<chron
 }
 
 /// Upserts the delivery record of (event, endpoint).
+#[tracing::instrument(name = "record a webhook delivery", skip(conn, delivery, error, now), fields(webhook_id = %delivery.webhook_id))]
 async fn record(
     conn: &mut sqlx::AnyConnection,
     delivery: &DeliveryJob,

@@ -312,6 +312,7 @@ pub async fn add_endpoint(
 }
 
 /// The active endpoints, oldest first, each with its last delivery.
+#[tracing::instrument(name = "list the webhook endpoints", skip(conn))]
 pub async fn list_endpoints(conn: &mut AnyConnection) -> Result<Vec<Endpoint>, WebhookError> {
     type Row = (
         String,
@@ -355,6 +356,7 @@ pub async fn list_endpoints(conn: &mut AnyConnection) -> Result<Vec<Endpoint>, W
 }
 
 /// Removes an active endpoint: no delivery is made to it from now on (queued ones are dropped).
+#[tracing::instrument(name = "remove a webhook endpoint", skip(conn, now))]
 pub async fn remove_endpoint(
     conn: &mut AnyConnection,
     id: WebhookEndpointId,
@@ -374,6 +376,7 @@ pub async fn remove_endpoint(
 
 /// Gives an active endpoint a new secret (returned, to show once); deliveries from now on,
 /// retries included, are signed with it.
+#[tracing::instrument(name = "rotate a webhook secret", skip(conn))]
 pub async fn rotate_secret(conn: &mut AnyConnection, id: WebhookEndpointId) -> Result<WebhookSecret, WebhookError> {
     let secret = WebhookSecret::generate();
     let updated = sqlx::query("UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND removed_at IS NULL")
@@ -389,6 +392,7 @@ pub async fn rotate_secret(conn: &mut AnyConnection, id: WebhookEndpointId) -> R
 }
 
 /// The ids of the active endpoints subscribed to `event_name`.
+#[tracing::instrument(name = "find the endpoints subscribed to an event", skip(conn))]
 pub(crate) async fn subscribed_to(
     conn: &mut AnyConnection,
     event_name: &str,
@@ -413,6 +417,7 @@ pub(crate) struct Target {
 }
 
 /// The active endpoint `id`, if it is still registered.
+#[tracing::instrument(name = "load a webhook endpoint", skip(conn))]
 pub(crate) async fn target(conn: &mut AnyConnection, id: WebhookEndpointId) -> Result<Option<Target>, sqlx::Error> {
     let row: Option<(String, String, i64)> =
         sqlx::query_as("SELECT url, secret, allow_private FROM webhook_endpoints WHERE id = $1 AND removed_at IS NULL")
