@@ -91,6 +91,9 @@ pub struct Config {
     /// `AUDIT_HEAD_KEY`: the key `audit verify` signs the audit log's head with (HMAC-SHA256);
     /// none: the head is printed unsigned.
     pub audit_head_key: Option<SecretKey>,
+    /// `WEBHOOK_TIMEOUT_SECS`: how long a webhook receiver may take to answer before the try is
+    /// cut off and retried (default 10; 1 to 300).
+    pub webhook_timeout: std::time::Duration,
 }
 
 /// A key from configuration, never shown by `Debug`.
@@ -220,6 +223,18 @@ impl Config {
                 }
             },
         };
+        let webhook_timeout = match get("WEBHOOK_TIMEOUT_SECS") {
+            None => std::time::Duration::from_secs(10),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if (1..=300).contains(&seconds) => std::time::Duration::from_secs(seconds),
+                _ => {
+                    return Err(invalid(
+                        "WEBHOOK_TIMEOUT_SECS",
+                        format!("`{text}` is not a number of seconds from 1 to 300"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             database_url,
             database_url_is_default,
@@ -232,6 +247,7 @@ impl Config {
             broadcast_retention,
             inactivity_reminder,
             audit_head_key: get("AUDIT_HEAD_KEY").filter(|k| !k.is_empty()).map(SecretKey),
+            webhook_timeout,
         })
     }
 
@@ -291,6 +307,17 @@ mod tests {
             let err = config(&[("DATABASE_MAX_CONNECTIONS", wrong)]).unwrap_err().to_string();
             assert!(err.starts_with("DATABASE_MAX_CONNECTIONS:"), "{err}");
             assert!(err.contains(&format!("`{wrong}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_webhook_timeout_defaults_to_ten_seconds_and_is_checked() {
+        assert_eq!(config(&[]).unwrap().webhook_timeout, std::time::Duration::from_secs(10));
+        let c = config(&[("WEBHOOK_TIMEOUT_SECS", "3")]).unwrap();
+        assert_eq!(c.webhook_timeout, std::time::Duration::from_secs(3));
+        for wrong in ["0", "301", "soon"] {
+            let err = config(&[("WEBHOOK_TIMEOUT_SECS", wrong)]).unwrap_err().to_string();
+            assert!(err.starts_with("WEBHOOK_TIMEOUT_SECS:"), "{err}");
         }
     }
 

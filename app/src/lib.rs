@@ -91,6 +91,7 @@ impl Application {
             mail: transport,
             app_url: config.app_url.clone(),
             inactivity_reminder: config.inactivity_reminder,
+            webhook_timeout: config.webhook_timeout,
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {

@@ -16,6 +16,8 @@ use progress::{
     CompleteLessonOnPassedAssessment, CourseProgressTracker, LessonCompleted, ProgressUpdated,
     RecalculateCourseProgress,
 };
+use shared_kernel::QueueOptions;
+use shared_kernel::integrations::webhooks::{DeliverWebhook, FanOutWebhooks, WEBHOOK_QUEUE, webhook_queue_options};
 use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
 use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
@@ -30,6 +32,8 @@ pub struct Dependencies {
     pub app_url: AppUrl,
     /// How long after enrolling a learner who has not started is reminded.
     pub inactivity_reminder: std::time::Duration,
+    /// How long a webhook receiver may take to answer.
+    pub webhook_timeout: std::time::Duration,
 }
 
 /// Every crate's migrations, the kernel's first.
@@ -92,13 +96,32 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
             SendPathCompletionCongratulations::queue_options(),
         )
         .event::<PathDropped>()
+        // Webhooks, last for every event (but the noisy ProgressUpdated): one job per event
+        // finds the endpoints subscribed to it; each endpoint's delivery is a job of its own,
+        // sent outside any transaction.
+        .listen_all_queued(
+            FanOutWebhooks,
+            QueueOptions::on(WEBHOOK_QUEUE),
+            &[ProgressUpdated::NAME],
+        )
+        .job(
+            DeliverWebhook::new(deps.webhook_timeout),
+            webhook_queue_options(deps.webhook_timeout),
+        )
         .build()
 }
 
 /// The order workers take queues in by default: state-changing work first, then what people
 /// wait for, then the rest. Queues a registration names but this list does not come last.
 pub fn queues_in_priority_order(registry: &Registry) -> Vec<String> {
-    const PRIORITY: [&str; 5] = ["default", "certificates", "notifications", "broadcasts", "audit"];
+    const PRIORITY: [&str; 6] = [
+        "default",
+        "certificates",
+        "notifications",
+        "webhooks",
+        "broadcasts",
+        "audit",
+    ];
     let mut queues: Vec<String> = PRIORITY.iter().map(|q| (*q).to_owned()).collect();
     for q in registry.queues() {
         if !queues.contains(&q) {

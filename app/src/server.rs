@@ -54,6 +54,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         shared_kernel::users::http::openapi(),
         shared_kernel::notifications::http::openapi(),
         shared_kernel::audit::http::openapi(),
+        shared_kernel::integrations::webhooks::http::openapi(),
         course::http::openapi(),
         enrollment::http::openapi(),
         progress::http::openapi(),
@@ -125,6 +126,7 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue], ops: Ops) -> Rout
         .merge(shared_kernel::users::http::routes(api.clone()))
         .merge(shared_kernel::notifications::http::routes(api.clone()))
         .merge(shared_kernel::audit::http::routes(api.clone()))
+        .merge(shared_kernel::integrations::webhooks::http::routes(api.clone()))
         .merge(course::http::routes(api.clone(), courses))
         .merge(enrollment::http::routes(api.clone()))
         .merge(progress::http::routes(api.clone()))

@@ -156,7 +156,10 @@ async fn stopped_mid_batch(url: &str, signal_name: &str) {
     );
     let db = shared_kernel::Database::connect(url).await.unwrap();
     let jobs: Vec<(String, i64, Option<String>)> =
-        sqlx::query_as("SELECT listener, attempts, reserved_by FROM jobs WHERE listener <> 'RemindInactiveLearner'")
+        sqlx::query_as(
+            "SELECT listener, attempts, reserved_by FROM jobs \
+             WHERE queue = 'notifications' AND listener <> 'RemindInactiveLearner'",
+        )
             .fetch_all(db.pool())
             .await
             .unwrap();

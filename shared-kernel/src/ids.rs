@@ -126,6 +126,9 @@ define_id!(
     /// A notification stored in the database channel.
     NotificationId, "notification");
 define_id!(
+    /// An external endpoint that receives events (a webhook).
+    WebhookEndpointId, "webhook endpoint");
+define_id!(
     /// One domain event occurrence.
     EventId, "event");
 define_id!(

@@ -12,6 +12,7 @@
 //! * [`broadcast`]: live broadcasts from a log written with each commit, over SSE and WebSocket;
 //! * [`metrics`]: the Prometheus metrics (names, recording, rendering with the queue gauges);
 //! * [`notifications`], [`users`]: database and mail notifications to the people events name;
+//! * [`integrations`]: external systems fed by events ([`integrations::webhooks`]);
 //! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
 //!
 //! A context defines its events (`impl DomainEvent`), its listeners (`impl SyncListener<E>` /
@@ -28,6 +29,7 @@
 
 pub mod http;
 pub mod ids;
+pub mod integrations;
 pub mod metrics;
 pub mod notifications;
 pub mod users;
@@ -57,7 +59,7 @@ pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_d
 pub use db::{Backend, Database, DbError, DbOptions, migrator, redact_secrets, redact_url, shared_migrator};
 pub use ids::{
     AssessmentId, AttemptId, CertificateId, CorrelationId, CourseId, EnrollmentId, EventId, IdParseError,
-    LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId,
+    LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId, WebhookEndpointId,
 };
 pub use queue::{
     DEFAULT_BROADCAST_RETENTION, FailedJob, Queue, QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker,

@@ -25,6 +25,7 @@ use super::uow::{UnitOfWork, UowError};
 pub struct ListenerError {
     message: String,
     permanent: bool,
+    retry_after: Option<std::time::Duration>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -34,6 +35,7 @@ impl ListenerError {
         Self {
             message: message.into(),
             permanent: false,
+            retry_after: None,
             source: None,
         }
     }
@@ -43,6 +45,7 @@ impl ListenerError {
         Self {
             message: source.to_string(),
             permanent: false,
+            retry_after: None,
             source: Some(Box::new(source)),
         }
     }
@@ -53,6 +56,7 @@ impl ListenerError {
         Self {
             message: message.into(),
             permanent: true,
+            retry_after: None,
             source: None,
         }
     }
@@ -60,6 +64,18 @@ impl ListenerError {
     /// Whether retrying is pointless.
     pub fn is_permanent(&self) -> bool {
         self.permanent
+    }
+
+    /// Asks for the retry (if another try is left) after `wait` instead of the backoff
+    /// schedule's next wait: e.g. what an HTTP `Retry-After` answer says.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The wait asked for by [`retry_after`](Self::retry_after), if any.
+    pub fn requested_wait(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 }
 
@@ -319,5 +335,12 @@ mod tests {
     #[test]
     fn a_permanent_error_says_so() {
         assert!(ListenerError::permanent("gone").is_permanent());
+    }
+
+    #[test]
+    fn an_error_may_ask_for_its_retry_at_a_given_wait() {
+        let err = ListenerError::msg("busy").retry_after(std::time::Duration::from_secs(120));
+        assert_eq!(err.requested_wait(), Some(std::time::Duration::from_secs(120)));
+        assert_eq!(ListenerError::msg("busy").requested_wait(), None);
     }
 }

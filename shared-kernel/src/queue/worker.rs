@@ -682,7 +682,9 @@ impl Worker {
                         Ok(Outcome::Failed)
                     } else {
                         let attempt = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                        let delay = options.delay_after(attempt);
+                        // A wait the listener asked for (e.g. an HTTP `Retry-After`) replaces the
+                        // schedule's.
+                        let delay = error.requested_wait().unwrap_or_else(|| options.delay_after(attempt));
                         tracing::warn!(error = %text, retry_in = ?delay, "job failed; will retry");
                         self.queue.retry_later(job, token, delay, &text).await?;
                         Ok(Outcome::Retried)
