@@ -155,14 +155,13 @@ async fn stopped_mid_batch(url: &str, signal_name: &str) {
         "{stdout:?}"
     );
     let db = shared_kernel::Database::connect(url).await.unwrap();
-    let jobs: Vec<(String, i64, Option<String>)> =
-        sqlx::query_as(
-            "SELECT listener, attempts, reserved_by FROM jobs \
+    let jobs: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT listener, attempts, reserved_by FROM jobs \
              WHERE queue = 'notifications' AND listener <> 'RemindInactiveLearner'",
-        )
-            .fetch_all(db.pool())
-            .await
-            .unwrap();
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
     assert_eq!(jobs.len(), 5, "the five mail jobs wait, none lost");
     assert!(
         jobs.iter()

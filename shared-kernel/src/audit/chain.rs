@@ -9,72 +9,13 @@
 //! count, HMAC-signed with a key from configuration: an operator keeps it, and a later
 //! verification with `--expect` compares the log as it was at the head's time against it.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::bus::audit_row::{RowContent, hex, row_hash};
 use crate::clock::{from_db_text, to_db_text};
 use crate::db::Database;
-
-/// What a row's hash covers, as stored (text as written, NULL as absent).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RowContent<'a> {
-    pub(crate) event_id: &'a str,
-    pub(crate) event_name: &'a str,
-    pub(crate) aggregate_type: &'a str,
-    pub(crate) aggregate_id: &'a str,
-    pub(crate) aggregate_version: i64,
-    pub(crate) actor_id: Option<&'a str>,
-    pub(crate) metadata: &'a str,
-    pub(crate) payload: Option<&'a str>,
-    pub(crate) schema_version: i64,
-    pub(crate) occurred_at: &'a str,
-    pub(crate) created_at: &'a str,
-    pub(crate) correlation_id: &'a str,
-    pub(crate) causation_id: Option<&'a str>,
-}
-
-/// The hash of a row whose aggregate's previous row hashed to `previous` (`None`: the first).
-/// Each field is length-prefixed, so no two contents hash alike by moving a separator.
-pub(crate) fn row_hash(previous: Option<&str>, row: &RowContent<'_>) -> String {
-    let mut hasher = Sha256::new();
-    let version = row.aggregate_version.to_string();
-    let schema = row.schema_version.to_string();
-    let fields = [
-        previous,
-        Some(row.event_id),
-        Some(row.event_name),
-        Some(row.aggregate_type),
-        Some(row.aggregate_id),
-        Some(version.as_str()),
-        row.actor_id,
-        Some(row.metadata),
-        row.payload,
-        Some(schema.as_str()),
-        Some(row.occurred_at),
-        Some(row.created_at),
-        Some(row.correlation_id),
-        row.causation_id,
-    ];
-    for field in fields {
-        match field {
-            Some(value) => hasher.update(format!("{}:", value.len()).as_bytes()),
-            None => hasher.update(b"-:"),
-        }
-        hasher.update(field.unwrap_or("").as_bytes());
-    }
-    hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
 
 /// What is wrong with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,21 +204,10 @@ fn close(heads: &mut Sha256, key: &Option<(String, String)>, version: i64, hash:
 
 /// `head` signed with `key` (HMAC-SHA256, hex), for the operator to keep: `<head>:<signature>`.
 pub fn sign_head(head: &str, key: &[u8]) -> String {
-    // HMAC by its definition (RFC 2104) over SHA-256, with 64-byte blocks.
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner_key: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let outer_key: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&inner_key)
-        .chain_update(head.as_bytes())
-        .finalize();
-    let outer = Sha256::new().chain_update(&outer_key).chain_update(inner).finalize();
-    format!("{head}:{}", hex(&outer))
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(head.as_bytes());
+    format!("{head}:{}", hex(&mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

@@ -358,7 +358,7 @@ impl Tailer {
                     Ok(()) => failures = 0,
                     Err(e) => {
                         failures += 1;
-                        let delay = crate::queue::reconnect_backoff(failures);
+                        let delay = crate::db::reconnect_backoff(failures);
                         tracing::warn!(error = %e, retry_in = ?delay, "reading the broadcast log failed; trying again");
                         tokio::time::sleep(delay).await;
                         continue;

@@ -20,40 +20,11 @@ pub use log::LoggedBroadcast;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::ids::EventId;
-
-/// One message on one channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BroadcastMessage {
-    /// The channel address (`courses`, `private-user.{id}`).
-    pub channel: String,
-    /// The name clients listen for (e.g. `enrollment.created`).
-    pub event: String,
-    /// The event occurrence it comes from.
-    pub event_id: EventId,
-    /// The event's public data (its audit metadata).
-    pub data: Value,
-}
-
-/// Where committed events' broadcasts go. Publishing never blocks and never fails the command:
-/// broadcasts are live updates, not records.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait Broadcaster: Send + Sync + 'static {
-    /// Sends one message to its channel's current subscribers.
-    fn publish(&self, message: BroadcastMessage);
-}
-
-/// A broadcaster that drops everything (when nothing listens live).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NullBroadcaster;
-
-impl Broadcaster for NullBroadcaster {
-    fn publish(&self, _message: BroadcastMessage) {}
-}
+#[cfg(any(test, feature = "mocks"))]
+pub use crate::bus::MockBroadcaster;
+pub use crate::bus::{BroadcastMessage, Broadcaster, NullBroadcaster};
 
 /// An in-process hub: subscribers get every message published on their channel after they
 /// subscribed. A slow subscriber loses the oldest messages rather than slowing publishers.
@@ -101,6 +72,7 @@ impl Broadcaster for InProcessHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::EventId;
 
     fn message(channel: &str) -> BroadcastMessage {
         BroadcastMessage {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::broadcaster::{Broadcaster, NullBroadcaster};
 use super::event::SharedEnvelope;
 use super::registry::Registry;
 use super::uow::{UnitOfWork, UowError};
-use crate::broadcast::{Broadcaster, NullBroadcaster};
 use crate::clock::{Clock, SystemClock};
 use crate::db::Database;
 use crate::ids::CorrelationId;

@@ -4,6 +4,9 @@
 //! is handed the unit of work that dispatches to it), so they live together here; everything
 //! else — the queue, the audit log, notifications — depends on this module, never the reverse.
 
+pub(crate) mod audit_row;
+pub(crate) mod broadcast_rows;
+mod broadcaster;
 pub(crate) mod event;
 mod event_bus;
 mod job;
@@ -13,6 +16,9 @@ pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod uow;
 
+#[cfg(any(test, feature = "mocks"))]
+pub use broadcaster::MockBroadcaster;
+pub use broadcaster::{BroadcastMessage, Broadcaster, NullBroadcaster};
 pub use event::{AnyEnvelope, Broadcast, Channel, DomainEvent, Envelope, EventMeta, JsonEvent, SharedEnvelope};
 pub use event_bus::in_correlation;
 pub use event_bus::{IdempotencyClaim, in_idempotency};

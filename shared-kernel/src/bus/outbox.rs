@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
+use super::audit_row as chain;
+use super::broadcast_rows::{self as broadcast_log, BroadcastRow, RowValue};
 use super::event::SharedEnvelope;
 use super::uow::{EventBus, UowError};
-use crate::audit::chain;
-use crate::broadcast::log::{self as broadcast_log, BroadcastRow, RowValue};
 use crate::clock::{to_db_text, to_micros};
 use crate::db::{Backend, Database};
 

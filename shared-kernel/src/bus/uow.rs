@@ -28,13 +28,13 @@ use std::sync::Arc;
 use sqlx::{Any, AnyConnection, Transaction};
 use tracing::Instrument;
 
+use super::broadcaster::BroadcastMessage;
 use super::event::{DomainEvent, Envelope, EventMeta, SharedEnvelope};
 use super::event_bus::Holder;
 pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
 use super::listener::ListenerError;
 use super::outbox;
-use crate::broadcast::BroadcastMessage;
 use crate::ids::{CorrelationId, EventId, UserId};
 use crate::metrics::ListenerMode;
 
@@ -395,7 +395,7 @@ impl UnitOfWork {
             }
             let now = self.bus.clock().now();
             let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
-            let broadcasts = crate::broadcast::log::rows(&self.events);
+            let broadcasts = super::broadcast_rows::rows(&self.events);
             let tags = outbox::tag_rows(&self.events);
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);

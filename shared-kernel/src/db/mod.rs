@@ -124,6 +124,13 @@ pub(crate) async fn notify_committed<'q>(db: &Database, queues: impl IntoIterato
     }
 }
 
+/// The wait before the `failures`-th attempt after a lost connection: 100 ms, doubling, at
+/// most 5 s.
+pub(crate) fn reconnect_backoff(failures: u32) -> std::time::Duration {
+    let exponent = failures.saturating_sub(1).min(6);
+    (std::time::Duration::from_millis(100) * 2u32.pow(exponent)).min(std::time::Duration::from_secs(5))
+}
+
 /// Whether `error`, or any error it was caused by, is a database (sqlx) error saying the
 /// connection to the database was lost
 /// or could not be made (a server restarting, a backend terminated, a network failure, a pool

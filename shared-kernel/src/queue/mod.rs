@@ -107,13 +107,6 @@ pub struct QueueStats {
 /// error is returned (the jobs it concerns run again when their lease ends).
 const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
 
-/// The wait before the `failures`-th attempt after a lost connection: 100 ms, doubling, at
-/// most 5 s.
-pub(crate) fn reconnect_backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(6);
-    (Duration::from_millis(100) * 2u32.pow(exponent)).min(Duration::from_secs(5))
-}
-
 /// Runs `statement`, again after a lost connection (see [`RECONNECT_BUDGET`]). Only for
 /// statements whose second run is harmless: each is conditional on the lease token.
 async fn again_after_lost_connection<T, F>(
@@ -130,7 +123,7 @@ where
             Ok(value) => return Ok(value),
             Err(e) if is_connection_lost(&e) && started.elapsed() < RECONNECT_BUDGET => {
                 failures += 1;
-                let delay = reconnect_backoff(failures);
+                let delay = crate::db::reconnect_backoff(failures);
                 tracing::warn!(error = %e, statement = what, retry_in = ?delay, "the database connection was lost; trying again");
                 tokio::time::sleep(delay).await;
             }

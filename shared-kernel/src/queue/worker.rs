@@ -35,12 +35,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ClaimedJob, Queue, QueueError, reconnect_backoff};
+use super::{ClaimedJob, Queue, QueueError};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
 use crate::db::commit_watch::{self, Topic};
-use crate::db::{JOBS_CHANNEL, is_connection_lost};
+use crate::db::{JOBS_CHANNEL, is_connection_lost, reconnect_backoff};
 use crate::metrics::{self, JobOutcome, ListenerMode};
 
 /// How a worker runs.

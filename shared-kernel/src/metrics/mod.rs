@@ -9,13 +9,14 @@
 //! caller's: `enteraksi serve` mounts `GET /metrics`, `queue work --metrics-bind` runs a small
 //! listener with the same route.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::queue::Queue;
-use crate::{EventBus, QueueError};
+mod exporter;
+
+pub use exporter::MetricsExporter;
 
 /// Events recorded and committed, by `event` name (counted after the commit).
 pub const EVENTS_DISPATCHED: &str = "enteraksi_events_dispatched_total";
@@ -202,75 +203,16 @@ fn describe() {
         Unit::Seconds,
         "HTTP request duration, by route, method and status."
     );
-}
-
-/// Renders the metrics for a scrape, with the queue gauges read from `bus`'s database. Cheap to
-/// clone; clones share the one-second cache of the queue gauges.
-#[derive(Clone)]
-pub struct MetricsExporter {
-    handle: PrometheusHandle,
-    queue: Queue,
-    queues: Arc<[String]>,
-    cache: Arc<tokio::sync::Mutex<GaugeCache>>,
-}
-
-#[derive(Debug, Default)]
-struct GaugeCache {
-    /// When the queue gauges were last read.
-    read_at: Option<Instant>,
-    /// Every queue shown so far, so that one whose last job went away drops to 0 instead of
-    /// keeping its last depth.
-    shown: Vec<String>,
-}
-
-impl std::fmt::Debug for MetricsExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsExporter")
-            .field("queues", &self.queues)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MetricsExporter {
-    /// An exporter for `bus`'s database, installing the recorder if no one has yet. `queues`
-    /// are shown even while empty (depth 0).
-    pub fn new(bus: EventBus, queues: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self {
-            handle: install(),
-            queue: Queue::new(bus),
-            queues: queues.into_iter().map(Into::into).collect(),
-            cache: Arc::default(),
-        }
-    }
-
-    /// The metrics in the Prometheus text format. When the database cannot be read the queue
-    /// gauges keep their last values (the error is logged) and the rest is rendered anyway.
-    pub async fn render(&self) -> String {
-        if let Err(e) = self.refresh_queue_gauges().await {
-            tracing::warn!(error = %e, "reading the queue gauges failed; /metrics shows their last values");
-        }
-        self.handle.run_upkeep();
-        self.handle.render()
-    }
-
-    #[tracing::instrument(name = "read the queue gauges", skip(self), level = "debug")]
-    async fn refresh_queue_gauges(&self) -> Result<(), QueueError> {
-        let mut cache = self.cache.lock().await;
-        if cache.read_at.is_some_and(|t| t.elapsed() < QUEUE_GAUGES_FRESH_FOR) {
-            return Ok(());
-        }
-        let mut known = self.queues.to_vec();
-        known.extend(cache.shown.iter().cloned());
-        let stats = self.queue.stats(&known).await?;
-        cache.shown = stats.iter().map(|s| s.queue.clone()).collect();
-        for s in stats {
-            let ready_age = s.oldest_ready_age.unwrap_or_default().as_secs_f64();
-            ::metrics::gauge!(QUEUE_DEPTH, "queue" => s.queue.clone()).set(s.depth as f64);
-            ::metrics::gauge!(QUEUE_SCHEDULED, "queue" => s.queue.clone()).set(s.scheduled as f64);
-            ::metrics::gauge!(QUEUE_OLDEST_READY_AGE, "queue" => s.queue.clone()).set(ready_age);
-            ::metrics::gauge!(QUEUE_FAILED_JOBS, "queue" => s.queue).set(s.failed as f64);
-        }
-        cache.read_at = Some(Instant::now());
-        Ok(())
-    }
+    describe_gauge!(
+        BROADCAST_SUBSCRIBERS,
+        "Live broadcast subscribers of this process, by transport."
+    );
+    describe_counter!(
+        BROADCAST_MESSAGES_SENT,
+        "Broadcast messages sent to subscribers, by transport."
+    );
+    describe_counter!(
+        BROADCAST_SLOW_DISCONNECTS,
+        "Broadcast subscribers disconnected for falling behind."
+    );
 }
