@@ -15,6 +15,7 @@ mod options;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod uow;
+mod upcast;
 
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
@@ -29,9 +30,9 @@ pub use listener::{
 };
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
-    UpcastError, Upcaster,
 };
 pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,
 };
+pub use upcast::{UpcastError, Upcaster};

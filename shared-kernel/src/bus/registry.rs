@@ -19,6 +19,7 @@ use super::listener::{
     WildcardQueuedListener, WildcardSyncListener,
 };
 pub use super::options::QueueOptions;
+use super::upcast::{self, UpcastError, Upcaster};
 
 /// How a registered listener runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,50 +93,6 @@ pub struct RegistryBuilder {
     aggregate_types: Vec<&'static str>,
     entries: Vec<Entry>,
     jobs: Vec<JobEntry>,
-}
-
-/// Reads an event's fields (the `event` object of its envelope) written in one version as the
-/// next version's; an error says why it cannot.
-pub type Upcaster = fn(serde_json::Value) -> Result<serde_json::Value, String>;
-
-/// A stored event that cannot be read as its current version.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpcastError {
-    /// No upcaster is registered from this version to the next.
-    #[error(
-        "`{event}` version {version} cannot be read: no upcaster is registered from it (the event is now version {current})"
-    )]
-    NoUpcaster {
-        /// The event name.
-        event: String,
-        /// The stored version.
-        version: u32,
-        /// The event's current version.
-        current: u32,
-    },
-    /// The stored version is newer than this build knows (written by a later release).
-    #[error("`{event}` version {version} is newer than this build's version {current}")]
-    FromTheFuture {
-        /// The event name.
-        event: String,
-        /// The stored version.
-        version: u32,
-        /// The event's current version.
-        current: u32,
-    },
-    /// The registry knows no event of that name.
-    #[error("no event named `{0}` is registered")]
-    UnknownEvent(String),
-    /// The payload is not an envelope, or an upcaster refused it.
-    #[error("`{event}` version {version} is malformed: {reason}")]
-    Malformed {
-        /// The event name.
-        event: String,
-        /// The version being read.
-        version: u32,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A registered [`JobHandler`](crate::JobHandler): jobs a listener enqueues, not an event.
@@ -541,43 +498,7 @@ impl Registry {
         let current = self
             .version_of(event)
             .ok_or_else(|| UpcastError::UnknownEvent(event.to_owned()))?;
-        if version == current {
-            return Ok(payload.to_owned());
-        }
-        if version > current {
-            return Err(UpcastError::FromTheFuture {
-                event: event.to_owned(),
-                version,
-                current,
-            });
-        }
-        let malformed = |version: u32, reason: String| UpcastError::Malformed {
-            event: event.to_owned(),
-            version,
-            reason,
-        };
-        let mut envelope: serde_json::Value =
-            serde_json::from_str(payload).map_err(|e| malformed(version, e.to_string()))?;
-        let mut at = version;
-        while at < current {
-            let upcaster = self
-                .upcasters
-                .iter()
-                .find(|((name, from), _)| *name == event && *from == at)
-                .map(|(_, f)| *f)
-                .ok_or_else(|| UpcastError::NoUpcaster {
-                    event: event.to_owned(),
-                    version: at,
-                    current,
-                })?;
-            let fields = envelope
-                .get_mut("event")
-                .map(serde_json::Value::take)
-                .ok_or_else(|| malformed(at, "the envelope has no `event` object".to_owned()))?;
-            envelope["event"] = upcaster(fields).map_err(|reason| malformed(at, reason))?;
-            at += 1;
-        }
-        Ok(envelope.to_string())
+        upcast::apply(&self.upcasters, event, version, current, payload)
     }
 
     /// The registered job handlers: (kind, name, options), e.g. (`mail`, `SendMail`, …).

@@ -15,12 +15,15 @@ use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
 use crate::db::is_connection_lost;
+mod maintenance;
+mod options;
+mod shutdown;
 mod worker;
 
-pub use worker::{
-    DEFAULT_BROADCAST_RETENTION, Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport,
-    shutdown_channel,
-};
+pub use maintenance::DEFAULT_BROADCAST_RETENTION;
+pub use options::WorkerOptions;
+pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
+pub use worker::{Worker, WorkerProgress, WorkerReport};
 
 use crate::bus::EventBus;
 

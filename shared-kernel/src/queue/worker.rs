@@ -31,146 +31,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ClaimedJob, Queue, QueueError};
+use super::maintenance::PruneTask;
+use super::{ClaimedJob, Queue, QueueError, Shutdown, WorkerOptions, shutdown_channel};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
 use crate::db::commit_watch::{self, Topic};
 use crate::db::{JOBS_CHANNEL, is_connection_lost, reconnect_backoff};
 use crate::metrics::{self, JobOutcome, ListenerMode};
-
-/// How a worker runs.
-#[derive(Debug, Clone)]
-pub struct WorkerOptions {
-    queues: Vec<String>,
-    concurrency: usize,
-    batch_size: usize,
-    lease: Duration,
-    poll_interval: Duration,
-    grace: Duration,
-    stop_when_empty: bool,
-    broadcast_retention: Duration,
-}
-
-/// How long broadcasts are kept for clients that resume, by default (24 h).
-pub const DEFAULT_BROADCAST_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// How often a running worker prunes the broadcast log.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-impl WorkerOptions {
-    /// Work `queues`, highest priority first: a job of a later queue runs only when no earlier
-    /// queue has a ready job. Defaults: concurrency 1, batches of at most 100, 30 s lease
-    /// (renewed while jobs run), 1 s poll, 30 s shutdown grace.
-    pub fn new(queues: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self {
-            queues: queues.into_iter().map(Into::into).collect(),
-            concurrency: 1,
-            batch_size: 100,
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
-            grace: Duration::from_secs(30),
-            stop_when_empty: false,
-            broadcast_retention: DEFAULT_BROADCAST_RETENTION,
-        }
-    }
-
-    /// How long the broadcast log keeps messages for clients that resume (default 24 h); a
-    /// running worker (not one that stops when empty) deletes older ones every minute.
-    pub fn broadcast_retention(mut self, retention: Duration) -> Self {
-        self.broadcast_retention = retention;
-        self
-    }
-
-    /// How many batches run at once.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// How many jobs one claim takes at most (fewer when jobs are slow: a claim holds about
-    /// half a lease of work).
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n.max(1);
-        self
-    }
-
-    /// How long a claim holds its jobs without a renewal. A running batch renews it every third
-    /// of a lease; a worker that dies releases its jobs when the lease ends.
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(3));
-        self
-    }
-
-    /// How long the jobs in hand may run on after a shutdown was asked for (default 30 s);
-    /// a job still running then is cut short and released without counting a try.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// The longest an idle worker sleeps before looking again: the safety net, since a commit
-    /// that enqueues jobs wakes it at once, in this process or (through the database) another.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// Stop once no job is ready (instead of waiting for more).
-    pub fn stop_when_empty(mut self, stop: bool) -> Self {
-        self.stop_when_empty = stop;
-        self
-    }
-
-    /// The queues, in priority order.
-    pub fn queues(&self) -> &[String] {
-        &self.queues
-    }
-}
-
-/// Asks a running worker to stop: it claims nothing more, finishes the job in hand and gives
-/// the rest of its batch back.
-#[derive(Debug, Clone)]
-pub struct ShutdownTrigger(Arc<watch::Sender<bool>>);
-
-impl ShutdownTrigger {
-    /// Starts the graceful shutdown.
-    pub fn trigger(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-/// The worker's side of a [`ShutdownTrigger`].
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    fn is_triggered(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Waits until the shutdown is triggered (e.g. to stop an HTTP server with the workers).
-    pub async fn wait(&mut self) {
-        self.triggered().await;
-    }
-
-    async fn triggered(&mut self) {
-        // An error means the trigger was dropped: nobody can stop us any more, so wait forever.
-        if self.0.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// A linked trigger and signal.
-pub fn shutdown_channel() -> (ShutdownTrigger, Shutdown) {
-    let (tx, rx) = watch::channel(false);
-    (ShutdownTrigger(Arc::new(tx)), Shutdown(rx))
-}
 
 /// What a worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -724,31 +595,4 @@ fn lease_lost(error: &ListenerError) -> bool {
         cause = e.source();
     }
     false
-}
-
-/// Deletes broadcasts older than the retention every [`PRUNE_EVERY`], while the worker runs.
-struct PruneTask(tokio::task::JoinHandle<()>);
-
-impl PruneTask {
-    fn start(bus: &EventBus, retention: Duration) -> Self {
-        let bus = bus.clone();
-        Self(tokio::spawn(async move {
-            loop {
-                let cutoff =
-                    bus.clock().now() - chrono::Duration::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
-                match crate::broadcast::log::prune(bus.db(), cutoff).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::debug!(deleted, "pruned the broadcast log"),
-                    Err(e) => tracing::warn!(error = %e, "pruning the broadcast log failed; trying again later"),
-                }
-                tokio::time::sleep(PRUNE_EVERY).await;
-            }
-        }))
-    }
-}
-
-impl Drop for PruneTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
