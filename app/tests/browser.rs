@@ -13,7 +13,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
+use support::api::{post, published_course, sign_up};
 use support::cdp::{Browser, chromium_or_fail};
 use support::process::{add_user, exit_code, serve, signal, sqlite_url};
 
@@ -140,14 +141,6 @@ fn serve_on(url: &str, port: u16) -> support::process::KillOnDrop {
     serve(url, &format!("127.0.0.1:{port}"), 1).0
 }
 
-async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
-    let response = client.post(&url).bearer_auth(token).json(&body).send().await.unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "POST {url}: {status} {body}");
-    body
-}
-
 /// The learner's page on server A shows their enrollment as it commits; A is stopped (the page
 /// gets the final `shutdown` event), the learner completes the course through server B meanwhile,
 /// A starts again on the same address, and the browser's own reconnect (with `Last-Event-ID`)
@@ -170,39 +163,9 @@ async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_r
     );
     let client = reqwest::Client::new();
 
-    let course = call(
-        &client,
-        format!("{b}/api/courses"),
-        &instructor,
-        json!({"title": "Rust Dasar"}),
-    )
-    .await;
-    let course = course["id"].as_str().unwrap().to_owned();
-    let lesson = call(
-        &client,
-        format!("{b}/api/courses/{course}/lessons"),
-        &instructor,
-        json!({"title": "Bab 1", "kind": "content"}),
-    )
-    .await;
-    let lesson = lesson["id"].as_str().unwrap().to_owned();
-    call(
-        &client,
-        format!("{b}/api/courses/{course}/publish"),
-        &instructor,
-        json!({}),
-    )
-    .await;
-    let learner = client
-        .post(format!("{b}/api/users"))
-        .json(&json!({"name": "Siti", "email": "siti@example.id"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let (learner_id, token) = (learner["id"].as_str().unwrap(), learner["token"].as_str().unwrap());
+    let (course, lesson) = published_course(&client, &b, &instructor, "Rust Dasar").await;
+    let (learner_id, token) = sign_up(&client, &b, "Siti", "siti@example.id").await;
+    let (learner_id, token) = (learner_id.as_str(), token.as_str());
 
     let browser = Browser::launch(&chromium).await.expect("chromium starts");
     let events = "enrollment.created,enrollment.completed,lesson.completed,progress.updated";
@@ -217,7 +180,7 @@ async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_r
         .expect("the stream opens");
 
     // Live: the enrollment, made through the other server.
-    let enrollment = call(
+    let enrollment = post(
         &client,
         format!("{b}/api/courses/{course}/enrollments"),
         token,
@@ -243,14 +206,14 @@ async fn a_learners_page_sees_their_broadcasts_live_and_resumes_after_a_server_r
     .expect("the final shutdown event");
     // Meanwhile the learner gets halfway (progress: broadcast, not audited), then completes the
     // course, through B.
-    call(
+    post(
         &client,
         format!("{b}/api/enrollments/{enrollment}/lessons/{lesson}/progress"),
         token,
         json!({"percentage": 50}),
     )
     .await;
-    call(
+    post(
         &client,
         format!("{b}/api/enrollments/{enrollment}/lessons/{lesson}/complete"),
         token,

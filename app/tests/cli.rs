@@ -17,6 +17,7 @@ use app::{Application, StartOptions};
 use course::{CourseService, LessonKind};
 use enrollment::EnrollmentService;
 use shared_kernel::testing::TestDb;
+use support::api::{post, published_course, sign_up};
 use support::process::{enteraksi, serve, signal, spawn_announcing, sqlite_url};
 
 fn run(command: &mut Command) -> (Output, String) {
@@ -1007,12 +1008,6 @@ fn total(exposition: &str, name: &str) -> f64 {
         .sum()
 }
 
-async fn post(client: &reqwest::Client, url: String, token: &str, body: serde_json::Value) -> serde_json::Value {
-    let response = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     // Arrange: a migrated database, an instructor, a server without workers.
@@ -1039,39 +1034,8 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     let client = reqwest::Client::new();
 
     // Act: a learner signs up and enrolls in a published course; a worker drains the jobs.
-    let signed = client
-        .post(format!("{api}/api/users"))
-        .json(&serde_json::json!({"name": "Siti", "email": "siti@example.id"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
-    let learner = signed["token"].as_str().unwrap().to_owned();
-    let course = post(
-        &client,
-        format!("{api}/api/courses"),
-        &instructor,
-        serde_json::json!({"title": "Rust"}),
-    )
-    .await;
-    let course = course["id"].as_str().unwrap();
-    let lesson = serde_json::json!({"title": "Bab 1", "kind": "content"});
-    post(
-        &client,
-        format!("{api}/api/courses/{course}/lessons"),
-        &instructor,
-        lesson,
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/api/courses/{course}/publish"),
-        &instructor,
-        serde_json::json!({}),
-    )
-    .await;
+    let (_, learner) = sign_up(&client, &api, "Siti", "siti@example.id").await;
+    let (course, _) = published_course(&client, &api, &instructor, "Rust").await;
     post(
         &client,
         format!("{api}/api/courses/{course}/enrollments"),

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::api::{published_course, sign_up};
 use support::process::{add_user, enteraksi, serve, sqlite_url};
 
 fn run(command: &mut Command) -> (Output, String, String) {
@@ -195,39 +196,8 @@ async fn admins_register_webhooks_over_the_api_and_an_enrollment_is_delivered_si
     let endpoint = created["id"].as_str().unwrap().to_owned();
 
     // Act: a learner enrolls in a published course.
-    let signed: serde_json::Value = client
-        .post(format!("{api}/api/users"))
-        .json(&serde_json::json!({"name": "Siti", "email": "siti@example.id"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let learner = signed["token"].as_str().unwrap().to_owned();
-    let (_, course) = post(
-        &client,
-        format!("{api}/api/courses"),
-        &instructor,
-        serde_json::json!({"title": "Rust"}),
-    )
-    .await;
-    let course = course["id"].as_str().unwrap().to_owned();
-    let lesson = serde_json::json!({"title": "Bab 1", "kind": "content"});
-    post(
-        &client,
-        format!("{api}/api/courses/{course}/lessons"),
-        &instructor,
-        lesson,
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/api/courses/{course}/publish"),
-        &instructor,
-        serde_json::json!({}),
-    )
-    .await;
+    let (_, learner) = sign_up(&client, &api, "Siti", "siti@example.id").await;
+    let (course, _) = published_course(&client, &api, &instructor, "Rust").await;
     let (status, _) = post(
         &client,
         format!("{api}/api/courses/{course}/enrollments"),

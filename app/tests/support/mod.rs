@@ -1,5 +1,6 @@
 //! What the binary's integration tests share.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod api;
 pub mod cdp;
 pub mod process;
