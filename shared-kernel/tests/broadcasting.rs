@@ -587,3 +587,44 @@ async fn websocket_scenario(db: TestDb) {
     assert_eq!(plain.status(), 426);
     db.cleanup().await;
 }
+
+on_both!(
+    a_websocket_that_never_reads_is_cut_off_without_slowing_commands,
+    slow_websocket_scenario
+);
+async fn slow_websocket_scenario(db: TestDb) {
+    let server = Server::start(&db).await;
+    let ana = server.person("Ana").await;
+    let url = format!(
+        "{}/api/broadcasting/ws?token={}",
+        server.base.replace("http", "ws"),
+        ana.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket
+        .send(Message::text(json!({"subscribe": [private(&ana)]}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    // From now on the client reads nothing: 300 messages of 64 KiB are far more than the
+    // sockets and the hub's buffer of 64 hold.
+    let started = Instant::now();
+    for n in 0..300 {
+        server.nudge_with(ana.id, n, "x".repeat(64 * 1024)).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        wait_until(|| async { server.hub.subscribers() == 0 }).await,
+        "the stalled WebSocket was cut off"
+    );
+    eprintln!("300 commands beside a stalled WebSocket: {took:?}");
+    // What it had buffered, then a `too_slow` error (when it reads again), then the end.
+    let mut last = Value::Null;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(WAIT, socket.next()).await {
+        if let Message::Text(text) = message {
+            last = serde_json::from_str(&text).unwrap();
+        }
+    }
+    assert_eq!(last["code"], "too_slow", "{last}");
+    db.cleanup().await;
+}
