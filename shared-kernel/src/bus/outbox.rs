@@ -118,23 +118,27 @@ enum Arg {
     Int(i64),
 }
 
-/// Statements to send. On SQLite several statements travel in one round trip (placeholders are
-/// numbered across the whole text); PostgreSQL's extended protocol takes one statement at a time.
+/// Statements to send, several per round trip: placeholders are numbered across the whole text.
+/// On SQLite the statements are sent as one text separated by `;`. PostgreSQL's extended
+/// protocol takes one statement per round trip, so there they become one statement: every
+/// INSERT but the last a data-modifying `WITH` part (each runs exactly once), the last the main
+/// statement. A commit's audit rows, jobs, broadcasts and tags thus cost one round trip on either
+/// backend.
 struct Batch {
-    combine: bool,
-    sql: String,
+    backend: Backend,
+    parts: Vec<String>,
     args: Vec<Arg>,
     ready: Vec<(String, Vec<Arg>)>,
 }
 
-/// SQLite allows 32,766 bound parameters per statement text; stay well below.
+/// SQLite allows 32,766 bound parameters per statement text, PostgreSQL 65,535; stay well below.
 const MAX_ARGS_PER_ROUND_TRIP: usize = 30_000;
 
 impl Batch {
     fn new(backend: Backend) -> Self {
         Self {
-            combine: backend == Backend::Sqlite,
-            sql: String::new(),
+            backend,
+            parts: Vec::new(),
             args: Vec::new(),
             ready: Vec::new(),
         }
@@ -142,35 +146,43 @@ impl Batch {
 
     /// Adds a statement without parameters.
     fn statement(&mut self, sql: &str) {
-        if !self.combine {
-            self.flush();
-        }
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(sql);
+        self.parts.push(sql.to_owned());
     }
 
     /// Adds `INSERT … VALUES` for `rows` rows of `cols` columns; `head` is the part before VALUES.
     fn insert(&mut self, head: &str, tail: &str, rows: usize, cols: usize, args: impl IntoIterator<Item = Arg>) {
-        if !self.combine || self.args.len() + rows * cols > MAX_ARGS_PER_ROUND_TRIP {
+        if self.args.len() + rows * cols > MAX_ARGS_PER_ROUND_TRIP {
             self.flush();
         }
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(head);
-        self.sql.push_str(" VALUES ");
-        self.sql.push_str(&values_list_from(self.args.len() + 1, rows, cols));
-        self.sql.push_str(tail);
+        self.parts.push(format!(
+            "{head} VALUES {}{tail}",
+            values_list_from(self.args.len() + 1, rows, cols)
+        ));
         self.args.extend(args);
     }
 
     fn flush(&mut self) {
-        if !self.sql.is_empty() {
-            self.ready
-                .push((std::mem::take(&mut self.sql), std::mem::take(&mut self.args)));
+        if self.parts.is_empty() {
+            return;
         }
+        let parts = std::mem::take(&mut self.parts);
+        let sql = match self.backend {
+            Backend::Sqlite => parts.join(";\n"),
+            Backend::Postgres => {
+                let (last, before) = parts.split_last().expect("not empty");
+                if before.is_empty() {
+                    last.clone()
+                } else {
+                    let with: Vec<String> = before
+                        .iter()
+                        .enumerate()
+                        .map(|(i, part)| format!("w{i} AS ({part})"))
+                        .collect();
+                    format!("WITH {}\n{last}", with.join(",\n"))
+                }
+            }
+        };
+        self.ready.push((sql, std::mem::take(&mut self.args)));
     }
 
     async fn execute(mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
@@ -446,12 +458,23 @@ mod tests {
     }
 
     #[test]
-    fn a_postgres_batch_sends_one_statement_at_a_time() {
+    fn a_postgres_batch_is_one_statement_of_data_modifying_parts() {
         let mut batch = super::Batch::new(crate::db::Backend::Postgres);
         batch.insert("INSERT INTO a (x)", "", 1, 1, [super::Arg::Int(1)]);
-        batch.insert("INSERT INTO b (y)", "", 1, 1, [super::Arg::Int(3)]);
+        batch.insert(
+            "INSERT INTO b (y)",
+            " ON CONFLICT DO NOTHING",
+            1,
+            1,
+            [super::Arg::Int(3)],
+        );
+        batch.insert("INSERT INTO c (z)", "", 1, 1, [super::Arg::Int(4)]);
         batch.flush();
-        assert_eq!(batch.ready.len(), 2);
-        assert_eq!(batch.ready[1].0, "INSERT INTO b (y) VALUES ($1)");
+        assert_eq!(batch.ready.len(), 1);
+        assert_eq!(
+            batch.ready[0].0,
+            "WITH w0 AS (INSERT INTO a (x) VALUES ($1)),\nw1 AS (INSERT INTO b (y) VALUES ($2) ON CONFLICT DO NOTHING)\n\
+             INSERT INTO c (z) VALUES ($3)"
+        );
     }
 }
