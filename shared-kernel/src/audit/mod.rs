@@ -314,9 +314,14 @@ async fn with_tags(conn: &mut AnyConnection, entries: &mut [AuditEntry]) -> Resu
         for entry in chunk.iter() {
             q = q.bind(entry.event_id.to_string());
         }
+        let index: std::collections::HashMap<String, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.event_id.to_string(), i))
+            .collect();
         for (event_id, tag) in q.fetch_all(&mut *conn).await? {
-            if let Some(entry) = chunk.iter_mut().find(|e| e.event_id.to_string() == event_id) {
-                entry.tags.push(tag);
+            if let Some(&i) = index.get(&event_id) {
+                chunk[i].tags.push(tag);
             }
         }
     }

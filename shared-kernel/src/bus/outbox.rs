@@ -315,6 +315,7 @@ pub(crate) async fn write(
         (false, Backend::Sqlite) => aggregate_versions(conn, audit).await?,
         (false, Backend::Postgres) => aggregate_versions(&mut *db.bookkeeping().acquire().await?, audit).await?,
     };
+    let payloads: HashMap<&str, &Arc<str>> = jobs.iter().map(|job| (job.event_id.as_str(), &job.payload)).collect();
     for (chunk, versions) in audit
         .chunks(ROWS_PER_STATEMENT)
         .zip(versions.chunks(ROWS_PER_STATEMENT))
@@ -326,7 +327,11 @@ pub(crate) async fn write(
             let aggregate_id = event.aggregate_id();
             let actor = meta.actor_id().map(|a| a.to_string());
             let metadata = event.metadata().to_string();
-            let payload = event.to_json().ok();
+            // The envelope was serialized for the event's jobs already, most often.
+            let payload = payloads
+                .get(event_id.as_str())
+                .map(|p| p.to_string())
+                .or_else(|| event.to_json().ok());
             let occurred_at = to_db_text(meta.occurred_at());
             let correlation = meta.correlation_id().to_string();
             let causation = meta.causation_id().map(|c| c.to_string());
