@@ -18,7 +18,7 @@ use course::{CourseService, LessonKind};
 use enrollment::EnrollmentService;
 use shared_kernel::testing::TestDb;
 use support::api::{post, published_course, sign_up};
-use support::process::{enteraksi, serve, signal, spawn_announcing, sqlite_url};
+use support::process::{add_user, enteraksi, serve, signal, spawn_announcing, sqlite_url};
 
 fn run(command: &mut Command) -> (Output, String) {
     let output = command.output().expect("the binary runs");
@@ -1013,22 +1013,7 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
     // Arrange: a migrated database, an instructor, a server without workers.
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "migrate"]));
-    assert!(output.status.success(), "{stderr}");
-    let (output, stderr) = run(enteraksi().args([
-        "--database-url",
-        &url,
-        "user",
-        "add",
-        "--name",
-        "Bu Ratna",
-        "--email",
-        "ratna@example.id",
-        "--role",
-        "instructor",
-    ]));
-    assert!(output.status.success(), "{stderr}");
-    let instructor = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let instructor = add_user(&url, "Bu Ratna", "ratna@example.id", "instructor");
     let (mut serve, api) = serve(&url, "127.0.0.1:0", 0);
     let api = format!("http://{api}");
     let client = reqwest::Client::new();

@@ -458,6 +458,19 @@ async fn a_broadcast_committed_late_is_not_skipped_on_postgres() {
 
 // ---- slow subscribers ----------------------------------------------------------------------
 
+/// How many commands [`bulk`] runs.
+const BULK: usize = 300;
+
+/// Runs [`BULK`] commands broadcasting 64 KiB each to `user` (far more than sockets and the
+/// hub's buffer of 64 hold); how long they took.
+async fn bulk(server: &Server, user: UserId) -> Duration {
+    let started = Instant::now();
+    for n in 0..BULK {
+        server.nudge_with(user, n as i64, "x".repeat(64 * 1024)).await;
+    }
+    started.elapsed()
+}
+
 on_both!(
     a_subscriber_that_never_reads_does_not_slow_commands,
     slow_subscriber_scenario
@@ -465,16 +478,7 @@ on_both!(
 async fn slow_subscriber_scenario(db: TestDb) {
     let server = Server::start(&db).await;
     let ana = server.person("Ana").await;
-    const COMMANDS: usize = 300;
-    // 64 KiB per message: 300 of them are far more than the sockets buffer.
-    async fn run(server: &Server, user: UserId) -> Duration {
-        let started = Instant::now();
-        for n in 0..COMMANDS {
-            server.nudge_with(user, n as i64, "x".repeat(64 * 1024)).await;
-        }
-        started.elapsed()
-    }
-    let alone = run(&server, ana.id).await;
+    let alone = bulk(&server, ana.id).await;
     // A client that opens the stream and never reads a byte (its socket buffers fill, then the
     // hub's buffer of 64 messages, and it is dropped).
     // A small receive buffer, as a phone on a bad network has: the kernel cannot hide the stall.
@@ -493,12 +497,12 @@ async fn slow_subscriber_scenario(db: TestDb) {
         .await
         .unwrap();
     assert!(wait_until(|| async { server.hub.subscribers() == 1 }).await);
-    let with_stalled = run(&server, ana.id).await;
+    let with_stalled = bulk(&server, ana.id).await;
     assert!(
         wait_until(|| async { server.hub.subscribers() == 0 }).await,
         "the stalled subscriber was dropped"
     );
-    eprintln!("{COMMANDS} commands: {alone:?} alone, {with_stalled:?} beside a stalled subscriber");
+    eprintln!("{BULK} commands: {alone:?} alone, {with_stalled:?} beside a stalled subscriber");
     assert!(
         with_stalled < alone * 3 + Duration::from_millis(500),
         "a stalled subscriber slowed commands: {alone:?} alone, {with_stalled:?} beside it"
@@ -606,18 +610,13 @@ async fn slow_websocket_scenario(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(next_json(&mut socket).await["type"], "subscribed");
-    // From now on the client reads nothing: 300 messages of 64 KiB are far more than the
-    // sockets and the hub's buffer of 64 hold.
-    let started = Instant::now();
-    for n in 0..300 {
-        server.nudge_with(ana.id, n, "x".repeat(64 * 1024)).await;
-    }
-    let took = started.elapsed();
+    // From now on the client reads nothing.
+    let took = bulk(&server, ana.id).await;
     assert!(
         wait_until(|| async { server.hub.subscribers() == 0 }).await,
         "the stalled WebSocket was cut off"
     );
-    eprintln!("300 commands beside a stalled WebSocket: {took:?}");
+    eprintln!("{BULK} commands beside a stalled WebSocket: {took:?}");
     // What it had buffered, then a `too_slow` error (when it reads again), then the end.
     let mut last = Value::Null;
     while let Ok(Some(Ok(message))) = tokio::time::timeout(WAIT, socket.next()).await {
