@@ -349,10 +349,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let verb = if dry_run { "would enqueue" } else { "enqueued" };
             println!(
-                "{listener}: {} past events matched, {verb} {} jobs ({} already waiting); {} events predate whole payloads",
+                "{listener}: {} past events matched, {verb} {} jobs ({} already delivered, {} waiting, {} failed); \
+                 {} events predate whole payloads",
                 report.matched,
-                if dry_run { report.matched } else { report.enqueued },
+                report.enqueued,
+                report.already_delivered,
                 report.already_waiting,
+                report.already_failed,
                 report.without_payload
             );
         }
@@ -564,7 +567,7 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
                     o.max_tries(),
                     o.backoff_schedule(),
                     o.try_timeout()
-                ),
+                ) + if o.is_catch_up() { " catch-up" } else { "" },
             };
             let wildcard = if l.wildcard { " (wildcard)" } else { "" };
             let _ = writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener);

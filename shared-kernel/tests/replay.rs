@@ -1,6 +1,7 @@
 //! Replaying the audit log into a queued listener, on SQLite and PostgreSQL: a listener added
 //! later gets every past event it listens to, oldest first, through the normal queue; a dry run
-//! enqueues nothing; a job already waiting is left alone; events written in an older version are
+//! counts what it would enqueue; a job already waiting is left alone; the delivery ledger keeps
+//! a second replay, or two at once, from enqueuing anything already delivered or taken; events written in an older version are
 //! upcast, and one without an upcaster is a typed error naming the event and version; a sync or
 //! unknown listener, an event it does not listen to and an unaudited event are refused.
 
@@ -122,7 +123,7 @@ async fn history_scenario(db: TestDb) {
         ..ReplayFilter::default()
     };
     let counted = replay(&now, "Recorder", &dry, |_| {}).await.unwrap();
-    assert_eq!((counted.matched, counted.enqueued), (3, 0));
+    assert_eq!((counted.matched, counted.enqueued), (3, 3), "a dry run counts what it would enqueue");
     assert_eq!(jobs(&db).await, 0, "a dry run enqueues nothing");
 
     let mut seen = Vec::new();
@@ -142,6 +143,64 @@ async fn history_scenario(db: TestDb) {
 
     drain(&now).await;
     assert_eq!(*recorder.0.lock().unwrap(), ["a", "b", "c"], "oldest first, each once");
+
+    // Live traffic after the listener's registration, delivered as usual.
+    create_item(&now, "d").await.unwrap();
+    drain(&now).await;
+    assert_eq!(*recorder.0.lock().unwrap(), ["a", "b", "c", "d"]);
+
+    // The delivery ledger: neither the replayed events nor the live one are enqueued again.
+    let counted = replay(&now, "Recorder", &dry, |_| {}).await.unwrap();
+    assert_eq!((counted.matched, counted.enqueued, counted.already_delivered), (4, 0, 4));
+    let third = replay(&now, "Recorder", &ReplayFilter::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.matched, third.enqueued, third.already_delivered, third.already_waiting),
+        (4, 0, 4, 0),
+        "a second replay enqueues nothing already delivered"
+    );
+    assert_eq!(jobs(&db).await, 0);
+    db.cleanup().await;
+}
+
+on_both!(two_replays_at_once_enqueue_each_event_once, concurrent_replays_scenario);
+async fn concurrent_replays_scenario(db: TestDb) {
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let before = bus(
+        &db,
+        Registry::builder()
+            .listen_all_sync(LogDomainEvent, &[])
+            .event::<ItemCreated>(),
+    );
+    for i in 0..1_200 {
+        create_item(&before, &format!("item-{i}")).await.unwrap();
+    }
+    let recorder = Recorder::default();
+    let now = bus(
+        &db,
+        Registry::builder()
+            .listen_all_sync(LogDomainEvent, &[])
+            .listen_queued::<ItemCreated, _>(recorder.clone(), QueueOptions::on("default")),
+    );
+    // Two replays (two operators, or two workers catching up) and a worker draining meanwhile.
+    let filter = ReplayFilter::default();
+    let (a, b, ()) = tokio::join!(
+        replay(&now, "Recorder", &filter, |_| {}),
+        replay(&now, "Recorder", &filter, |_| {}),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            drain(&now).await;
+        }
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.enqueued + b.enqueued, 1_200, "{a:?} {b:?}");
+    drain(&now).await;
+    let mut seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1_200);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 1_200, "each event delivered once");
     db.cleanup().await;
 }
 
@@ -228,4 +287,58 @@ async fn what_cannot_be_replayed_is_refused_with_the_reason() {
     let refused = replay(&bus, "Titles", &renamed, |_| {}).await.unwrap_err();
     assert!(matches!(refused, ReplayError::NotAudited(_)), "{refused}");
     assert!(refused.to_string().contains("not audited"), "{refused}");
+}
+
+on_both!(a_catch_up_listener_gets_the_history_when_first_started, catch_up_scenario);
+async fn catch_up_scenario(db: TestDb) {
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let before = bus(
+        &db,
+        Registry::builder()
+            .listen_all_sync(LogDomainEvent, &[])
+            .event::<ItemCreated>(),
+    );
+    for name in ["a", "b"] {
+        create_item(&before, name).await.unwrap();
+    }
+    // Switched on: one listener registered as catch-up, one not.
+    let caught = Recorder::default();
+    let plain = Titles::default();
+    let registry = || {
+        Registry::builder()
+            .listen_all_sync(LogDomainEvent, &[])
+            .listen_queued::<ItemCreated, _>(caught.clone(), QueueOptions::on("default").catch_up())
+            .listen_queued::<Renamed, _>(plain.clone(), QueueOptions::on("default"))
+    };
+    let now = bus(&db, registry());
+    create_item(&now, "c").await.unwrap();
+    drain(&now).await;
+    assert_eq!(
+        *caught.0.lock().unwrap(),
+        ["c", "a", "b"],
+        "live at once; the history when a worker starts, oldest first"
+    );
+    let registered: Vec<(String, bool)> =
+        sqlx::query_as("SELECT listener, caught_up_at FROM listener_registrations ORDER BY listener")
+            .fetch_all(db.db().pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(l, c): (String, Option<String>)| (l, c.is_some()))
+            .collect();
+    assert_eq!(
+        registered,
+        [("Recorder".to_owned(), true), ("Titles".to_owned(), false)],
+        "every queued listener's first appearance is recorded; only catch-up ones catch up"
+    );
+    // Restarted workers replay nothing more, even if the mark were lost: the ledger holds.
+    drain(&bus(&db, registry())).await;
+    sqlx::query("UPDATE listener_registrations SET caught_up_at = NULL")
+        .execute(db.db().writer())
+        .await
+        .unwrap();
+    drain(&bus(&db, registry())).await;
+    assert_eq!(caught.0.lock().unwrap().len(), 3, "each event once");
+    assert!(plain.0.lock().unwrap().is_empty());
+    db.cleanup().await;
 }

@@ -1,6 +1,7 @@
 //! The audit log: [`LogDomainEvent`], the wildcard sync listener that writes each event's
 //! `domain_event_log` row in the command's own transaction, and [`AuditLog`], the query API.
 
+pub mod catch_up;
 pub mod chain;
 pub mod http;
 pub mod replay;

@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
+use std::collections::HashSet;
+
+use crate::bus::ledger;
 use crate::bus::outbox::{self, JobRow};
-use crate::bus::{EventBus, Mode, UpcastError};
-use crate::clock::to_db_text;
+use crate::bus::{CONFLICT_RETRIES, EventBus, Mode, UpcastError, conflict_backoff, is_conflict};
+use crate::clock::{to_db_text, to_micros};
 
 /// Which past events to replay.
 #[derive(Debug, Clone, Default)]
@@ -30,10 +33,16 @@ pub struct ReplayFilter {
 pub struct ReplayReport {
     /// Past events matched (with a whole payload).
     pub matched: u64,
-    /// Jobs enqueued (0 on a dry run).
+    /// Jobs enqueued; on a dry run, the jobs it would enqueue.
     pub enqueued: u64,
+    /// Events the delivery ledger shows delivered to this listener already (or taken by an
+    /// earlier replay): nothing enqueued.
+    pub already_delivered: u64,
     /// Events whose job for this listener was already waiting (left as it was).
     pub already_waiting: u64,
+    /// Events whose job for this listener lies in `failed_jobs` (`queue retry` brings it back):
+    /// nothing enqueued.
+    pub already_failed: u64,
     /// Events written before the log kept whole payloads: they cannot be replayed.
     pub without_payload: u64,
 }
@@ -212,12 +221,16 @@ pub async fn replay(
                 delay_micros: 0,
             });
         }
-        if !filter.dry_run && !jobs.is_empty() {
-            let enqueued = enqueue(bus, &jobs).await?;
-            report.enqueued += enqueued;
-            report.already_waiting += jobs.len() as u64 - enqueued;
-            crate::db::notify_committed(db, jobs.iter().map(|j| j.queue.as_str()), false).await;
-            bus.wake().notify_waiters();
+        if !jobs.is_empty() {
+            let outcome = enqueue_again_on_conflict(bus, listener, jobs, filter.dry_run).await?;
+            report.enqueued += outcome.enqueued.len() as u64;
+            report.already_delivered += outcome.held.delivered.len() as u64;
+            report.already_waiting += outcome.held.waiting.len() as u64;
+            report.already_failed += outcome.held.failed.len() as u64;
+            if !filter.dry_run && !outcome.enqueued.is_empty() {
+                crate::db::notify_committed(db, outcome.enqueued.iter().map(|j| j.queue.as_str()), false).await;
+                bus.wake().notify_waiters();
+            }
         }
         progress(read);
         if page.len() < REPLAY_BATCH {
@@ -269,28 +282,58 @@ async fn page(
     query.fetch_all(bus.db().pool()).await
 }
 
-/// Writes `jobs` (one listener's) in one short transaction; how many were new (a job already
-/// waiting for the same event and listener is kept as it is).
-async fn enqueue(bus: &EventBus, jobs: &[JobRow]) -> Result<u64, sqlx::Error> {
+/// What one batch of a replay did.
+struct Enqueued {
+    held: ledger::Held,
+    enqueued: Vec<JobRow>,
+}
+
+/// [`enqueue`], run again when a concurrent transaction conflicts with it (on PostgreSQL, a
+/// worker's acknowledgement recording a pair of the same batch).
+async fn enqueue_again_on_conflict(
+    bus: &EventBus,
+    listener: &str,
+    jobs: Vec<JobRow>,
+    dry_run: bool,
+) -> Result<Enqueued, sqlx::Error> {
+    let mut retries = 0;
+    loop {
+        match enqueue(bus, listener, jobs.clone(), dry_run).await {
+            Err(e) if retries < CONFLICT_RETRIES && is_conflict(&e) => {
+                retries += 1;
+                tokio::time::sleep(conflict_backoff(retries)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Enqueues `jobs` (one listener's) in one short transaction, but those the delivery ledger,
+/// the queue or `failed_jobs` already hold; on a dry run, only counts them. The ledger decides:
+/// a pair is enqueued only if this transaction records it there.
+async fn enqueue(bus: &EventBus, listener: &str, jobs: Vec<JobRow>, dry_run: bool) -> Result<Enqueued, sqlx::Error> {
     let db = bus.db();
     let mut tx = db.begin_write().await?;
-    let ids: Vec<String> = (2..jobs.len() + 2).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT COUNT(*) FROM jobs WHERE listener = $1 AND event_id IN ({})",
-        ids.join(", ")
-    );
-    let mut waiting = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(sql)).bind(jobs[0].listener.to_owned());
-    for job in jobs {
-        waiting = waiting.bind(job.event_id.clone());
+    let ids: Vec<String> = jobs.iter().map(|j| j.event_id.clone()).collect();
+    let held = ledger::held(&mut tx, listener, &ids).await?;
+    let skip: HashSet<&String> = held.delivered.iter().chain(&held.waiting).chain(&held.failed).collect();
+    let open: Vec<JobRow> = jobs.into_iter().filter(|j| !skip.contains(&j.event_id)).collect();
+    if dry_run {
+        return Ok(Enqueued { held, enqueued: open });
     }
-    let (waiting,) = waiting.fetch_one(&mut *tx).await?;
+    let open_ids: Vec<String> = open.iter().map(|j| j.event_id.clone()).collect();
+    let taken: HashSet<String> = ledger::take(&mut tx, listener, &open_ids, to_micros(bus.clock().now()))
+        .await?
+        .into_iter()
+        .collect();
+    let enqueued: Vec<JobRow> = open.into_iter().filter(|j| taken.contains(&j.event_id)).collect();
     let rows = outbox::Rows {
         audit: &[],
-        jobs,
+        jobs: &enqueued,
         broadcasts: &[],
         tags: &[],
     };
     outbox::write(&mut tx, db, rows, bus.clock().now(), bus.clock().database_offset()).await?;
     tx.commit().await?;
-    Ok((jobs.len() as u64).saturating_sub(u64::try_from(waiting).unwrap_or(0)))
+    Ok(Enqueued { held, enqueued })
 }

@@ -10,6 +10,7 @@ mod broadcaster;
 pub(crate) mod event;
 mod event_bus;
 mod job;
+pub(crate) mod ledger;
 pub(crate) mod listener;
 mod options;
 pub(crate) mod outbox;

@@ -14,6 +14,7 @@ pub struct QueueOptions {
     backoff: Vec<Duration>,
     jitter: f64,
     timeout: Duration,
+    catch_up: bool,
 }
 
 /// The longest delay a queued listener may declare (a year): anything longer is a mistake.
@@ -30,6 +31,7 @@ impl QueueOptions {
             backoff: vec![Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(30)],
             jitter: 0.2,
             timeout: Duration::from_secs(60),
+            catch_up: false,
         }
     }
 
@@ -65,6 +67,20 @@ impl QueueOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Registers the listener as *catch-up*: when workers first start with it registered, they
+    /// replay to it every past audited event it listens to (through the delivery ledger, so
+    /// nothing is delivered twice), then record it caught up. Switching on a new consumer —
+    /// a learning record store, an analytics feed — then needs no manual `event replay`.
+    pub fn catch_up(mut self) -> Self {
+        self.catch_up = true;
+        self
+    }
+
+    /// Whether the listener is registered as catch-up.
+    pub fn is_catch_up(&self) -> bool {
+        self.catch_up
     }
 
     /// The queue name.

@@ -35,6 +35,7 @@ pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
 use super::listener::ListenerError;
 use super::outbox;
+use crate::clock::to_micros;
 use crate::ids::{CorrelationId, EventId, UserId};
 use crate::metrics::ListenerMode;
 
@@ -237,12 +238,15 @@ impl UnitOfWork {
         };
         self.writer = Some(writer);
         if let Some((job, token)) = &self.ack {
-            let acked = sqlx::query("DELETE FROM jobs WHERE id = $1 AND reserved_by = $2")
+            // The acknowledgement, and the pair's line in the delivery ledger, come first: the
+            // job's writes commit with them or not at all.
+            let acked = sqlx::query(super::ledger::ack_one_sql(self.bus.db().backend()))
                 .bind(job.clone())
                 .bind(token.clone())
-                .execute(&mut *tx)
+                .bind(to_micros(self.bus.clock().now()))
+                .fetch_all(&mut *tx)
                 .await?
-                .rows_affected();
+                .len();
             if acked != 1 {
                 drop(tx);
                 self.release_writer();

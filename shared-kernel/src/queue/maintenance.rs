@@ -1,4 +1,5 @@
-//! What a running worker does besides jobs: pruning the broadcast log after its retention.
+//! What a running worker does besides jobs: catching up listeners registered as catch-up, and
+//! pruning the broadcast log after its retention.
 
 use std::time::Duration;
 
@@ -34,5 +35,31 @@ impl PruneTask {
 impl Drop for PruneTask {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Replays the history to catch-up listeners not yet caught up
+/// ([`audit::catch_up`](crate::audit::catch_up)), beside the worker's slots (which run the
+/// jobs it enqueues); a failure is logged and tried again at the next start.
+pub(super) struct CatchUpTask(tokio::task::JoinHandle<()>);
+
+impl CatchUpTask {
+    pub(super) fn start(bus: &EventBus) -> Self {
+        let bus = bus.clone();
+        Self(tokio::spawn(async move { catch_up(&bus).await }))
+    }
+}
+
+impl Drop for CatchUpTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Catches up now (a worker that stops when empty does this before its first claim).
+pub(super) async fn catch_up(bus: &EventBus) {
+    let progress = |listener: &str, read: u64| tracing::info!(listener, read, "catching up");
+    if let Err(e) = crate::audit::catch_up::catch_up(bus, progress).await {
+        tracing::error!(error = %e, "catching up a listener failed; the next start tries again");
     }
 }

@@ -25,7 +25,7 @@ pub use options::WorkerOptions;
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use worker::{Worker, WorkerProgress, WorkerReport};
 
-use crate::bus::EventBus;
+use crate::bus::{EventBus, ledger};
 
 /// A queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -267,16 +267,17 @@ impl Queue {
             .rows_affected())
     }
 
-    /// Acknowledges finished jobs that wrote nothing to the database, in one statement.
+    /// Acknowledges finished jobs that wrote nothing to the database, recording their pairs in
+    /// the delivery ledger, in one round trip.
     pub(crate) async fn ack(&self, token: &str, ids: &[String]) -> Result<(), QueueError> {
         for chunk in ids.chunks(500) {
-            let sql = format!(
-                "DELETE FROM jobs WHERE reserved_by = $1 AND id IN {}",
-                in_list(2, chunk.len())
-            );
+            let sql = ledger::ack_many_sql(self.backend(), chunk.len());
             let sql = &sql;
+            let at = to_micros(self.now());
             again_after_lost_connection("acknowledge jobs", move || async move {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(token.to_owned());
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(token.to_owned())
+                    .bind(at);
                 for id in chunk {
                     query = query.bind(id.clone());
                 }
@@ -301,7 +302,7 @@ impl Queue {
                 "UPDATE jobs SET {attempts}reserved_by = NULL, reserved_until = NULL, \
                  available_at = {} WHERE reserved_by = $1 AND id IN {}",
                 self.time_sql(2),
-                in_list(3, chunk.len())
+                ledger::placeholders(3, chunk.len())
             );
             let sql = &sql;
             again_after_lost_connection("release jobs", move || async move {
@@ -384,6 +385,14 @@ impl Queue {
             .bind(token.to_owned())
             .execute(&mut *tx)
             .await?;
+        if moved == 1 {
+            // A replay may have recorded the pair when it enqueued the job: it was not delivered.
+            sqlx::query(ledger::FORGET_PAIR)
+                .bind(job.event_id.clone())
+                .bind(job.listener.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(moved == 1)
     }
@@ -617,8 +626,3 @@ impl Queue {
     }
 }
 
-/// `($first, …)` with `n` placeholders.
-fn in_list(first: usize, n: usize) -> String {
-    let items: Vec<String> = (0..n).map(|i| format!("${}", first + i)).collect();
-    format!("({})", items.join(", "))
-}

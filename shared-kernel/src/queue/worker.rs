@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::maintenance::PruneTask;
+use super::maintenance::{self, CatchUpTask, PruneTask};
 use super::{ClaimedJob, Queue, QueueError, Shutdown, WorkerOptions, shutdown_channel};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
@@ -227,6 +227,13 @@ impl Worker {
         };
         let _pruning =
             (!self.options.stop_when_empty).then(|| PruneTask::start(&self.bus, self.options.broadcast_retention));
+        // Catch-up listeners get the history: beside the slots, or first when draining.
+        let _catching_up = if self.options.stop_when_empty {
+            maintenance::catch_up(&self.bus).await;
+            None
+        } else {
+            Some(CatchUpTask::start(&self.bus))
+        };
         let mut tasks = tokio::task::JoinSet::new();
         for slot in 0..slots {
             let worker = self.clone();
