@@ -124,6 +124,14 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Erase a person (a right-to-erasure request): their key is deleted, so their personal
+    /// fields in the audit log read as [erased] while `audit verify` still passes; their user
+    /// row is anonymised and their tokens, notifications and pending mail deleted. Irreversible.
+    Erase {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,10 +415,20 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         _ => None,
     };
     let app = Application::start(config).await?;
+    if let UserCommand::Erase { email } = &command {
+        let erased = shared_kernel::privacy::erase::erase(app.bus(), email).await?;
+        eprintln!(
+            "Erased user {}: {} audit rows now read [erased] (the chain is unchanged), {} notifications \
+             deleted, {} pending mails dropped, {} queued copies scrubbed.",
+            erased.user_id, erased.sealed_audit_rows, erased.notifications, erased.mails_dropped, erased.scrubbed
+        );
+        return Ok(());
+    }
     let mut uow = app.bus().begin();
     let now = app.bus().clock().now();
     let conn = uow.conn().await?;
     match command {
+        UserCommand::Erase { .. } => unreachable!("handled above"),
         UserCommand::Add { name, email, .. } => {
             let role = role.unwrap_or(Role::Learner);
             let user = create_user_with_role(conn, &name, &email, role, now).await?;
@@ -556,18 +574,20 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
         for (i, l) in listing.listeners.iter().enumerate() {
             let mode = match &l.mode {
                 Mode::Sync => "sync".to_owned(),
-                Mode::Queued(o) => format!(
-                    "queued  queue={}{} tries={} backoff={:?} timeout={:?}",
-                    o.queue(),
-                    if o.default_delay().is_zero() {
-                        String::new()
-                    } else {
-                        format!(" delay={}", human_duration(o.default_delay()))
-                    },
-                    o.max_tries(),
-                    o.backoff_schedule(),
-                    o.try_timeout()
-                ) + if o.is_catch_up() { " catch-up" } else { "" },
+                Mode::Queued(o) => {
+                    format!(
+                        "queued  queue={}{} tries={} backoff={:?} timeout={:?}",
+                        o.queue(),
+                        if o.default_delay().is_zero() {
+                            String::new()
+                        } else {
+                            format!(" delay={}", human_duration(o.default_delay()))
+                        },
+                        o.max_tries(),
+                        o.backoff_schedule(),
+                        o.try_timeout()
+                    ) + if o.is_catch_up() { " catch-up" } else { "" }
+                }
             };
             let wildcard = if l.wildcard { " (wildcard)" } else { "" };
             let _ = writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener);

@@ -1172,15 +1172,28 @@ async fn event_replay_enqueues_a_listeners_past_events_and_says_what_it_cannot_r
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("3 past events matched, would enqueue 3 jobs"),
+        stdout.contains("3 past events matched, would enqueue 0 jobs (0 already delivered, 3 waiting, 0 failed)"),
         "{stdout}"
     );
     // Their welcome jobs still wait (nothing drained them): left alone.
     let (output, stderr) = replay(&["--listener", "SendWelcomeNotification"]);
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("enqueued 0 jobs (3 already waiting)"), "{stdout}");
+    assert!(
+        stdout.contains("enqueued 0 jobs (0 already delivered, 3 waiting, 0 failed)"),
+        "{stdout}"
+    );
     assert!(stderr.contains("past events read"), "progress on stderr: {stderr}");
+    // Delivered: the ledger says so, and a replay enqueues nothing.
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "queue", "work", "--stop-when-empty"]));
+    assert!(output.status.success(), "{stderr}");
+    let (output, stderr) = replay(&["--listener", "SendWelcomeNotification"]);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("enqueued 0 jobs (3 already delivered, 0 waiting, 0 failed)"),
+        "{stdout}"
+    );
 
     let (output, stderr) = replay(&["--listener", "Nope"]);
     assert_eq!(output.status.code(), Some(1));
@@ -1254,4 +1267,56 @@ async fn audit_verify_names_a_tampered_row_and_checks_a_kept_signed_head() {
         stderr.contains("was changed or inserted") && stderr.contains("course:"),
         "{stderr}"
     );
+}
+
+// ---- user erase (issue 16) -----------------------------------------------------------------------
+
+/// Whether `needle` occurs in the bytes of the SQLite database file or its WAL.
+fn in_database_files(path: &std::path::Path, needle: &str) -> bool {
+    ["", "-wal"].iter().any(|suffix| {
+        let file = format!("{}{suffix}", path.display());
+        std::fs::read(&file).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    })
+}
+
+#[test]
+fn user_erase_shreds_a_learners_data_while_the_audit_chain_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let file = dir.path().join("lms.db");
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "demo", "--learners", "6"]));
+    assert!(output.status.success(), "{stderr}");
+    let (email, name) = ("pelajar01@enteraksi.test", "Pelajar 01");
+    let audit = |filter: &[&str]| {
+        let mut args = vec!["--database-url", url.as_str(), "audit", "--json", "--all"];
+        args.extend_from_slice(filter);
+        let (output, stderr) = run(enteraksi().args(args));
+        assert!(output.status.success(), "{stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Before: their name reads back through the audit log (stored sealed, revealed on reading).
+    let completed = audit(&["--event", "enrollment.completed"]);
+    assert!(completed.contains(name), "{completed}");
+    assert!(in_database_files(&file, email), "the address is there before");
+
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "user", "erase", "--email", email]));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Erased user"), "{stderr}");
+
+    assert!(
+        !in_database_files(&file, email),
+        "the address is nowhere in the database's files"
+    );
+    let completed = audit(&["--event", "enrollment.completed"]);
+    assert!(!completed.contains(name), "{completed}");
+    assert!(completed.contains("[erased]"), "{completed}");
+    // The other learners keep their names.
+    assert!(completed.contains("Pelajar 02"), "{completed}");
+    // Nothing hashed changed: the chain verifies.
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "audit", "verify"]));
+    assert!(output.status.success(), "{stderr}");
+    // Once is enough: the address is gone.
+    let (output, stderr) = run(enteraksi().args(["--database-url", &url, "user", "erase", "--email", email]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("no user has the e-mail address"), "{stderr}");
 }

@@ -116,6 +116,12 @@ pub struct UserDropped {
 impl DomainEvent for UserDropped {
     const NAME: &'static str = "enrollment.dropped";
     const AGGREGATE_TYPE: &'static str = "enrollment";
+    /// The learner's own words: sealed in the audit log, erased with them.
+    const PERSONAL_FIELDS: &'static [&'static str] = &["reason"];
+
+    fn data_subject(&self) -> Option<UserId> {
+        Some(self.user_id)
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![
@@ -165,6 +171,12 @@ pub struct EnrollmentCompleted {
 impl DomainEvent for EnrollmentCompleted {
     const NAME: &'static str = "enrollment.completed";
     const AGGREGATE_TYPE: &'static str = "enrollment";
+    /// The learner's name: sealed in the audit log, erased with them.
+    const PERSONAL_FIELDS: &'static [&'static str] = &["user_name"];
+
+    fn data_subject(&self) -> Option<UserId> {
+        Some(self.user_id)
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![

@@ -32,6 +32,7 @@ pub mod ids;
 pub mod integrations;
 pub mod metrics;
 pub mod notifications;
+pub mod privacy;
 pub mod users;
 
 pub mod audit;

@@ -123,7 +123,11 @@ async fn history_scenario(db: TestDb) {
         ..ReplayFilter::default()
     };
     let counted = replay(&now, "Recorder", &dry, |_| {}).await.unwrap();
-    assert_eq!((counted.matched, counted.enqueued), (3, 3), "a dry run counts what it would enqueue");
+    assert_eq!(
+        (counted.matched, counted.enqueued),
+        (3, 3),
+        "a dry run counts what it would enqueue"
+    );
     assert_eq!(jobs(&db).await, 0, "a dry run enqueues nothing");
 
     let mut seen = Vec::new();
@@ -151,12 +155,20 @@ async fn history_scenario(db: TestDb) {
 
     // The delivery ledger: neither the replayed events nor the live one are enqueued again.
     let counted = replay(&now, "Recorder", &dry, |_| {}).await.unwrap();
-    assert_eq!((counted.matched, counted.enqueued, counted.already_delivered), (4, 0, 4));
+    assert_eq!(
+        (counted.matched, counted.enqueued, counted.already_delivered),
+        (4, 0, 4)
+    );
     let third = replay(&now, "Recorder", &ReplayFilter::default(), |_| {})
         .await
         .unwrap();
     assert_eq!(
-        (third.matched, third.enqueued, third.already_delivered, third.already_waiting),
+        (
+            third.matched,
+            third.enqueued,
+            third.already_delivered,
+            third.already_waiting
+        ),
         (4, 0, 4, 0),
         "a second replay enqueues nothing already delivered"
     );
@@ -289,7 +301,10 @@ async fn what_cannot_be_replayed_is_refused_with_the_reason() {
     assert!(refused.to_string().contains("not audited"), "{refused}");
 }
 
-on_both!(a_catch_up_listener_gets_the_history_when_first_started, catch_up_scenario);
+on_both!(
+    a_catch_up_listener_gets_the_history_when_first_started,
+    catch_up_scenario
+);
 async fn catch_up_scenario(db: TestDb) {
     sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
     let before = bus(

@@ -71,7 +71,10 @@ pub async fn catch_up(bus: &EventBus, mut progress: impl FnMut(&str, u64)) -> Re
     let mut caught_up = Vec::new();
     for (listener,) in pending {
         tracing::info!(listener, "catching up: replaying the past events it listens to");
-        let report = replay(bus, &listener, &ReplayFilter::default(), |read| progress(&listener, read)).await?;
+        let report = replay(bus, &listener, &ReplayFilter::default(), |read| {
+            progress(&listener, read)
+        })
+        .await?;
         sqlx::query("UPDATE listener_registrations SET caught_up_at = $1 WHERE listener = $2")
             .bind(to_db_text(bus.clock().now()))
             .bind(listener.clone())

@@ -300,6 +300,9 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
         .map(AuditRow::into_entry)
         .collect::<Result<_, _>>()?;
     with_tags(conn, &mut entries).await?;
+    // Personal fields are stored sealed: revealed, or `[erased]` for an erased person.
+    let mut metadata: Vec<&mut Value> = entries.iter_mut().map(|e| &mut e.metadata).collect();
+    crate::privacy::reveal(conn, &mut metadata).await?;
     Ok(entries)
 }
 

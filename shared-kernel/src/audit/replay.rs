@@ -187,6 +187,11 @@ pub async fn replay(
                 continue;
             };
             let version = u32::try_from(*version).unwrap_or(0);
+            // Personal fields are stored sealed: the listener gets them, or `[erased]`.
+            let payload = &match crate::privacy::is_sealed(payload) {
+                true => crate::privacy::reveal_text(&mut *db.pool().acquire().await?, payload).await?,
+                false => payload.clone(),
+            };
             let current = registry
                 .upcast(name, version, payload)
                 .map_err(|source| ReplayError::Version {

@@ -49,6 +49,17 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Syn
     fn tags(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The fields (JSON keys, in the event and its metadata) that hold personal data of
+    /// [`data_subject`](Self::data_subject): a name, free text a person wrote. The audit log
+    /// keeps them sealed with that person's key, so erasing the person erases them
+    /// ([`privacy`](crate::privacy)). Ids are not personal data here: they are random.
+    const PERSONAL_FIELDS: &'static [&'static str] = &[];
+
+    /// Whose personal data [`PERSONAL_FIELDS`](Self::PERSONAL_FIELDS) hold.
+    fn data_subject(&self) -> Option<crate::ids::UserId> {
+        None
+    }
 }
 
 /// A live broadcast of an event: the channels it goes to and the name clients listen for.
@@ -214,6 +225,10 @@ pub trait AnyEnvelope: Debug + Send + Sync + 'static {
     fn schema_version(&self) -> u32;
     /// The envelope as JSON (the queued job payload).
     fn to_json(&self) -> Result<String, serde_json::Error>;
+    /// Whose personal data the event holds, and in which fields (none by default).
+    fn personal(&self) -> Option<(String, &'static [&'static str])> {
+        None
+    }
     /// For downcasting to `Envelope<E>`.
     fn as_any(&self) -> &dyn Any;
     /// The `TypeId` of the event type `E` (not of the envelope).
@@ -247,6 +262,14 @@ impl<E: DomainEvent> AnyEnvelope for Envelope<E> {
     }
     fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
+    }
+    fn personal(&self) -> Option<(String, &'static [&'static str])> {
+        if E::PERSONAL_FIELDS.is_empty() {
+            return None;
+        }
+        self.event
+            .data_subject()
+            .map(|subject| (subject.to_string(), E::PERSONAL_FIELDS))
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -105,9 +105,7 @@ pub(crate) async fn take(
     if event_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<String> = (0..event_ids.len())
-        .map(|i| format!("(${}, $1, $2)", i + 3))
-        .collect();
+    let rows: Vec<String> = (0..event_ids.len()).map(|i| format!("(${}, $1, $2)", i + 3)).collect();
     let sql = format!(
         "INSERT INTO job_deliveries (event_id, listener, recorded_at) VALUES {} \
          ON CONFLICT DO NOTHING RETURNING event_id",

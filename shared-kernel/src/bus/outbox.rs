@@ -14,6 +14,7 @@ use super::event::SharedEnvelope;
 use super::uow::{EventBus, UowError};
 use crate::clock::{to_db_text, to_micros};
 use crate::db::{Backend, Database};
+use crate::privacy;
 
 /// The unique index that makes each aggregate's events a sequence: two transactions giving an
 /// aggregate the same version conflict, and the later one runs again.
@@ -202,6 +203,17 @@ impl Batch {
     }
 }
 
+/// `json` with the personal `fields` of `subject` sealed.
+fn sealed(json: &str, fields: &[&str], subject: &str, keys: &privacy::Keys) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut value) => {
+            privacy::seal(&mut value, fields, subject, keys);
+            value.to_string()
+        }
+        Err(_) => json.to_owned(),
+    }
+}
+
 const AUDIT_INSERT: &str = "INSERT INTO domain_event_log (id, event_id, event_name, aggregate_type, aggregate_id, \
                             actor_id, metadata, occurred_at, created_at, correlation_id, causation_id, aggregate_version, \
                             payload, schema_version, row_hash)";
@@ -316,6 +328,14 @@ pub(crate) async fn write(
         (false, Backend::Postgres) => aggregate_versions(&mut *db.bookkeeping().acquire().await?, audit).await?,
     };
     let payloads: HashMap<&str, &Arc<str>> = jobs.iter().map(|job| (job.event_id.as_str(), &job.payload)).collect();
+    // The people whose personal data the audited events hold: their keys, made when missing.
+    let mut subjects: Vec<String> = Vec::new();
+    for (subject, _) in audit.iter().filter_map(|e| e.personal()) {
+        if !subjects.contains(&subject) {
+            subjects.push(subject);
+        }
+    }
+    let keys = privacy::Keys::for_writing(conn, backend, &subjects, &created_at).await?;
     for (chunk, versions) in audit
         .chunks(ROWS_PER_STATEMENT)
         .zip(versions.chunks(ROWS_PER_STATEMENT))
@@ -326,12 +346,16 @@ pub(crate) async fn write(
             let event_id = meta.event_id().to_string();
             let aggregate_id = event.aggregate_id();
             let actor = meta.actor_id().map(|a| a.to_string());
-            let metadata = event.metadata().to_string();
+            let mut metadata = event.metadata().to_string();
             // The envelope was serialized for the event's jobs already, most often.
-            let payload = payloads
+            let mut payload = payloads
                 .get(event_id.as_str())
                 .map(|p| p.to_string())
                 .or_else(|| event.to_json().ok());
+            if let Some((subject, fields)) = event.personal() {
+                metadata = sealed(&metadata, fields, &subject, &keys);
+                payload = payload.map(|p| sealed(&p, fields, &subject, &keys));
+            }
             let occurred_at = to_db_text(meta.occurred_at());
             let correlation = meta.correlation_id().to_string();
             let causation = meta.causation_id().map(|c| c.to_string());

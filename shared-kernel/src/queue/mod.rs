@@ -275,9 +275,7 @@ impl Queue {
             let sql = &sql;
             let at = to_micros(self.now());
             again_after_lost_connection("acknowledge jobs", move || async move {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
-                    .bind(token.to_owned())
-                    .bind(at);
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(token.to_owned()).bind(at);
                 for id in chunk {
                     query = query.bind(id.clone());
                 }
@@ -625,4 +623,3 @@ impl Queue {
         Ok(n)
     }
 }
-
