@@ -15,6 +15,8 @@ use shared_kernel::{
 use crate::Application;
 use crate::config::Config;
 
+mod make;
+
 /// Enteraksi runs a learning-management system's courses, enrollments, progress, assessments and
 /// learning paths on an embedded SQLite file or a PostgreSQL database. Every change is recorded
 /// as an event in the same transaction; `queue work` delivers what events set off
@@ -79,6 +81,9 @@ enum Command {
     Webhook(WebhookCommand),
     /// Serve the HTTP API, with queue workers embedded.
     Serve(ServeArgs),
+    /// Scaffold a new event or listener into a context crate (source files only).
+    #[command(subcommand)]
+    Make(make::MakeCommand),
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +384,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit(&config, args).await?,
         Command::User(command) => user(&config, command).await?,
         Command::Webhook(command) => webhook(&config, command).await?,
+        Command::Make(command) => make::run(command)?,
         Command::Serve(args) => {
             let app = start_node(&config, setting, args.wait_for_db).await?;
             let (trigger, shutdown) = shutdown_channel();

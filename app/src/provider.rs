@@ -20,7 +20,7 @@ use shared_kernel::QueueOptions;
 use shared_kernel::integrations::webhooks::{DeliverWebhook, FanOutWebhooks, WEBHOOK_QUEUE, webhook_queue_options};
 use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
-use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
+use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError, StateTransitioned};
 
 /// What listeners are built from.
 pub struct Dependencies {
@@ -96,13 +96,13 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
             SendPathCompletionCongratulations::queue_options(),
         )
         .event::<PathDropped>()
-        // Webhooks, last for every event (but the noisy ProgressUpdated): one job per event
-        // finds the endpoints subscribed to it; each endpoint's delivery is a job of its own,
-        // sent outside any transaction.
+        // Webhooks, last for every event (but the noisy ProgressUpdated, and StateTransitioned,
+        // which repeats its cause's news): one job per event finds the endpoints subscribed to
+        // it; each endpoint's delivery is a job of its own, sent outside any transaction.
         .listen_all_queued(
             FanOutWebhooks,
             QueueOptions::on(WEBHOOK_QUEUE),
-            &[ProgressUpdated::NAME],
+            &[ProgressUpdated::NAME, StateTransitioned::NAME],
         )
         .job(
             DeliverWebhook::new(deps.webhook_timeout),

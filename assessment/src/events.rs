@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared_kernel::{
-    AssessmentId, AttemptId, Broadcast, Channel, CourseId, DomainEvent, EnrollmentId, LessonId, QuestionId, UserId,
-    to_db_text,
+    AssessmentId, AttemptId, Broadcast, Channel, CourseId, DomainEvent, EnrollmentId, LessonId, QuestionId, Transition,
+    UserId, to_db_text,
 };
+
+use crate::domain::AttemptStatus;
 
 const AGGREGATE: &str = "assessment_attempt";
 
@@ -77,6 +79,13 @@ pub struct AssessmentSubmitted {
 impl DomainEvent for AssessmentSubmitted {
     const NAME: &'static str = "assessment.submitted";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            AttemptStatus::InProgress.as_str(),
+            AttemptStatus::Submitted.as_str(),
+        ))
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![
@@ -174,6 +183,13 @@ pub struct AssessmentGraded {
 impl DomainEvent for AssessmentGraded {
     const NAME: &'static str = "assessment.graded";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            AttemptStatus::Submitted.as_str(),
+            AttemptStatus::Graded.as_str(),
+        ))
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![

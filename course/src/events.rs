@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_kernel::{Broadcast, Channel, CourseId, DomainEvent, UserId};
+use shared_kernel::{Broadcast, Channel, CourseId, DomainEvent, Transition, UserId};
 
 use crate::domain::CourseStatus;
 
@@ -24,6 +24,13 @@ pub struct CoursePublished {
 impl DomainEvent for CoursePublished {
     const NAME: &'static str = "course.published";
     const AGGREGATE_TYPE: &'static str = "course";
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            self.previous_status.as_str(),
+            CourseStatus::Published.as_str(),
+        ))
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![format!("course:{}", self.course_id)]
@@ -70,6 +77,13 @@ impl DomainEvent for CourseUnpublished {
     const NAME: &'static str = "course.unpublished";
     const AGGREGATE_TYPE: &'static str = "course";
 
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            self.previous_status.as_str(),
+            CourseStatus::Draft.as_str(),
+        ))
+    }
+
     fn tags(&self) -> Vec<String> {
         vec![format!("course:{}", self.course_id)]
     }
@@ -106,6 +120,13 @@ pub struct CourseArchived {
 impl DomainEvent for CourseArchived {
     const NAME: &'static str = "course.archived";
     const AGGREGATE_TYPE: &'static str = "course";
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            self.previous_status.as_str(),
+            CourseStatus::Archived.as_str(),
+        ))
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![format!("course:{}", self.course_id)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_kernel::{Broadcast, Channel, CourseId, DomainEvent, EnrollmentId, UserId, to_db_text};
+use shared_kernel::{Broadcast, Channel, CourseId, DomainEvent, EnrollmentId, Transition, UserId, to_db_text};
 
 use crate::domain::EnrollmentStatus;
 
@@ -76,6 +76,13 @@ impl DomainEvent for UserReenrolled {
     const NAME: &'static str = "enrollment.reenrolled";
     const AGGREGATE_TYPE: &'static str = "enrollment";
 
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            self.previous_status.as_str(),
+            EnrollmentStatus::Active.as_str(),
+        ))
+    }
+
     fn tags(&self) -> Vec<String> {
         vec![
             format!("course:{}", self.course_id),
@@ -121,6 +128,13 @@ impl DomainEvent for UserDropped {
 
     fn data_subject(&self) -> Option<UserId> {
         Some(self.user_id)
+    }
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            EnrollmentStatus::Active.as_str(),
+            EnrollmentStatus::Dropped.as_str(),
+        ))
     }
 
     fn tags(&self) -> Vec<String> {
@@ -176,6 +190,13 @@ impl DomainEvent for EnrollmentCompleted {
 
     fn data_subject(&self) -> Option<UserId> {
         Some(self.user_id)
+    }
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            EnrollmentStatus::Active.as_str(),
+            EnrollmentStatus::Completed.as_str(),
+        ))
     }
 
     fn tags(&self) -> Vec<String> {

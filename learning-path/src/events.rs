@@ -4,7 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_kernel::{Broadcast, Channel, CourseId, DomainEvent, LearningPathId, PathEnrollmentId, UserId, to_db_text};
+use shared_kernel::{
+    Broadcast, Channel, CourseId, DomainEvent, LearningPathId, PathEnrollmentId, Transition, UserId, to_db_text,
+};
+
+use crate::domain::PathEnrollmentStatus;
 
 const AGGREGATE: &str = "learning_path_enrollment";
 
@@ -120,6 +124,13 @@ impl DomainEvent for PathCompleted {
     const NAME: &'static str = "learning_path.completed";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
 
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            PathEnrollmentStatus::Active.as_str(),
+            PathEnrollmentStatus::Completed.as_str(),
+        ))
+    }
+
     fn tags(&self) -> Vec<String> {
         vec![format!("path:{}", self.path_id), format!("user:{}", self.user_id)]
     }
@@ -160,6 +171,13 @@ pub struct PathDropped {
 impl DomainEvent for PathDropped {
     const NAME: &'static str = "learning_path.dropped";
     const AGGREGATE_TYPE: &'static str = AGGREGATE;
+
+    fn transition(&self) -> Option<Transition> {
+        Some(Transition::new(
+            PathEnrollmentStatus::Active.as_str(),
+            PathEnrollmentStatus::Dropped.as_str(),
+        ))
+    }
 
     fn tags(&self) -> Vec<String> {
         vec![format!("path:{}", self.path_id), format!("user:{}", self.user_id)]

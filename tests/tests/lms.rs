@@ -13,6 +13,8 @@ use tests::{spawn_app, spawn_app_on_postgres};
 
 #[path = "lms/learning_path_flow.rs"]
 mod learning_path_flow;
+#[path = "lms/system_events.rs"]
+mod system_events;
 
 async fn count(t: &tests::TestApp, sql: &'static str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(t.app.db().writer()).await.unwrap();
@@ -246,6 +248,9 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
             "learning_path.course_unlocked",
             "learning_path.completed",
             "learning_path.dropped",
+            // The kernel's system events, declared by every registry.
+            "system.state_transitioned",
+            "system.action_failed",
         ]
     );
 }

@@ -60,6 +60,15 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Syn
     fn data_subject(&self) -> Option<crate::ids::UserId> {
         None
     }
+
+    /// The lifecycle move this event records, when its aggregate has a state machine and the
+    /// event changes its state (e.g. `enrollment.completed`: `active → completed`). The unit of
+    /// work then records a [`StateTransitioned`](crate::StateTransitioned) right after it, in the
+    /// same transaction. `None` (the default) for an event that changes no state; an aggregate's
+    /// creation is no transition (it begins in its initial state).
+    fn transition(&self) -> Option<super::system::Transition> {
+        None
+    }
 }
 
 /// A live broadcast of an event: the channels it goes to and the name clients listen for.

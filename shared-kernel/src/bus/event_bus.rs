@@ -231,7 +231,48 @@ impl EventBus {
     ///
     /// `command` is a closure returning a future (`|| async move { … }`, capturing references),
     /// so the whole call stays `Send` for a multi-threaded runtime and a web framework.
-    pub async fn retrying<T, E, F, Fut>(&self, mut command: F) -> Result<T, E>
+    ///
+    /// It is also where a command's failure is noticed: when the command finally fails for a
+    /// reason that is not the caller's ([`fault_code`](super::fault_code): a storage failure, a
+    /// timeout, a failed sync listener — not invalid input or a refused rule), or panics, one
+    /// [`ActionFailed`](super::ActionFailed) is committed in a short unit of work of its own,
+    /// with the command's name, the code, and the actor and correlation its units of work had.
+    /// A panic is then resumed. Inside another command (a `retrying` within a `retrying`) only
+    /// the outermost records.
+    pub async fn retrying<T, E, F, Fut>(&self, command: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::error::Error + 'static,
+    {
+        if super::system::in_a_command() {
+            return self.retry_conflicts(command).await;
+        }
+        let name = std::any::type_name::<F>();
+        let run = std::panic::AssertUnwindSafe(self.retry_conflicts(command));
+        let (outcome, scope) = super::system::in_command(futures_util::FutureExt::catch_unwind(run)).await;
+        let code = match &outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => super::system::fault_code(e),
+            Err(_) => Some(super::system::ActionFailed::PANIC),
+        };
+        if let Some(code) = code {
+            super::system::record_action_failed(
+                self,
+                super::system::command_name(name),
+                code,
+                scope.actor,
+                scope.correlation,
+            )
+            .await;
+        }
+        match outcome {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    async fn retry_conflicts<T, E, F, Fut>(&self, mut command: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,

@@ -15,6 +15,7 @@ pub(crate) mod listener;
 mod options;
 pub(crate) mod outbox;
 pub(crate) mod registry;
+pub(crate) mod system;
 pub(crate) mod uow;
 mod upcast;
 
@@ -32,6 +33,7 @@ pub use listener::{
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
 };
+pub use system::{ActionFailed, StateTransitioned, Transition, fault_code};
 pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,

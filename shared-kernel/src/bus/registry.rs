@@ -213,8 +213,12 @@ impl RegistryBuilder {
         }
     }
 
-    /// Checks every registration and freezes the registry.
-    pub fn build(self) -> Result<Registry, RegistryError> {
+    /// Checks every registration and freezes the registry. The kernel's own events
+    /// ([`StateTransitioned`](crate::StateTransitioned), [`ActionFailed`](crate::ActionFailed))
+    /// are declared in every registry, so they are listed and a wildcard may except them.
+    pub fn build(mut self) -> Result<Registry, RegistryError> {
+        self.declare::<super::system::StateTransitioned>();
+        self.declare::<super::system::ActionFailed>();
         let mut names = HashSet::new();
         for (_, name, _) in &self.events {
             if !names.insert(*name) {

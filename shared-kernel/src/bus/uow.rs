@@ -35,6 +35,7 @@ pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
 use super::listener::ListenerError;
 use super::outbox;
+use super::system::StateTransitioned;
 use crate::clock::to_micros;
 use crate::ids::{CorrelationId, EventId, UserId};
 use crate::metrics::ListenerMode;
@@ -143,6 +144,9 @@ pub struct UnitOfWork {
     /// Jobs enqueued directly (not per event), written with the outbox.
     direct_jobs: Vec<outbox::JobRow>,
     poisoned: bool,
+    /// A unit of work of the kernel's own (an `ActionFailed`): it takes no request's
+    /// idempotency key and tells no command scope about itself.
+    system: bool,
 }
 
 impl fmt::Debug for UnitOfWork {
@@ -172,6 +176,7 @@ impl UnitOfWork {
             audit: Vec::new(),
             direct_jobs: Vec::new(),
             poisoned: false,
+            system: false,
         }
     }
 
@@ -185,6 +190,17 @@ impl UnitOfWork {
     pub fn with_correlation(mut self, correlation: CorrelationId) -> Self {
         self.correlation = Some(correlation);
         self
+    }
+
+    /// Makes this a unit of work of the kernel's own (see [`super::system`]).
+    pub(crate) fn system(mut self) -> Self {
+        self.system = true;
+        self
+    }
+
+    /// The cascade this unit of work belongs to, once known (joined, or set by the first event).
+    pub(crate) fn correlation(&self) -> Option<CorrelationId> {
+        self.correlation
     }
 
     /// Who performs the command.
@@ -276,8 +292,22 @@ impl UnitOfWork {
         let correlation = *self
             .correlation
             .get_or_insert_with(|| CorrelationId::from_uuid(event_id.as_uuid()));
-        let meta = EventMeta::new(event_id, self.bus.clock().now(), self.actor, correlation, causation);
+        let now = self.bus.clock().now();
+        let transitioned = event.transition().map(|transition| StateTransitioned {
+            aggregate_type: E::AGGREGATE_TYPE.to_owned(),
+            aggregate_id: event.aggregate_id(),
+            from_state: transition.from().to_owned(),
+            to_state: transition.to().to_owned(),
+            caused_by: E::NAME.to_owned(),
+            causing_event_id: event_id,
+        });
+        let meta = EventMeta::new(event_id, now, self.actor, correlation, causation);
         self.events.push(Arc::new(Envelope::new(meta, event)));
+        // The one place state changes are recorded: right after their cause, in its transaction.
+        if let Some(transitioned) = transitioned {
+            let meta = EventMeta::new(EventId::new(), now, self.actor, correlation, Some(event_id));
+            self.events.push(Arc::new(Envelope::new(meta, transitioned)));
+        }
         event_id
     }
 
@@ -403,7 +433,11 @@ impl UnitOfWork {
             let tags = outbox::tag_rows(&self.events);
             jobs.append(&mut self.direct_jobs);
             let audit = std::mem::take(&mut self.audit);
-            let idempotency = super::event_bus::pending_idempotency();
+            let idempotency = if self.system {
+                None
+            } else {
+                super::event_bus::pending_idempotency()
+            };
             let db = self.bus.db().clone();
             let clock_offset = self.bus.clock().database_offset();
             let conn = self.conn().await?;
@@ -498,5 +532,8 @@ impl Drop for UnitOfWork {
         // The transaction (if any) rolls back as it drops; the task no longer holds a writer.
         self.tx = None;
         self.release_writer();
+        if !self.system {
+            super::system::note_unit_of_work(self.actor, self.correlation);
+        }
     }
 }

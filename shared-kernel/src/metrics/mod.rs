@@ -44,6 +44,9 @@ pub const QUEUE_SCHEDULED: &str = "enteraksi_queue_scheduled";
 pub const QUEUE_OLDEST_READY_AGE: &str = "enteraksi_queue_oldest_ready_age_seconds";
 /// Jobs of a queue in `failed_jobs`, by `queue`; read at scrape.
 pub const QUEUE_FAILED_JOBS: &str = "enteraksi_queue_failed_jobs";
+/// Commands and queued jobs that failed for a reason that is not the caller's (each also recorded
+/// as a `system.action_failed` event), by `command` and `code`.
+pub const ACTIONS_FAILED: &str = "enteraksi_actions_failed_total";
 /// HTTP requests answered, by `route` (the template, e.g. `/api/courses/{id}`), `method` and
 /// `status`.
 pub const HTTP_REQUESTS: &str = "enteraksi_http_requests_total";
@@ -122,6 +125,11 @@ pub(crate) fn job_finished(queue: &str, outcome: JobOutcome) {
     }
 }
 
+/// A command or job failed for a reason that is not the caller's.
+pub(crate) fn action_failed(command: &str, code: &'static str) {
+    ::metrics::counter!(ACTIONS_FAILED, "command" => command.to_owned(), "code" => code).increment(1);
+}
+
 /// A broadcast subscriber connected (`+1`) or left (`-1`).
 pub(crate) fn broadcast_subscribers(transport: &'static str, change: f64) {
     ::metrics::gauge!(BROADCAST_SUBSCRIBERS, "transport" => transport).increment(change);
@@ -174,6 +182,10 @@ pub fn install() -> PrometheusHandle {
 fn describe() {
     use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(EVENTS_DISPATCHED, "Events committed, by event name.");
+    describe_counter!(
+        ACTIONS_FAILED,
+        "Commands and jobs that failed for a reason that is not the caller's, by command and code."
+    );
     describe_counter!(
         LISTENER_RUNS,
         "Listener runs (a queued run is one try), by listener and mode."

@@ -360,8 +360,14 @@ impl Queue {
 
     /// Moves a job that gave up into `failed_jobs`. Returns false if the lease was lost meanwhile
     /// (another worker owns the job now, or a first run committed and only its answer was lost).
+    /// A job it buried leaves one `ActionFailed` (committed after the burial; see
+    /// [`crate::ActionFailed`]).
     pub(crate) async fn bury(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, QueueError> {
-        again_after_lost_connection("bury a job", move || self.bury_once(job, token, error)).await
+        let buried = again_after_lost_connection("bury a job", move || self.bury_once(job, token, error)).await?;
+        if buried {
+            crate::bus::system::record_job_buried(&self.bus, &job.listener, &job.event_name, &job.payload).await;
+        }
+        Ok(buried)
     }
 
     async fn bury_once(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, sqlx::Error> {
