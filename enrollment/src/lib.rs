@@ -14,6 +14,8 @@
 //! * Queued listeners, each with its `queue_options()`: [`SendWelcomeNotification`] on
 //!   [`UserEnrolled`]; [`SendCompletionCongratulations`] and [`GenerateCertificate`] on
 //!   [`EnrollmentCompleted`]. The notifications are [`WelcomeToCourse`] and [`CourseCompleted`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 3xxx; run after course's).
 //!
 //! ```text
@@ -39,6 +41,7 @@ mod listeners;
 mod notifications;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{
     Certificate, DropReason, Enrollment, EnrollmentStatus, InvalidTransition, Percentage, PercentageError,
@@ -46,6 +49,7 @@ pub use domain::{
 };
 pub use error::EnrollmentError;
 pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled};
+pub use xapi::xapi_mappings;
 pub use listeners::{
     DEFAULT_REMINDER_AFTER, EnrollmentNotifications, GenerateCertificate, RemindInactiveLearner,
     SendCompletionCongratulations, SendWelcomeNotification,

@@ -18,6 +18,8 @@
 //!   [`SendPathCompletionCongratulations`] on [`PathCompleted`] (queue `notifications`). The
 //!   notifications are [`WelcomeToLearningPath`] and [`LearningPathCompleted`].
 //! * Reads: [`find`], [`find_enrollment`], [`enrollments_of`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 6xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -48,12 +50,14 @@ mod listeners;
 mod notifications;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{
     DropReason, InvalidTransition, LearningPath, PathEnrollment, PathEnrollmentStatus, PathStatus, PathTitle,
 };
 pub use error::PathError;
 pub use events::{CourseUnlockedInPath, PathCompleted, PathDropped, PathEnrollmentCreated};
+pub use xapi::xapi_mappings;
 pub use listeners::{
     SendPathCompletionCongratulations, SendPathEnrollmentWelcome, UpdatePathProgressOnCourseCompletion,
 };

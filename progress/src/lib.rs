@@ -17,6 +17,8 @@
 //! * Step for a listener completing a lesson inside another command's unit of work:
 //!   [`complete_lesson_in`].
 //! * Reads: [`lesson_progress`], [`total_time_spent`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 5xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -40,10 +42,12 @@ mod listeners;
 mod ports;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{InvalidTimeSpent, LessonProgress, TimeSpent};
 pub use error::ProgressError;
 pub use events::{LessonCompleted, ProgressUpdated};
+pub use xapi::xapi_mappings;
 pub use listeners::{CompleteLessonOnPassedAssessment, RecalculateCourseProgress};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockProgressTracking;
