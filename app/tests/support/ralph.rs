@@ -38,14 +38,17 @@ impl Ralph {
     /// Creates the credentials and starts the server on a free port.
     pub fn start(bin: PathBuf) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new(&bin)
+        let output = Command::new(&bin)
             .args(["auth", "-u", KEY, "-p", SECRET, "-s", "all", "-A", KEY, "http://localhost", "-w"])
             .env("RALPH_APP_DIR", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .env("RALPH_RUNSERVER_BACKEND", "fs")
+            .output()
             .expect("`ralph auth` runs");
-        assert!(status.success(), "`ralph auth` failed");
+        assert!(
+            output.status.success(),
+            "`ralph auth` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
