@@ -72,7 +72,9 @@ async fn bench() {
 
     // Forwarder: one job per learning record, through the queue.
     let forwarded = ralph::Ralph::start(bin.clone());
-    let app = Application::start(&config(db.url(), Some(&forwarded.base()))).await.unwrap();
+    let app = Application::start(&config(db.url(), Some(&forwarded.base())))
+        .await
+        .unwrap();
     let mut statements = Vec::new();
     export_statements(
         app.bus(),

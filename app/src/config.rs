@@ -361,10 +361,17 @@ mod tests {
         let err = config(&[("XAPI_LRS_URL", "http://lrs.example/xAPI")])
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("XAPI_LRS_URL:") && err.contains("XAPI_LRS_KEY"), "{err}");
-        let err = config(&[("XAPI_LRS_URL", "lrs.example"), ("XAPI_LRS_KEY", "k"), ("XAPI_LRS_SECRET", "s")])
-            .unwrap_err()
-            .to_string();
+        assert!(
+            err.starts_with("XAPI_LRS_URL:") && err.contains("XAPI_LRS_KEY"),
+            "{err}"
+        );
+        let err = config(&[
+            ("XAPI_LRS_URL", "lrs.example"),
+            ("XAPI_LRS_KEY", "k"),
+            ("XAPI_LRS_SECRET", "s"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("XAPI_LRS_URL:"), "{err}");
         let err = config(&[("XAPI_LRS_TIMEOUT_SECS", "0")]).unwrap_err().to_string();
         assert!(err.starts_with("XAPI_LRS_TIMEOUT_SECS:"), "{err}");

@@ -77,7 +77,13 @@ fn assert_holds_exactly(stored: &[Value], expected: &[Statement]) {
         let sent = statement.to_json();
         let id = statement.id().to_string();
         let found = by_id.get(&id).map(Vec::as_slice).unwrap_or_default();
-        assert_eq!(found.len(), 1, "statement {id} ({}) is held {} times", sent["verb"]["id"], found.len());
+        assert_eq!(
+            found.len(),
+            1,
+            "statement {id} ({}) is held {} times",
+            sent["verb"]["id"],
+            found.len()
+        );
         assert!(holds(found[0], &sent), "Ralph holds {} for the sent {sent}", found[0]);
     }
     assert_eq!(stored.len(), expected.len(), "Ralph holds statements nobody sent");
@@ -167,7 +173,10 @@ async fn scenario(test: &str, url: &str) {
             .await
             .unwrap();
     assert_eq!(attempts, 1);
-    assert!(error.as_deref().unwrap_or_default().contains("could not be reached"), "{error:?}");
+    assert!(
+        error.as_deref().unwrap_or_default().contains("could not be reached"),
+        "{error:?}"
+    );
 
     // Once Ralph is back and the backoff has passed, the retry succeeds; nothing failed.
     ralph.resume();
@@ -189,7 +198,10 @@ async fn scenario(test: &str, url: &str) {
                 && s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/registered"),
         "the enrollment made while Ralph was down reached it"
     );
-    assert!(!stored.iter().any(|s| s.to_string().contains("dewi@example.id")), "no e-mail address leaves");
+    assert!(
+        !stored.iter().any(|s| s.to_string().contains("dewi@example.id")),
+        "no e-mail address leaves"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,8 +231,14 @@ async fn a_statement_the_lrs_rejects_fails_only_its_job_for_good_with_the_lrs_me
             let sink = sink.clone();
             async move {
                 let batch: Vec<Value> = serde_json::from_str(&body).unwrap();
-                if batch.iter().any(|s| s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/exited") {
-                    return (axum::http::StatusCode::BAD_REQUEST, "exits are not accepted here".to_owned());
+                if batch
+                    .iter()
+                    .any(|s| s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/exited")
+                {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "exits are not accepted here".to_owned(),
+                    );
                 }
                 sink.lock().unwrap().extend(batch);
                 (axum::http::StatusCode::OK, "[]".to_owned())
@@ -229,7 +247,9 @@ async fn a_statement_the_lrs_rejects_fails_only_its_job_for_good_with_the_lrs_me
     );
     let (base, _server) = shared_kernel::testing::serve_on_loopback(lrs).await;
     let db = TestDb::new(app::provider::migrators()).await;
-    let app = Application::start(&config(db.url(), &format!("{base}/xAPI"))).await.unwrap();
+    let app = Application::start(&config(db.url(), &format!("{base}/xAPI")))
+        .await
+        .unwrap();
 
     // Act
     app::demo::run_flow(&app, 4, false).await.unwrap();
@@ -248,7 +268,11 @@ async fn a_statement_the_lrs_rejects_fails_only_its_job_for_good_with_the_lrs_me
     for job in &failed {
         assert_eq!(job.listener, "ForwardToLrs");
         assert!(job.event_name.ends_with("dropped"), "{job:?}");
-        assert!(job.exception.contains("exits are not accepted here"), "{}", job.exception);
+        assert!(
+            job.exception.contains("exits are not accepted here"),
+            "{}",
+            job.exception
+        );
         assert_eq!(job.attempts, 1, "a rejection is not retried");
     }
     assert_eq!(stored.lock().unwrap().len(), expected.len() - exits);

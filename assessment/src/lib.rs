@@ -62,13 +62,13 @@ pub use domain::{
 };
 pub use error::AssessmentError;
 pub use events::{AnswerGraded, AssessmentGraded, AssessmentSubmitted, AttemptStarted};
-pub use xapi::xapi_mappings;
 pub use listeners::NotifyUserOfGradedAssessment;
 pub use notifications::AssessmentResult;
 pub use service::{
     AssessmentService, GradeOutcome, NewAssessment, NewQuestion, SubmitOutcome, attempts_of, awaiting_grading, find,
     find_attempt,
 };
+pub use xapi::xapi_mappings;
 
 /// The assessment context's migrations (versions 4xxx), tolerant of the other crates' versions
 /// in the shared migrations table.

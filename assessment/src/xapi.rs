@@ -78,7 +78,11 @@ mod tests {
                 enrollment_id: EnrollmentId::new(),
                 score,
                 max_score,
-                percentage: if max_score == 0 { 0.0 } else { f64::from(score) * 100.0 / f64::from(max_score) },
+                percentage: if max_score == 0 {
+                    0.0
+                } else {
+                    f64::from(score) * 100.0 / f64::from(max_score)
+                },
                 passed,
                 graded_by: None,
             },

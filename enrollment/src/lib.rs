@@ -49,7 +49,6 @@ pub use domain::{
 };
 pub use error::EnrollmentError;
 pub use events::{EnrollmentCompleted, UserDropped, UserEnrolled, UserReenrolled};
-pub use xapi::xapi_mappings;
 pub use listeners::{
     DEFAULT_REMINDER_AFTER, EnrollmentNotifications, GenerateCertificate, RemindInactiveLearner,
     SendCompletionCongratulations, SendWelcomeNotification,
@@ -59,6 +58,7 @@ pub use service::{
     EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, has_completed, of_learner,
     set_progress_in, tally, verify_certificate,
 };
+pub use xapi::xapi_mappings;
 
 /// The enrollment context's migrations (versions 3xxx), tolerant of the other crates' versions
 /// in the shared migrations table.

@@ -163,7 +163,12 @@ mod tests {
     fn every_enrollment_event_with_a_learning_record_is_mapped() {
         assert_eq!(
             xapi_mappings(XapiMappings::new()).events(),
-            ["enrollment.created", "enrollment.reenrolled", "enrollment.completed", "enrollment.dropped"]
+            [
+                "enrollment.created",
+                "enrollment.reenrolled",
+                "enrollment.completed",
+                "enrollment.dropped"
+            ]
         );
     }
 }

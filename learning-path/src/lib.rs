@@ -57,12 +57,12 @@ pub use domain::{
 };
 pub use error::PathError;
 pub use events::{CourseUnlockedInPath, PathCompleted, PathDropped, PathEnrollmentCreated};
-pub use xapi::xapi_mappings;
 pub use listeners::{
     SendPathCompletionCongratulations, SendPathEnrollmentWelcome, UpdatePathProgressOnCourseCompletion,
 };
 pub use notifications::{LearningPathCompleted, WelcomeToLearningPath};
 pub use service::{LearningPathService, enrollments_of, find, find_enrollment};
+pub use xapi::xapi_mappings;
 
 /// The learning-path context's migrations (versions 6xxx), tolerant of the other crates'
 /// versions in the shared migrations table. Run after course's and enrollment's.

@@ -103,7 +103,10 @@ mod tests {
         ];
         for (json, verb) in verbs.iter().zip(["registered", "completed", "exited"]) {
             assert_eq!(json["verb"]["id"], format!("http://adlnet.gov/expapi/verbs/{verb}"));
-            assert_eq!(json["object"]["id"], format!("https://lms.example/learning-paths/{path}"));
+            assert_eq!(
+                json["object"]["id"],
+                format!("https://lms.example/learning-paths/{path}")
+            );
             assert_eq!(json["context"]["registration"], enrollment.to_string());
         }
         assert_eq!(verbs[1]["result"]["completion"], true);

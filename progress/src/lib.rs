@@ -47,7 +47,6 @@ mod xapi;
 pub use domain::{InvalidTimeSpent, LessonProgress, TimeSpent};
 pub use error::ProgressError;
 pub use events::{LessonCompleted, ProgressUpdated};
-pub use xapi::xapi_mappings;
 pub use listeners::{CompleteLessonOnPassedAssessment, RecalculateCourseProgress};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockProgressTracking;
@@ -55,6 +54,7 @@ pub use ports::ProgressTracking;
 pub use service::{
     CourseProgressTracker, LessonCompletion, ProgressService, complete_lesson_in, lesson_progress, total_time_spent,
 };
+pub use xapi::xapi_mappings;
 
 /// The progress context's migrations (versions 5xxx), tolerant of the other crates' versions in
 /// the shared migrations table.

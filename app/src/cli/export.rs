@@ -13,7 +13,11 @@ use crate::config::Config;
 /// `[from, until)` to stdout, one JSON object per line, oldest first — the same statements,
 /// with the same ids, as `ForwardToLrs` posts (so loading both into one LRS stores each once).
 /// A summary goes to stderr.
-pub(super) async fn xapi(config: &Config, from: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+pub(super) async fn xapi(
+    config: &Config,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
     if let (Some(from), Some(until)) = (from, until)
         && from >= until
     {

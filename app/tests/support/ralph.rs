@@ -39,7 +39,19 @@ impl Ralph {
     pub fn start(bin: PathBuf) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(&bin)
-            .args(["auth", "-u", KEY, "-p", SECRET, "-s", "all", "-A", KEY, "http://localhost", "-w"])
+            .args([
+                "auth",
+                "-u",
+                KEY,
+                "-p",
+                SECRET,
+                "-s",
+                "all",
+                "-A",
+                KEY,
+                "http://localhost",
+                "-w",
+            ])
             .env("RALPH_APP_DIR", dir.path())
             .env("RALPH_RUNSERVER_BACKEND", "fs")
             .output()
@@ -79,7 +91,10 @@ impl Ralph {
         self.child = Some(child);
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "Ralph did not answer within 60 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "Ralph did not answer within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -129,4 +144,3 @@ impl Drop for Ralph {
         self.stop();
     }
 }
-

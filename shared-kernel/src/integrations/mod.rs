@@ -25,7 +25,10 @@ pub(crate) fn http_client(timeout: Duration, agent: &'static str) -> reqwest::Cl
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date.
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{WebhookError, WebhookUrl, subscribed_to, target, webhook_id};
-use crate::integrations::{MAX_RETRY_AFTER, http_client, retry_after};
 use crate::QueueOptions;
 use crate::bus::{JobContext, JobFailure, JobHandler, JsonEvent, ListenerError, WildcardQueuedListener};
 use crate::clock::to_db_text;
 use crate::ids::{EventId, WebhookEndpointId};
+use crate::integrations::{MAX_RETRY_AFTER, http_client, retry_after};
 
 /// The queue both steps run on.
 pub const WEBHOOK_QUEUE: &str = "webhooks";

@@ -316,14 +316,19 @@ mod tests {
                     let ids: Vec<String> = batch.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
                     let mut seen = sink.lock().unwrap();
                     seen.requests.push(ids.clone());
-                    let version = headers.get("x-experience-api-version").map(|v| v.to_str().unwrap().to_owned());
+                    let version = headers
+                        .get("x-experience-api-version")
+                        .map(|v| v.to_str().unwrap().to_owned());
                     assert_eq!(version.as_deref(), Some(XAPI_VERSION));
                     seen.auth.push(headers["authorization"].to_str().unwrap().to_owned());
                     if let Some(code) = status {
                         return (axum::http::StatusCode::from_u16(code).unwrap(), "not now".to_owned());
                     }
                     if let Some(b) = ids.iter().find(|id| bad.iter().any(|x| x.to_string() == **id)) {
-                        return (axum::http::StatusCode::BAD_REQUEST, format!("statement {b}: verb.id is not an IRI"));
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            format!("statement {b}: verb.id is not an IRI"),
+                        );
                     }
                     seen.stored.extend(ids);
                     (axum::http::StatusCode::OK, "[]".to_owned())
@@ -352,7 +357,11 @@ mod tests {
     }
 
     fn client(base: &str) -> LrsClient {
-        LrsClient::new(LrsEndpoint::parse(base, "key", "secret").unwrap(), Duration::from_secs(5)).unwrap()
+        LrsClient::new(
+            LrsEndpoint::parse(base, "key", "secret").unwrap(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -371,14 +380,25 @@ mod tests {
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].id, bad);
         assert_eq!(report.rejected[0].status, 400);
-        assert!(report.rejected[0].message.contains("verb.id is not an IRI"), "{:?}", report.rejected);
+        assert!(
+            report.rejected[0].message.contains("verb.id is not an IRI"),
+            "{:?}",
+            report.rejected
+        );
         let seen = seen.lock().unwrap();
-        let expected: Vec<String> = batch.iter().filter(|s| s.id() != bad).map(|s| s.id().to_string()).collect();
+        let expected: Vec<String> = batch
+            .iter()
+            .filter(|s| s.id() != bad)
+            .map(|s| s.id().to_string())
+            .collect();
         assert_eq!(seen.stored, expected);
         assert_eq!(seen.requests[0].len(), 16, "the whole batch is tried first");
         assert_eq!(report.requests, seen.requests.len());
         assert!(report.requests <= 1 + 2 * 4, "{} requests", report.requests);
-        assert!(seen.auth.iter().all(|a| a == "Basic a2V5OnNlY3JldA=="), "Basic key:secret");
+        assert!(
+            seen.auth.iter().all(|a| a == "Basic a2V5OnNlY3JldA=="),
+            "Basic key:secret"
+        );
     }
 
     #[tokio::test]
@@ -423,9 +443,17 @@ mod tests {
 
     #[test]
     fn the_statements_resource_is_the_base_iri_plus_statements_with_or_without_a_slash() {
-        for base in ["http://lrs.example/xAPI/", "http://lrs.example/xAPI", " http://lrs.example/xAPI// "] {
+        for base in [
+            "http://lrs.example/xAPI/",
+            "http://lrs.example/xAPI",
+            " http://lrs.example/xAPI// ",
+        ] {
             let endpoint = LrsEndpoint::parse(base, "k", "s").unwrap();
-            assert_eq!(endpoint.statements_url(), "http://lrs.example/xAPI/statements", "{base}");
+            assert_eq!(
+                endpoint.statements_url(),
+                "http://lrs.example/xAPI/statements",
+                "{base}"
+            );
         }
         let endpoint = LrsEndpoint::parse("https://lrs.example", "k", "s").unwrap();
         assert_eq!(endpoint.statements_url(), "https://lrs.example/statements");
@@ -433,9 +461,17 @@ mod tests {
 
     #[test]
     fn bad_lrs_settings_are_refused_with_the_reason() {
-        for base in ["lrs.example/xAPI", "ftp://lrs.example/", "http://", "http://lrs.example/x?a=1"] {
+        for base in [
+            "lrs.example/xAPI",
+            "ftp://lrs.example/",
+            "http://",
+            "http://lrs.example/x?a=1",
+        ] {
             assert!(
-                matches!(LrsEndpoint::parse(base, "k", "s"), Err(LrsConfigError::InvalidUrl { .. })),
+                matches!(
+                    LrsEndpoint::parse(base, "k", "s"),
+                    Err(LrsConfigError::InvalidUrl { .. })
+                ),
                 "{base}"
             );
         }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{LrsClient, PostError, Statement, XapiProfile};
+use crate::QueueOptions;
 use crate::bus::{
     AnyEnvelope, DomainEvent, Envelope, JobContext, JobFailure, ListenerError, QueuedListener, RegistryBuilder,
 };
 use crate::ids::EventId;
-use crate::QueueOptions;
 
 /// The queue statements are forwarded on.
 pub const XAPI_QUEUE: &str = "xapi";
@@ -47,7 +47,9 @@ pub struct XapiMappings {
 
 impl std::fmt::Debug for XapiMappings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(name, ..)| name)).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(name, ..)| name))
+            .finish()
     }
 }
 
@@ -85,7 +87,12 @@ impl XapiMappings {
     }
 
     /// Registers `forwarder` as a queued listener of every mapped event, with `options`.
-    pub fn register(&self, mut builder: RegistryBuilder, forwarder: &ForwardToLrs, options: &QueueOptions) -> RegistryBuilder {
+    pub fn register(
+        &self,
+        mut builder: RegistryBuilder,
+        forwarder: &ForwardToLrs,
+        options: &QueueOptions,
+    ) -> RegistryBuilder {
         for (_, _, listen) in &self.entries {
             builder = listen(builder, forwarder.clone(), options.clone());
         }

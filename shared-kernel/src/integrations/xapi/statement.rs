@@ -17,7 +17,10 @@ pub const STATEMENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2d0e_8a57_4b59_9c3e
 /// The id of the statement that says `verb` about the event `event`: a name-based UUID (v5), the
 /// same in the forwarder, in `export xapi` and on every retry.
 pub fn statement_id(event: EventId, verb: &Verb) -> Uuid {
-    Uuid::new_v5(&STATEMENT_NAMESPACE, format!("{} {}", event.as_uuid(), verb.id).as_bytes())
+    Uuid::new_v5(
+        &STATEMENT_NAMESPACE,
+        format!("{} {}", event.as_uuid(), verb.id).as_bytes(),
+    )
 }
 
 /// A verb: its IRI (ADL vocabulary) and an English display name.
@@ -314,9 +317,7 @@ impl Statement {
                 platform: "Enteraksi",
                 extensions: BTreeMap::new(),
             },
-            timestamp: meta
-                .occurred_at()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            timestamp: meta.occurred_at().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         }
     }
 
@@ -390,7 +391,11 @@ mod tests {
         assert_eq!(id.get_version_num(), 5);
         assert_eq!(id, statement_id(event, &Verb::COMPLETED), "the same every time");
         assert_ne!(id, statement_id(event, &Verb::REGISTERED), "another verb, another id");
-        assert_ne!(id, statement_id(EventId::new(), &Verb::COMPLETED), "another event, another id");
+        assert_ne!(
+            id,
+            statement_id(EventId::new(), &Verb::COMPLETED),
+            "another event, another id"
+        );
         // Pinned: a change of namespace or name format would re-send all history as new.
         let fixed = EventId::parse("01936a2e-7c1f-7b2a-9d4e-3f5a6b7c8d9e").unwrap();
         assert_eq!(
@@ -431,7 +436,10 @@ mod tests {
         assert_eq!(json["object"]["id"], "https://lms.example/assessments/a1");
         assert_eq!(json["result"]["score"]["scaled"], 0.8);
         assert_eq!(json["result"]["score"]["max"], 10.0);
-        assert_eq!(json["context"]["contextActivities"]["parent"][0]["id"], "https://lms.example/courses/c1");
+        assert_eq!(
+            json["context"]["contextActivities"]["parent"][0]["id"],
+            "https://lms.example/courses/c1"
+        );
     }
 
     #[test]
