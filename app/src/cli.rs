@@ -12,6 +12,8 @@ use shared_kernel::{
     shutdown_channel,
 };
 
+mod export;
+
 use crate::Application;
 use crate::config::Config;
 
@@ -84,6 +86,23 @@ enum Command {
     /// Scaffold a new event or listener into a context crate (source files only).
     #[command(subcommand)]
     Make(make::MakeCommand),
+    /// Export past learning records from the audit log.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// xAPI 1.0.3 statements as JSON lines on stdout, oldest first, for a one-off load into
+    /// any learning record store (the same statement ids as the forwarder's).
+    Xapi {
+        /// Events that occurred at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Events that occurred before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -385,6 +404,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user(&config, command).await?,
         Command::Webhook(command) => webhook(&config, command).await?,
         Command::Make(command) => make::run(command)?,
+        Command::Export(ExportCommand::Xapi { from, until }) => {
+            let from = from.as_deref().map(|v| parse_time("from", v)).transpose()?;
+            let until = until.as_deref().map(|v| parse_time("until", v)).transpose()?;
+            export::xapi(&config, from, until).await?;
+        }
         Command::Serve(args) => {
             let app = start_node(&config, setting, args.wait_for_db).await?;
             let (trigger, shutdown) = shutdown_channel();

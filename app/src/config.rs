@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use shared_kernel::DbOptions;
+use shared_kernel::integrations::xapi::LrsEndpoint;
 use shared_kernel::notifications::{AppUrl, FileTransport, LogTransport, MailTransport, SmtpTransport};
 
 /// The default database: a SQLite file under `./data`, created on first run.
@@ -94,6 +95,13 @@ pub struct Config {
     /// `WEBHOOK_TIMEOUT_SECS`: how long a webhook receiver may take to answer before the try is
     /// cut off and retried (default 10; 1 to 300).
     pub webhook_timeout: std::time::Duration,
+    /// `XAPI_LRS_URL` (the LRS's base IRI, e.g. `http://lrs.example/xAPI/`), with
+    /// `XAPI_LRS_KEY` and `XAPI_LRS_SECRET` (Basic auth): where learning records are forwarded
+    /// as xAPI statements. None: no `ForwardToLrs` listener is registered.
+    pub xapi_lrs: Option<LrsEndpoint>,
+    /// `XAPI_LRS_TIMEOUT_SECS`: how long the LRS may take to answer one POST before the try is
+    /// cut off and retried (default 10; 1 to 300).
+    pub xapi_timeout: std::time::Duration,
 }
 
 /// A key from configuration, never shown by `Debug`.
@@ -235,6 +243,29 @@ impl Config {
                 }
             },
         };
+        let xapi_lrs = match get("XAPI_LRS_URL") {
+            None => None,
+            Some(url) => Some(
+                LrsEndpoint::parse(
+                    &url,
+                    &get("XAPI_LRS_KEY").unwrap_or_default(),
+                    &get("XAPI_LRS_SECRET").unwrap_or_default(),
+                )
+                .map_err(|e| invalid("XAPI_LRS_URL", e.to_string()))?,
+            ),
+        };
+        let xapi_timeout = match get("XAPI_LRS_TIMEOUT_SECS") {
+            None => std::time::Duration::from_secs(10),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if (1..=300).contains(&seconds) => std::time::Duration::from_secs(seconds),
+                _ => {
+                    return Err(invalid(
+                        "XAPI_LRS_TIMEOUT_SECS",
+                        format!("`{text}` is not a number of seconds from 1 to 300"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             database_url,
             database_url_is_default,
@@ -248,6 +279,8 @@ impl Config {
             inactivity_reminder,
             audit_head_key: get("AUDIT_HEAD_KEY").filter(|k| !k.is_empty()).map(SecretKey),
             webhook_timeout,
+            xapi_lrs,
+            xapi_timeout,
         })
     }
 
@@ -308,6 +341,40 @@ mod tests {
             assert!(err.starts_with("DATABASE_MAX_CONNECTIONS:"), "{err}");
             assert!(err.contains(&format!("`{wrong}`")), "{err}");
         }
+    }
+
+    #[test]
+    fn the_lrs_is_configured_only_with_a_url_key_and_secret() {
+        let c = config(&[]).unwrap();
+        assert!(c.xapi_lrs.is_none());
+        assert_eq!(c.xapi_timeout, std::time::Duration::from_secs(10));
+        let c = config(&[
+            ("XAPI_LRS_URL", "http://lrs.example/xAPI"),
+            ("XAPI_LRS_KEY", "k"),
+            ("XAPI_LRS_SECRET", "s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.xapi_lrs.unwrap().statements_url(),
+            "http://lrs.example/xAPI/statements"
+        );
+        let err = config(&[("XAPI_LRS_URL", "http://lrs.example/xAPI")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("XAPI_LRS_URL:") && err.contains("XAPI_LRS_KEY"),
+            "{err}"
+        );
+        let err = config(&[
+            ("XAPI_LRS_URL", "lrs.example"),
+            ("XAPI_LRS_KEY", "k"),
+            ("XAPI_LRS_SECRET", "s"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("XAPI_LRS_URL:"), "{err}");
+        let err = config(&[("XAPI_LRS_TIMEOUT_SECS", "0")]).unwrap_err().to_string();
+        assert!(err.starts_with("XAPI_LRS_TIMEOUT_SECS:"), "{err}");
     }
 
     #[test]

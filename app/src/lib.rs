@@ -37,6 +37,9 @@ pub enum StartError {
     /// A listener registration cannot work.
     #[error("invalid listener registration")]
     Registry(#[from] shared_kernel::RegistryError),
+    /// The client of the configured learning record store cannot be built.
+    #[error(transparent)]
+    Lrs(#[from] shared_kernel::integrations::xapi::LrsConfigError),
 }
 
 /// A running application: database, bus (with every listener registered) and the hub of this
@@ -92,6 +95,13 @@ impl Application {
             app_url: config.app_url.clone(),
             inactivity_reminder: config.inactivity_reminder,
             webhook_timeout: config.webhook_timeout,
+            lrs: match &config.xapi_lrs {
+                Some(endpoint) => Some((
+                    shared_kernel::integrations::xapi::LrsClient::new(endpoint.clone(), config.xapi_timeout)?,
+                    config.xapi_timeout,
+                )),
+                None => None,
+            },
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {

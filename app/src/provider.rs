@@ -18,6 +18,7 @@ use progress::{
 };
 use shared_kernel::QueueOptions;
 use shared_kernel::integrations::webhooks::{DeliverWebhook, FanOutWebhooks, WEBHOOK_QUEUE, webhook_queue_options};
+use shared_kernel::integrations::xapi::{ForwardToLrs, LrsClient, XapiMappings, XapiProfile, xapi_queue_options};
 use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
 use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError, StateTransitioned};
@@ -34,6 +35,18 @@ pub struct Dependencies {
     pub inactivity_reminder: std::time::Duration,
     /// How long a webhook receiver may take to answer.
     pub webhook_timeout: std::time::Duration,
+    /// The learning record store statements are forwarded to, if one is configured, and how
+    /// long it may take to answer.
+    pub lrs: Option<(LrsClient, std::time::Duration)>,
+}
+
+/// Every context's events that are learning records, mapped to xAPI statements by the
+/// context that owns them.
+pub fn xapi_mappings() -> XapiMappings {
+    let mappings = enrollment::xapi_mappings(XapiMappings::new());
+    let mappings = progress::xapi_mappings(mappings);
+    let mappings = assessment::xapi_mappings(mappings);
+    learning_path::xapi_mappings(mappings)
 }
 
 /// Every crate's migrations, the kernel's first.
@@ -51,7 +64,7 @@ pub fn migrators() -> Vec<Migrator> {
 /// Every registration of the catalog.
 pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
     let notifier = &deps.notifier;
-    Registry::builder()
+    let builder = Registry::builder()
         // The audit trail: first for every event, in the command's own transaction.
         // ProgressUpdated is broadcast only: too noisy to audit.
         .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])
@@ -107,18 +120,29 @@ pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
         .job(
             DeliverWebhook::new(deps.webhook_timeout),
             webhook_queue_options(deps.webhook_timeout),
-        )
-        .build()
+        );
+    // xAPI, only when an LRS is configured: each learning record's statements, one job per
+    // event on queue `xapi`, posted outside any transaction.
+    let builder = match &deps.lrs {
+        Some((client, timeout)) => xapi_mappings().register(
+            builder,
+            &ForwardToLrs::new(client.clone(), XapiProfile::new(deps.app_url.as_str())),
+            &xapi_queue_options(*timeout),
+        ),
+        None => builder,
+    };
+    builder.build()
 }
 
 /// The order workers take queues in by default: state-changing work first, then what people
 /// wait for, then the rest. Queues a registration names but this list does not come last.
 pub fn queues_in_priority_order(registry: &Registry) -> Vec<String> {
-    const PRIORITY: [&str; 6] = [
+    const PRIORITY: [&str; 7] = [
         "default",
         "certificates",
         "notifications",
         "webhooks",
+        "xapi",
         "broadcasts",
         "audit",
     ];

@@ -21,6 +21,8 @@
 //!   `queue_options()`; the notification is [`AssessmentResult`].
 //! * Errors: [`AssessmentError`], each variant saying the HTTP status it maps to.
 //! * HTTP: [`http::routes`] (`app` mounts them) and [`http::api_error`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 4xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -52,6 +54,7 @@ mod listeners;
 mod notifications;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{
     Answer, Assessment, Attempt, AttemptStatus, Grade, MAX_FEEDBACK_CHARS, MaxAttempts, PassingScore, Question,
@@ -65,6 +68,7 @@ pub use service::{
     AssessmentService, GradeOutcome, NewAssessment, NewQuestion, SubmitOutcome, attempts_of, awaiting_grading, find,
     find_attempt,
 };
+pub use xapi::xapi_mappings;
 
 /// The assessment context's migrations (versions 4xxx), tolerant of the other crates' versions
 /// in the shared migrations table.

@@ -14,6 +14,8 @@
 //! * Queued listeners, each with its `queue_options()`: [`SendWelcomeNotification`] on
 //!   [`UserEnrolled`]; [`SendCompletionCongratulations`] and [`GenerateCertificate`] on
 //!   [`EnrollmentCompleted`]. The notifications are [`WelcomeToCourse`] and [`CourseCompleted`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 3xxx; run after course's).
 //!
 //! ```text
@@ -39,6 +41,7 @@ mod listeners;
 mod notifications;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{
     Certificate, DropReason, Enrollment, EnrollmentStatus, InvalidTransition, Percentage, PercentageError,
@@ -55,6 +58,7 @@ pub use service::{
     EnrollmentService, certificate_of, complete_in, enroll_in, find, find_active, has_completed, of_learner,
     set_progress_in, tally, verify_certificate,
 };
+pub use xapi::xapi_mappings;
 
 /// The enrollment context's migrations (versions 3xxx), tolerant of the other crates' versions
 /// in the shared migrations table.

@@ -18,6 +18,8 @@
 //!   [`SendPathCompletionCongratulations`] on [`PathCompleted`] (queue `notifications`). The
 //!   notifications are [`WelcomeToLearningPath`] and [`LearningPathCompleted`].
 //! * Reads: [`find`], [`find_enrollment`], [`enrollments_of`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 6xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -48,6 +50,7 @@ mod listeners;
 mod notifications;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{
     DropReason, InvalidTransition, LearningPath, PathEnrollment, PathEnrollmentStatus, PathStatus, PathTitle,
@@ -59,6 +62,7 @@ pub use listeners::{
 };
 pub use notifications::{LearningPathCompleted, WelcomeToLearningPath};
 pub use service::{LearningPathService, enrollments_of, find, find_enrollment};
+pub use xapi::xapi_mappings;
 
 /// The learning-path context's migrations (versions 6xxx), tolerant of the other crates'
 /// versions in the shared migrations table. Run after course's and enrollment's.

@@ -17,6 +17,8 @@
 //! * Step for a listener completing a lesson inside another command's unit of work:
 //!   [`complete_lesson_in`].
 //! * Reads: [`lesson_progress`], [`total_time_spent`].
+//! * Learning records: [`xapi_mappings`] adds this context's events that map to xAPI
+//!   statements (`impl ToXapi` in `xapi.rs`; see the README's mapping table).
 //! * Schema: [`migrator`] (versions 5xxx; run after course's and enrollment's).
 //!
 //! ```text
@@ -40,6 +42,7 @@ mod listeners;
 mod ports;
 mod repository;
 mod service;
+mod xapi;
 
 pub use domain::{InvalidTimeSpent, LessonProgress, TimeSpent};
 pub use error::ProgressError;
@@ -51,6 +54,7 @@ pub use ports::ProgressTracking;
 pub use service::{
     CourseProgressTracker, LessonCompletion, ProgressService, complete_lesson_in, lesson_progress, total_time_spent,
 };
+pub use xapi::xapi_mappings;
 
 /// The progress context's migrations (versions 5xxx), tolerant of the other crates' versions in
 /// the shared migrations table.

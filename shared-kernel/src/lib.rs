@@ -12,7 +12,8 @@
 //! * [`broadcast`]: live broadcasts from a log written with each commit, over SSE and WebSocket;
 //! * [`metrics`]: the Prometheus metrics (names, recording, rendering with the queue gauges);
 //! * [`notifications`], [`users`]: database and mail notifications to the people events name;
-//! * [`integrations`]: external systems fed by events ([`integrations::webhooks`]);
+//! * [`integrations`]: external systems fed by events ([`integrations::webhooks`],
+//!   [`integrations::xapi`]);
 //! * `testing` (feature `testing`): fakes, a temporary database and a queue drainer.
 //!
 //! A context defines its events (`impl DomainEvent`), its listeners (`impl SyncListener<E>` /

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod cdp;
 pub mod process;
+pub mod ralph;

@@ -101,7 +101,8 @@ pub enum ReplayError {
 /// How many past events are read and enqueued per transaction.
 pub const REPLAY_BATCH: usize = 500;
 
-type Row = (String, String, String, Option<String>, i64);
+/// A page row: event id, occurred at, event name, payload (absent before whole payloads), schema version.
+pub(crate) type Row = (String, String, String, Option<String>, i64);
 
 /// Enqueues a job of the queued listener `listener` for every past audited event it listens to
 /// that `filter` matches, oldest first, in batches of [`REPLAY_BATCH`] (one short transaction
@@ -246,7 +247,7 @@ pub async fn replay(
 
 /// The next page of past events, in occurrence order (ties by event id) after `after`
 /// (`(occurred_at, event_id)`).
-async fn page(
+pub(crate) async fn page(
     bus: &EventBus,
     events: &[String],
     filter: &ReplayFilter,

@@ -12,12 +12,10 @@ use crate::QueueOptions;
 use crate::bus::{JobContext, JobFailure, JobHandler, JsonEvent, ListenerError, WildcardQueuedListener};
 use crate::clock::to_db_text;
 use crate::ids::{EventId, WebhookEndpointId};
+use crate::integrations::{MAX_RETRY_AFTER, http_client, retry_after};
 
 /// The queue both steps run on.
 pub const WEBHOOK_QUEUE: &str = "webhooks";
-
-/// The longest `Retry-After` honoured; a receiver asking for more is retried after this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 /// How deliveries run: queue `webhooks`, 8 tries over about a day (10 s, 1 min, 5 min, 30 min,
 /// 2 h, 6 h, 12 h, ±20 %), each try allowed `http_timeout` plus time to resolve and record.
@@ -203,10 +201,7 @@ impl DeliverWebhook {
             Err(e @ WebhookError::Unresolvable { .. }) => return Err(fail(None, ListenerError::new(e))),
             Err(e) => return Err(fail(None, ListenerError::permanent(e.to_string()))),
         };
-        let mut client = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Enteraksi-Webhooks/", env!("CARGO_PKG_VERSION")));
+        let mut client = http_client(self.timeout, concat!("Enteraksi-Webhooks/", env!("CARGO_PKG_VERSION")));
         // The request goes to the addresses just checked: a host that resolves differently a
         // moment later (DNS rebinding) does not reach a private address.
         if let Some(domain) = checked.domain() {
@@ -243,20 +238,6 @@ impl DeliverWebhook {
     }
 }
 
-/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
 /// Upserts the delivery record of (event, endpoint).
 #[tracing::instrument(name = "record a webhook delivery", skip(conn, delivery, error, now), fields(webhook_id = %delivery.webhook_id))]
 async fn record(
@@ -287,23 +268,4 @@ async fn record(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("retry-after", "120".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
-        headers.insert("retry-after", "Thu, 01 Jan 2026 00:01:30 GMT".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(90)));
-        headers.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), None);
-    }
 }
