@@ -278,3 +278,43 @@ async fn a_statement_the_lrs_rejects_fails_only_its_job_for_good_with_the_lrs_me
     assert_eq!(stored.lock().unwrap().len(), expected.len() - exits);
     db.cleanup().await;
 }
+
+/// Switched on after the fact: an LMS that ran without an LRS gets one configured, and the
+/// first worker to start replays the history to `ForwardToLrs` (a catch-up listener): Ralph
+/// then holds every past statement exactly once.
+async fn catch_up_scenario(test: &str, url: &str) {
+    let without: HashMap<&str, String> =
+        HashMap::from([("DATABASE_URL", url.to_owned()), ("APP_URL", APP_URL.to_owned())]);
+    let before = Application::start(&Config::from_lookup(|k| without.get(k).cloned()).unwrap())
+        .await
+        .unwrap();
+    app::demo::run_flow(&before, 3, false).await.unwrap();
+    drain(before.bus()).await;
+
+    let ralph = Ralph::start(ralph_or_fail(test));
+    let app = Application::start(&config(url, &ralph.base())).await.unwrap();
+    let report = drain(app.bus()).await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let expected = exported(app.bus()).await;
+    assert!(expected.len() > 20, "the flow has a history: {}", expected.len());
+    assert_holds_exactly(&ralph.statements().await, &expected);
+    // A second start replays nothing more: the listener is caught up (and the ledger holds).
+    drain(app.bus()).await;
+    assert_holds_exactly(&ralph.statements().await, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lrs_switched_on_later_gets_the_history_once_on_sqlite() {
+    let db = TestDb::new(app::provider::migrators()).await;
+    catch_up_scenario("xapi catch-up on SQLite", db.url()).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lrs_switched_on_later_gets_the_history_once_on_postgres() {
+    let Some(db) = TestDb::postgres("xapi catch-up on PostgreSQL", app::provider::migrators()).await else {
+        return;
+    };
+    catch_up_scenario("xapi catch-up on PostgreSQL", db.url()).await;
+    db.cleanup().await;
+}

@@ -89,6 +89,11 @@ pub async fn export_statements(
                 continue;
             };
             let version = u32::try_from(*version).unwrap_or(0);
+            // Personal fields are stored sealed: revealed, or `[erased]`.
+            let payload = &match crate::privacy::is_sealed(payload) {
+                true => crate::privacy::reveal_text(&mut *bus.db().pool().acquire().await?, payload).await?,
+                false => payload.clone(),
+            };
             let current = registry
                 .upcast(name, version, payload)
                 .map_err(|source| ExportError::Version {

@@ -24,6 +24,8 @@ pub fn xapi_queue_options(http_timeout: Duration) -> QueueOptions {
         .tries(8)
         .backoff([10, 60, 300, 1800, 7200, 21_600, 43_200].map(Duration::from_secs))
         .timeout(http_timeout * 4 + Duration::from_secs(30))
+        // Switched on later, the LRS still gets the history: workers replay it once.
+        .catch_up()
 }
 
 /// An event that is a learning record: the context that owns it says which xAPI statements it
