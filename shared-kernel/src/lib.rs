@@ -51,9 +51,9 @@ pub use broadcast::{BroadcastMessage, Broadcaster, InProcessHub, NullBroadcaster
 pub use bus::{
     AnyEnvelope, Broadcast, CONFLICT_RETRIES, Channel, CommitObserver, Committed, DomainEvent, Envelope, EventBus,
     EventBusBuilder, EventListing, EventMeta, EventSubscriber, JobContext, JobFailure, JobHandler, JsonEvent,
-    ListenerError, ListenerListing, Mode, QueueOptions, QueuedListener, Registry, RegistryBuilder, RegistryError,
-    SharedEnvelope, SyncListener, UnitOfWork, UowError, UpcastError, Upcaster, WildcardQueuedListener,
-    WildcardSyncListener, in_correlation, is_conflict,
+    ListenerError, ListenerListing, MAX_RATE_LIMIT_RUNS, Mode, Priority, QueueOptions, QueuedListener, RateLimit,
+    RateLimitError, Registry, RegistryBuilder, RegistryError, SharedEnvelope, SyncListener, UnitOfWork, UowError,
+    UpcastError, Upcaster, WildcardQueuedListener, WildcardSyncListener, in_correlation, is_conflict,
 };
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};
 pub use db::{Backend, Database, DbError, DbOptions, migrator, redact_secrets, redact_url, shared_migrator};
