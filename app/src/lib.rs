@@ -92,6 +92,7 @@ impl Application {
             app_url: config.app_url.clone(),
             inactivity_reminder: config.inactivity_reminder,
             webhook_timeout: config.webhook_timeout,
+            mail_rate_limit: config.mail_rate_limit,
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {

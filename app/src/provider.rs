@@ -20,7 +20,7 @@ use shared_kernel::QueueOptions;
 use shared_kernel::integrations::webhooks::{DeliverWebhook, FanOutWebhooks, WEBHOOK_QUEUE, webhook_queue_options};
 use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
-use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError};
+use shared_kernel::{DomainEvent, LogDomainEvent, RateLimit, Registry, RegistryError};
 
 /// What listeners are built from.
 pub struct Dependencies {
@@ -34,6 +34,9 @@ pub struct Dependencies {
     pub inactivity_reminder: std::time::Duration,
     /// How long a webhook receiver may take to answer.
     pub webhook_timeout: std::time::Duration,
+    /// At most this many mails per interval across every worker (`MAIL_RATE_LIMIT`); `None`:
+    /// unlimited.
+    pub mail_rate_limit: Option<RateLimit>,
 }
 
 /// Every crate's migrations, the kernel's first.
@@ -51,12 +54,17 @@ pub fn migrators() -> Vec<Migrator> {
 /// Every registration of the catalog.
 pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
     let notifier = &deps.notifier;
+    let mail_options = match deps.mail_rate_limit {
+        Some(limit) => notification_queue_options().rate_limit(limit),
+        None => notification_queue_options(),
+    };
     Registry::builder()
         // The audit trail: first for every event, in the command's own transaction.
         // ProgressUpdated is broadcast only: too noisy to audit.
         .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])
-        // Notification mail: each mail is a job of its own, sent outside any transaction.
-        .job(SendMail::new(deps.mail.clone()), notification_queue_options())
+        // Notification mail: each mail is a job of its own, sent outside any transaction, within
+        // the provider's rate limit if one is configured.
+        .job(SendMail::new(deps.mail.clone()), mail_options)
         // course
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()
