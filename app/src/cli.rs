@@ -15,6 +15,8 @@ use shared_kernel::{
 mod export;
 
 use crate::Application;
+
+mod middleware;
 use crate::config::Config;
 
 mod make;
@@ -604,26 +606,37 @@ pub fn render_event_list(registry: &shared_kernel::Registry) -> String {
         for (i, l) in listing.listeners.iter().enumerate() {
             let mode = match &l.mode {
                 Mode::Sync => "sync".to_owned(),
-                Mode::Queued(o) => {
-                    format!(
-                        "queued  queue={}{} tries={} backoff={:?} timeout={:?}",
-                        o.queue(),
-                        if o.default_delay().is_zero() {
-                            String::new()
-                        } else {
-                            format!(" delay={}", human_duration(o.default_delay()))
-                        },
-                        o.max_tries(),
-                        o.backoff_schedule(),
-                        o.try_timeout()
-                    ) + if o.is_catch_up() { " catch-up" } else { "" }
-                }
+                Mode::Queued(o) => queued_mode(o),
             };
             let wildcard = if l.wildcard { " (wildcard)" } else { "" };
             let _ = writeln!(out, "    {}. {:<40} {mode}{wildcard}", i + 1, l.listener);
         }
     }
+    if !registry.jobs().is_empty() {
+        let _ = writeln!(out, "jobs enqueued by listeners");
+        for (kind, name, options) in registry.jobs() {
+            let _ = writeln!(out, "    {:<43} {} (kind {kind})", name, queued_mode(options));
+        }
+    }
     out
+}
+
+/// How a queued listener runs, as one `event list` column.
+fn queued_mode(o: &shared_kernel::QueueOptions) -> String {
+    format!(
+        "queued  queue={}{} tries={} backoff={:?} timeout={:?}{}{}",
+        o.queue(),
+        if o.default_delay().is_zero() {
+            String::new()
+        } else {
+            format!(" delay={}", human_duration(o.default_delay()))
+        },
+        o.max_tries(),
+        o.backoff_schedule(),
+        o.try_timeout(),
+        middleware::describe(o),
+        if o.is_catch_up() { " catch-up" } else { "" }
+    )
 }
 
 /// `enteraksi audit verify`: the chain, then (with `--expect`) the log as of a kept head.

@@ -102,6 +102,9 @@ pub struct Config {
     /// `XAPI_LRS_TIMEOUT_SECS`: how long the LRS may take to answer one POST before the try is
     /// cut off and retried (default 10; 1 to 300).
     pub xapi_timeout: std::time::Duration,
+    /// `MAIL_RATE_LIMIT`: at most this many mails sent per interval across every worker, e.g.
+    /// `10/s` or `600/min` (an SMTP provider's limit); unset: unlimited.
+    pub mail_rate_limit: Option<shared_kernel::RateLimit>,
 }
 
 /// A key from configuration, never shown by `Debug`.
@@ -266,7 +269,14 @@ impl Config {
                 }
             },
         };
+        let mail_rate_limit = match get("MAIL_RATE_LIMIT") {
+            None => None,
+            Some(text) => {
+                Some(shared_kernel::RateLimit::parse(&text).map_err(|e| invalid("MAIL_RATE_LIMIT", e.to_string()))?)
+            }
+        };
         Ok(Self {
+            mail_rate_limit,
             database_url,
             database_url_is_default,
             database_max_connections,
@@ -313,6 +323,20 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.mail, MailConfig::Log);
+    }
+
+    #[test]
+    fn the_mail_rate_limit_is_unlimited_by_default_and_refused_when_malformed() {
+        assert_eq!(config(&[]).unwrap().mail_rate_limit, None);
+        let limit = config(&[("MAIL_RATE_LIMIT", "10/s")]).unwrap().mail_rate_limit.unwrap();
+        assert_eq!(
+            (limit.runs(), limit.interval()),
+            (10, std::time::Duration::from_secs(1))
+        );
+        let err = config(&[("MAIL_RATE_LIMIT", "ten a second")]).unwrap_err().to_string();
+        assert!(err.starts_with("MAIL_RATE_LIMIT:") && err.contains("10/s"), "{err}");
+        let err = config(&[("MAIL_RATE_LIMIT", "0/s")]).unwrap_err().to_string();
+        assert!(err.starts_with("MAIL_RATE_LIMIT:"), "{err}");
     }
 
     #[test]

@@ -102,6 +102,7 @@ impl Application {
                 )),
                 None => None,
             },
+            mail_rate_limit: config.mail_rate_limit,
         })?;
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {

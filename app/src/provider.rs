@@ -21,7 +21,7 @@ use shared_kernel::integrations::webhooks::{DeliverWebhook, FanOutWebhooks, WEBH
 use shared_kernel::integrations::xapi::{ForwardToLrs, LrsClient, XapiMappings, XapiProfile, xapi_queue_options};
 use shared_kernel::notifications::{AppUrl, MailTransport, NotificationSender, SendMail, notification_queue_options};
 use shared_kernel::sqlx::migrate::Migrator;
-use shared_kernel::{DomainEvent, LogDomainEvent, Registry, RegistryError, StateTransitioned};
+use shared_kernel::{DomainEvent, LogDomainEvent, RateLimit, Registry, RegistryError, StateTransitioned};
 
 /// What listeners are built from.
 pub struct Dependencies {
@@ -47,6 +47,9 @@ pub fn xapi_mappings() -> XapiMappings {
     let mappings = progress::xapi_mappings(mappings);
     let mappings = assessment::xapi_mappings(mappings);
     learning_path::xapi_mappings(mappings)
+    /// At most this many mails per interval across every worker (`MAIL_RATE_LIMIT`); `None`:
+    /// unlimited.
+    pub mail_rate_limit: Option<RateLimit>,
 }
 
 /// Every crate's migrations, the kernel's first.
@@ -64,12 +67,17 @@ pub fn migrators() -> Vec<Migrator> {
 /// Every registration of the catalog.
 pub fn register(deps: &Dependencies) -> Result<Registry, RegistryError> {
     let notifier = &deps.notifier;
+    let mail_options = match deps.mail_rate_limit {
+        Some(limit) => notification_queue_options().rate_limit(limit),
+        None => notification_queue_options(),
+    };
     let builder = Registry::builder()
         // The audit trail: first for every event, in the command's own transaction.
         // ProgressUpdated is broadcast only: too noisy to audit.
         .listen_all_sync(LogDomainEvent, &[ProgressUpdated::NAME])
-        // Notification mail: each mail is a job of its own, sent outside any transaction.
-        .job(SendMail::new(deps.mail.clone()), notification_queue_options())
+        // Notification mail: each mail is a job of its own, sent outside any transaction, within
+        // the provider's rate limit if one is configured.
+        .job(SendMail::new(deps.mail.clone()), mail_options)
         // course
         .event::<CoursePublished>()
         .event::<CourseUnpublished>()

@@ -204,7 +204,12 @@ async fn event_list_shows_the_catalog_in_order_with_the_audit_log_first() {
     );
     assert!(block[1].contains("2. SendCompletionCongratulations") && block[1].contains("queue=notifications"));
     assert!(block[2].contains("3. GenerateCertificate") && block[2].contains("queue=certificates"));
-    assert!(block[3].contains("4. UpdatePathProgressOnCourseCompletion") && block[3].contains("queue=default"));
+    assert!(
+        block[3].contains("4. UpdatePathProgressOnCourseCompletion")
+            && block[3].contains("queue=default")
+            && block[3].contains("without_overlapping(wait=200ms)"),
+        "{listing}"
+    );
     assert!(block[4].contains("5. FanOutWebhooks") && block[4].contains("queue=webhooks"));
     assert_eq!(block.len(), 5, "{listing}");
     for audited in registry.listing().iter().filter(|l| l.event != ProgressUpdated::NAME) {

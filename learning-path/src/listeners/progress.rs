@@ -16,8 +16,11 @@ use crate::service;
 /// acknowledgement.
 ///
 /// Idempotent: once advanced, a path enrollment's current course no longer matches, so a
-/// redelivered job changes nothing; two concurrent jobs are kept apart by the path enrollment's
-/// version (the loser rolls back and, retried, finds nothing left to do).
+/// redelivered job changes nothing. Without overlapping per learner: the job advances every
+/// path enrollment of the learner, so two completions of one learner (two courses of two paths
+/// finished at once) run one after the other instead of racing on the same path enrollments;
+/// other learners' jobs run concurrently. The path enrollment's version still keeps writers
+/// apart should anything else change it meanwhile.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UpdatePathProgressOnCourseCompletion;
 
@@ -29,9 +32,11 @@ impl UpdatePathProgressOnCourseCompletion {
 
     /// Queue `default`, 5 tries, backoff 5 s, 30 s, 2 min, 30 s per try: only the database is
     /// involved (a lost race is retried at once and then finds nothing to do), and a course
-    /// unpublished meanwhile may be republished.
+    /// unpublished meanwhile may be republished. Without overlapping per learner
+    /// ([`QueuedListener::overlap_key`]): a job whose learner is being advanced waits 200 ms.
     pub fn queue_options() -> QueueOptions {
         QueueOptions::on("default")
+            .without_overlapping(Duration::from_millis(200))
             .tries(5)
             .backoff([
                 Duration::from_secs(5),
@@ -66,6 +71,11 @@ impl QueuedListener<EnrollmentCompleted> for UpdatePathProgressOnCourseCompletio
             );
         }
         Ok(())
+    }
+
+    /// The learner: their path enrollments are what the job advances.
+    fn overlap_key(&self, event: &Envelope<EnrollmentCompleted>) -> String {
+        format!("learner:{}", event.event().user_id)
     }
 
     async fn failed(&self, event: &Envelope<EnrollmentCompleted>, failure: &JobFailure) {

@@ -225,6 +225,11 @@ pub async fn replay(
                 payload: current.into(),
                 max_tries: i64::from(target.options.max_tries()),
                 delay_micros: 0,
+                priority: target.options.job_priority().stored(),
+                overlap_key: target
+                    .options
+                    .overlap_wait()
+                    .and_then(|_| target.handler.overlap_key(&*envelope)),
             });
         }
         if !jobs.is_empty() {

@@ -146,6 +146,13 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
     fn delay(&self, _event: &Envelope<E>) -> Option<std::time::Duration> {
         None
     }
+
+    /// With [`QueueOptions::without_overlapping`](crate::QueueOptions::without_overlapping), the
+    /// key two of this listener's jobs must not share to run at once (computed when the job is
+    /// enqueued and stored with it). The default is the event's aggregate id.
+    fn overlap_key(&self, event: &Envelope<E>) -> String {
+        event.event().aggregate_id()
+    }
 }
 
 /// A sync listener for every event (e.g. the audit log).
@@ -221,6 +228,11 @@ pub(crate) trait ErasedQueued: Send + Sync {
     fn delay(&self, _event: &dyn AnyEnvelope) -> Option<std::time::Duration> {
         None
     }
+    /// The key its jobs for this event must not share with a running one (used only with
+    /// `without_overlapping`).
+    fn overlap_key(&self, event: &dyn AnyEnvelope) -> Option<String> {
+        Some(event.aggregate_id())
+    }
 }
 
 pub(crate) struct TypedQueued<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
@@ -238,6 +250,10 @@ impl<E: DomainEvent, L: QueuedListener<E>> ErasedQueued for TypedQueued<E, L> {
 
     fn delay(&self, event: &dyn AnyEnvelope) -> Option<std::time::Duration> {
         event.downcast::<E>().and_then(|event| self.0.delay(event))
+    }
+
+    fn overlap_key(&self, event: &dyn AnyEnvelope) -> Option<String> {
+        event.downcast::<E>().map(|event| self.0.overlap_key(event))
     }
 
     async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {

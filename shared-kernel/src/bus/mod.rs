@@ -12,6 +12,7 @@ mod event_bus;
 mod job;
 pub(crate) mod ledger;
 pub(crate) mod listener;
+mod middleware;
 mod options;
 pub(crate) mod outbox;
 pub(crate) mod registry;
@@ -30,6 +31,7 @@ pub(crate) use job::JobIdentity;
 pub use listener::{
     JobFailure, JobHandler, ListenerError, QueuedListener, SyncListener, WildcardQueuedListener, WildcardSyncListener,
 };
+pub use middleware::{MAX_RATE_LIMIT_RUNS, Priority, RateLimit, RateLimitError};
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
 };

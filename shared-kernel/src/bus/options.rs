@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use super::middleware::{Priority, RateLimit};
 use super::registry::RegistryError;
 
 /// How a queued listener's jobs run: which queue, how long after the commit they become ready,
-/// how many tries, the wait before each retry, and how long one try may take.
+/// how many tries, the wait before each retry, and how long one try may take; and the
+/// middleware around each job: its priority within the queue, how many failures bury it, a
+/// rate limit, and whether two of its jobs with the same key may overlap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueOptions {
     queue: String,
@@ -15,6 +18,10 @@ pub struct QueueOptions {
     jitter: f64,
     timeout: Duration,
     catch_up: bool,
+    priority: Priority,
+    max_exceptions: Option<u32>,
+    rate_limit: Option<RateLimit>,
+    overlap_wait: Option<Duration>,
 }
 
 /// The longest delay a queued listener may declare (a year): anything longer is a mistake.
@@ -32,7 +39,47 @@ impl QueueOptions {
             jitter: 0.2,
             timeout: Duration::from_secs(60),
             catch_up: false,
+            priority: Priority::Normal,
+            max_exceptions: None,
+            rate_limit: None,
+            overlap_wait: None,
         }
+    }
+
+    /// The listener's priority within its queue (default [`Priority::Normal`]): its ready jobs
+    /// are claimed before older ready jobs of lower priorities in the same queue.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Buries the job in `failed_jobs` after this many failed tries (errors and timeouts), even
+    /// if tries are left (at least 1, at most `tries`; default: `tries`). A try cut short by a
+    /// dying worker counts as a try, not as an exception; a release by a rate limit or an
+    /// overlap lock counts as neither.
+    pub fn max_exceptions(mut self, n: u32) -> Self {
+        self.max_exceptions = Some(n);
+        self
+    }
+
+    /// At most `limit` runs of this listener's jobs per interval, across every worker, process
+    /// and node (the count is kept in the database). A job over the limit is released until a
+    /// run frees up, counting no try.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Two of this listener's jobs with the same key
+    /// ([`QueuedListener::overlap_key`](crate::QueuedListener::overlap_key), by default the
+    /// event's aggregate id) never run at once, across every worker, process and node; jobs with
+    /// other keys run concurrently. A job whose key is held is released and looked at again
+    /// after `wait` (or when the holder's lease ends, if that is sooner), counting no try. Jobs
+    /// a listener enqueues itself ([`JobHandler`](crate::JobHandler)) have no event, hence no
+    /// key: for them it has no effect.
+    pub fn without_overlapping(mut self, wait: Duration) -> Self {
+        self.overlap_wait = Some(wait);
+        self
     }
 
     /// How long after the commit the job becomes ready (default: at once). A listener may compute
@@ -108,6 +155,31 @@ impl QueueOptions {
         self.timeout
     }
 
+    /// The priority within its queue.
+    pub fn job_priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// After how many failed tries the job is buried (`tries` unless set lower).
+    pub fn exception_limit(&self) -> u32 {
+        self.max_exceptions.unwrap_or(self.tries)
+    }
+
+    /// Whether `max_exceptions` was set.
+    pub fn has_max_exceptions(&self) -> bool {
+        self.max_exceptions.is_some()
+    }
+
+    /// The rate limit, if any.
+    pub fn rate_limited(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    /// With "without overlapping", the wait before a job whose key is held is looked at again.
+    pub fn overlap_wait(&self) -> Option<Duration> {
+        self.overlap_wait
+    }
+
     /// The wait before the retry that follows failed attempt `attempt` (1-based), jittered.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let index = (attempt.max(1) as usize - 1).min(self.backoff.len().saturating_sub(1));
@@ -148,6 +220,16 @@ impl QueueOptions {
         }
         if self.delay > MAX_DELAY {
             return bad("the delay must be at most a year");
+        }
+        if let Some(n) = self.max_exceptions
+            && (n == 0 || n > self.tries)
+        {
+            return bad("max_exceptions must be between 1 and tries");
+        }
+        if let Some(wait) = self.overlap_wait
+            && (wait < Duration::from_millis(1) || wait > MAX_DELAY)
+        {
+            return bad("the wait of without_overlapping must be between 1 ms and a year");
         }
         Ok(())
     }

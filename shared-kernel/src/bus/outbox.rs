@@ -35,6 +35,10 @@ pub(crate) struct JobRow {
     pub(crate) max_tries: i64,
     /// How long after the commit the job becomes ready, in microseconds.
     pub(crate) delay_micros: i64,
+    /// Its listener's priority within the queue (`jobs.priority`).
+    pub(crate) priority: i64,
+    /// With "without overlapping", the key derived from the event.
+    pub(crate) overlap_key: Option<String>,
 }
 
 /// The jobs the dispatched events create: one per (event, queued listener that wants it).
@@ -71,6 +75,11 @@ pub(crate) fn job_rows(
                 payload: payload.clone(),
                 max_tries: i64::from(target.options.max_tries()),
                 delay_micros: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
+                priority: target.options.job_priority().stored(),
+                overlap_key: target
+                    .options
+                    .overlap_wait()
+                    .and_then(|_| target.handler.overlap_key(&**event)),
             });
         }
     }
@@ -275,10 +284,10 @@ async fn aggregate_versions(
     Ok((versions, hashes))
 }
 
-const JOB_COLUMNS: &str =
-    "id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at";
+const JOB_COLUMNS: &str = "id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, \
+                           created_at, priority, overlap_key";
 const JOBS_INSERT: &str = "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, \
-                           available_at, created_at)";
+                           available_at, created_at, priority, overlap_key)";
 /// A job already waiting for the same (event or key, listener) is kept: enqueueing is idempotent.
 const JOBS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
@@ -410,7 +419,7 @@ pub(crate) async fn write(
         Backend::Postgres => (
             format!(
                 "INSERT INTO jobs ({JOB_COLUMNS}) SELECT id, queue, event_id, event_name, listener, payload, attempts, \
-                 max_tries, {}, created_at FROM (",
+                 max_tries, {}, created_at, priority, overlap_key FROM (",
                 Backend::Postgres.queue_time_plus("v.available_at")
             ),
             format!(") AS v ({JOB_COLUMNS}){JOBS_CONFLICT}"),
@@ -430,9 +439,11 @@ pub(crate) async fn write(
                 Arg::Int(job.max_tries),
                 Arg::Int(ready_at.saturating_add(job.delay_micros)),
                 Arg::Int(now_micros),
+                Arg::Int(job.priority),
+                Arg::MaybeText(job.overlap_key.clone()),
             ]
         });
-        batch.insert(&jobs_head, &jobs_tail, chunk.len(), 10, args);
+        batch.insert(&jobs_head, &jobs_tail, chunk.len(), 12, args);
     }
     let (head, tail, cols) = broadcast_log::insert_sql(backend);
     for (n, chunk) in broadcasts.chunks(ROWS_PER_STATEMENT).enumerate() {

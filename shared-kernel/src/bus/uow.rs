@@ -336,6 +336,8 @@ impl UnitOfWork {
             payload: payload.into(),
             max_tries: i64::from(options.max_tries()),
             delay_micros: i64::try_from(options.default_delay().as_micros()).unwrap_or(i64::MAX),
+            priority: options.job_priority().stored(),
+            overlap_key: None,
         });
     }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::clock::{to_db_text, to_micros};
 use crate::db::is_connection_lost;
 mod maintenance;
+mod middleware;
 mod options;
 mod shutdown;
 mod worker;
@@ -25,7 +26,7 @@ pub use options::WorkerOptions;
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use worker::{Worker, WorkerProgress, WorkerReport};
 
-use crate::bus::{EventBus, ledger};
+use crate::bus::{EventBus, Priority, ledger};
 
 /// A queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,12 @@ pub(crate) struct ClaimedJob {
     pub(crate) payload: String,
     pub(crate) attempts: i64,
     pub(crate) max_tries: i64,
+    /// Its listener's priority within the queue, as stored.
+    pub(crate) priority: i64,
+    /// Failed tries so far.
+    pub(crate) exceptions: i64,
+    /// The key it must not share with a running job of its listener, if it has one.
+    pub(crate) overlap_key: Option<String>,
 }
 
 /// A job that gave up, as `queue failed` lists it.
@@ -175,25 +182,31 @@ impl Queue {
         self.backend().queue_time(n)
     }
 
-    /// The claim statement for `queues` in priority order (built once per worker). Each queue's
-    /// candidates come from their own index-ordered subquery (no sort over the whole table), and
-    /// the union is cut to the batch size by priority.
+    /// The claim statement for `queues` in priority order (built once per worker). Each
+    /// (queue, listener priority) pair's candidates come from their own range of the claim index
+    /// (`queue, priority, available_at, id`), in index order (no sort over the whole table), and
+    /// the union is cut to the batch size by queue, then priority, then readiness.
     pub(crate) fn claim_sql(&self, queues: &[String]) -> String {
         let skip_locked = self.backend().skip_locked();
         let (now, lease_end) = (self.time_sql(3), self.time_sql(2));
+        let levels = Priority::LEVELS;
         let candidates: Vec<String> = (0..queues.len())
-            .map(|i| {
+            .flat_map(|i| levels.iter().enumerate().map(move |(j, level)| (i, j, level.stored())))
+            .map(|(i, j, level)| {
+                let rank = i * levels.len() + j;
                 format!(
-                    "SELECT id, {i} AS priority, available_at FROM (SELECT id, available_at FROM jobs \
-                     WHERE queue = ${} AND available_at <= {now} ORDER BY available_at, id LIMIT $4{skip_locked}) AS q{i}",
+                    "SELECT id, {rank} AS claim_rank, available_at FROM (SELECT id, available_at FROM jobs \
+                     WHERE queue = ${} AND priority = {level} AND available_at <= {now} \
+                     ORDER BY available_at, id LIMIT $4{skip_locked}) AS q{rank}",
                     5 + i
                 )
             })
             .collect();
         format!(
             "UPDATE jobs SET reserved_by = $1, reserved_until = {lease_end}, available_at = {lease_end} \
-             WHERE id IN (SELECT id FROM ({}) AS candidates ORDER BY priority, available_at, id LIMIT $4) \
-             RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries",
+             WHERE id IN (SELECT id FROM ({}) AS candidates ORDER BY claim_rank, available_at, id LIMIT $4) \
+             RETURNING id, queue, event_id, event_name, listener, payload, attempts, max_tries, priority, \
+             exceptions, overlap_key",
             candidates.join(" UNION ALL ")
         )
     }
@@ -219,7 +232,13 @@ impl Queue {
         }
         let mut jobs = query.fetch_all(self.bus.db().bookkeeping()).await?;
         let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);
-        jobs.sort_by(|a, b| (rank(&a.queue), &a.id).cmp(&(rank(&b.queue), &b.id)));
+        jobs.sort_by(|a, b| {
+            (rank(&a.queue), std::cmp::Reverse(a.priority), &a.id).cmp(&(
+                rank(&b.queue),
+                std::cmp::Reverse(b.priority),
+                &b.id,
+            ))
+        });
         Ok(jobs)
     }
 
@@ -331,7 +350,7 @@ impl Queue {
         Ok(())
     }
 
-    /// Schedules a failed try's retry after `delay`, keeping its error.
+    /// Schedules a failed try's retry after `delay`, keeping its error and counting an exception.
     pub(crate) async fn retry_later(
         &self,
         job: &ClaimedJob,
@@ -341,8 +360,8 @@ impl Queue {
     ) -> Result<(), QueueError> {
         let at = self.time_arg(delay);
         let sql = &format!(
-            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = {}, last_error = $2 \
-             WHERE id = $3 AND reserved_by = $4",
+            "UPDATE jobs SET reserved_by = NULL, reserved_until = NULL, available_at = {}, last_error = $2, \
+             exceptions = exceptions + 1 WHERE id = $3 AND reserved_by = $4",
             self.time_sql(1)
         );
         again_after_lost_connection("schedule a retry", move || async move {
@@ -373,8 +392,8 @@ impl Queue {
     async fn bury_once(&self, job: &ClaimedJob, token: &str, error: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.bus.db().begin_write().await?;
         let moved = sqlx::query(
-            "INSERT INTO failed_jobs (id, queue, event_id, event_name, listener, payload, exception, attempts, failed_at) \
-             SELECT id, queue, event_id, event_name, listener, payload, $1, attempts, $2 FROM jobs \
+            "INSERT INTO failed_jobs (id, queue, event_id, event_name, listener, payload, exception, attempts, failed_at, \
+             overlap_key) SELECT id, queue, event_id, event_name, listener, payload, $1, attempts, $2, overlap_key FROM jobs \
              WHERE id = $3 AND reserved_by = $4",
         )
         .bind(error.to_owned())
@@ -479,8 +498,9 @@ impl Queue {
             });
         };
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
-             SELECT $1, $2, event_id, event_name, listener, payload, 0, $3, {}, $6 FROM failed_jobs WHERE id = $5",
+            "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at, \
+             priority, overlap_key) SELECT $1, $2, event_id, event_name, listener, payload, 0, $3, {}, $6, $7, overlap_key \
+             FROM failed_jobs WHERE id = $5",
             self.time_sql(4)
         )))
         .bind(Uuid::now_v7().to_string())
@@ -489,6 +509,7 @@ impl Queue {
         .bind(self.time_arg(Duration::ZERO))
         .bind(id.to_owned())
         .bind(to_micros(self.now()))
+        .bind(options.job_priority().stored())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM failed_jobs WHERE id = $1")
@@ -519,9 +540,9 @@ impl Queue {
             // A failed job keeps the id it had as a job, so it can go back under that id; a job
             // already waiting for the same (event, listener) wins and the failed copy is dropped.
             let moved = sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, created_at) \
-                 SELECT id, $1, event_id, event_name, listener, payload, 0, $2, {}, $6 FROM failed_jobs \
-                 WHERE event_name = $4 AND listener = $5 ON CONFLICT DO NOTHING",
+                "INSERT INTO jobs (id, queue, event_id, event_name, listener, payload, attempts, max_tries, available_at, \
+                 created_at, priority, overlap_key) SELECT id, $1, event_id, event_name, listener, payload, 0, $2, {}, $6, $7, \
+                 overlap_key FROM failed_jobs WHERE event_name = $4 AND listener = $5 ON CONFLICT DO NOTHING",
                 self.time_sql(3)
             )))
             .bind(options.queue().to_owned())
@@ -530,6 +551,7 @@ impl Queue {
             .bind(event.clone())
             .bind(listener.clone())
             .bind(now)
+            .bind(options.job_priority().stored())
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -35,6 +35,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::maintenance::{self, CatchUpTask, PruneTask};
+use super::middleware::Gate;
 use super::{ClaimedJob, Queue, QueueError, Shutdown, WorkerOptions, shutdown_channel};
 use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
@@ -158,6 +159,8 @@ enum Outcome {
     Retried,
     Failed,
     LeaseLost,
+    /// A rate limit or an overlap lock stopped it: released for later, counting no try.
+    Deferred,
     /// The grace period ended while it ran: given back.
     CutShort,
 }
@@ -169,7 +172,7 @@ impl Outcome {
             Outcome::AckLater(_) | Outcome::Done => Some(JobOutcome::Succeeded),
             Outcome::Retried => Some(JobOutcome::Retried),
             Outcome::Failed => Some(JobOutcome::Buried),
-            Outcome::LeaseLost | Outcome::CutShort => None,
+            Outcome::LeaseLost | Outcome::Deferred | Outcome::CutShort => None,
         }
     }
 }
@@ -362,6 +365,9 @@ impl Worker {
                     Ok(n) => tracing::trace!(renewed = n, "lease renewed"),
                     Err(e) => tracing::warn!(error = %e, "renewing the lease failed; trying again"),
                 }
+                if let Err(e) = queue.renew_locks(&token, lease).await {
+                    tracing::warn!(error = %e, "renewing overlap locks failed; trying again");
+                }
             }
         })
     }
@@ -411,7 +417,7 @@ impl Worker {
                 Ok(Outcome::Done) => bump(&counters.processed, 1),
                 Ok(Outcome::Retried) => bump(&counters.retried, 1),
                 Ok(Outcome::Failed) => bump(&counters.failed, 1),
-                Ok(Outcome::LeaseLost) => {}
+                Ok(Outcome::LeaseLost | Outcome::Deferred) => {}
                 Ok(Outcome::CutShort) => {
                     bump(&counters.released, 1);
                     let rest: Vec<String> = jobs.map(|j| j.id).collect();
@@ -475,6 +481,14 @@ impl Worker {
                 }
                 return Ok(Outcome::Failed);
             }
+            let held = match self.queue.gate(job, &options, token, self.options.lease).await? {
+                Gate::Run(held) => held,
+                Gate::Release(wait) => {
+                    tracing::debug!(retry_in = ?wait, "job released: its listener's limit is reached");
+                    self.queue.release_untried(job, token, wait).await?;
+                    return Ok(Outcome::Deferred);
+                }
+            };
 
             let limit = options.try_timeout();
             let try_started = Instant::now();
@@ -522,6 +536,7 @@ impl Worker {
                 let Some(result) = finished else {
                     tracing::warn!(grace = ?self.options.grace, "shutdown grace period over; job cut short and released");
                     self.queue.release(token, std::slice::from_ref(&job.id), true).await?;
+                    self.queue.let_go(held, token).await?;
                     return Ok(Outcome::CutShort);
                 };
                 match result {
@@ -541,6 +556,9 @@ impl Worker {
                     other => break other,
                 }
             };
+            if let Err(e) = self.queue.let_go(held, token).await {
+                tracing::warn!(error = %e, "giving a limit back failed; it frees itself when its lease or timeout ends");
+            }
             let failed = result.as_ref().is_err_and(|e| !lease_lost(e));
             metrics::listener_ran(&job.listener, ListenerMode::Queued, try_started.elapsed(), failed);
             match result {
@@ -552,7 +570,11 @@ impl Worker {
                 }
                 Err(error) => {
                     let text = error.to_string();
-                    if error.is_permanent() || job.attempts >= job.max_tries {
+                    let exceptions = job.exceptions + 1;
+                    if error.is_permanent()
+                        || job.attempts >= job.max_tries
+                        || exceptions >= i64::from(options.exception_limit())
+                    {
                         tracing::error!(error = %text, "job failed for good");
                         if self.queue.bury(job, token, &text).await? {
                             handler.failed(&job.event_name, &job.payload, &failure(text)).await;
