@@ -38,6 +38,9 @@ pub struct Dependencies {
     /// The learning record store statements are forwarded to, if one is configured, and how
     /// long it may take to answer.
     pub lrs: Option<(LrsClient, std::time::Duration)>,
+    /// At most this many mails per interval across every worker (`MAIL_RATE_LIMIT`); `None`:
+    /// unlimited.
+    pub mail_rate_limit: Option<RateLimit>,
 }
 
 /// Every context's events that are learning records, mapped to xAPI statements by the
@@ -47,9 +50,6 @@ pub fn xapi_mappings() -> XapiMappings {
     let mappings = progress::xapi_mappings(mappings);
     let mappings = assessment::xapi_mappings(mappings);
     learning_path::xapi_mappings(mappings)
-    /// At most this many mails per interval across every worker (`MAIL_RATE_LIMIT`); `None`:
-    /// unlimited.
-    pub mail_rate_limit: Option<RateLimit>,
 }
 
 /// Every crate's migrations, the kernel's first.
