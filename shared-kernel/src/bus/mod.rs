@@ -31,6 +31,7 @@ pub use listener::{
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
 };
+pub(crate) use broadcast_rows::ADMIN_EVENTS_CHANNEL;
 pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,

@@ -225,8 +225,8 @@ impl Worker {
                 Some(commit_watch::start(db, topic, self.bus.wake().clone(), counters.idle.clone()).await)
             }
         };
-        let _pruning =
-            (!self.options.stop_when_empty).then(|| PruneTask::start(&self.bus, self.options.broadcast_retention));
+        let _pruning = (!self.options.stop_when_empty)
+            .then(|| PruneTask::start(&self.bus, self.options.broadcast_retention, self.options.queues()));
         let mut tasks = tokio::task::JoinSet::new();
         for slot in 0..slots {
             let worker = self.clone();
