@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use course::CourseService;
 use shared_kernel::broadcast::Tailer;
-use shared_kernel::metrics::MetricsExporter;
 use shared_kernel::http::redacted_uri;
 use shared_kernel::http::{
     ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, http_metrics, idempotency, request_context,
 };
+use shared_kernel::metrics::MetricsExporter;
 use shared_kernel::{Shutdown, Worker, WorkerOptions, WorkerReport};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};

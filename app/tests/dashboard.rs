@@ -72,7 +72,12 @@ fn run_ok(args: &[&str]) -> String {
 fn failed_jobs(url: &str) -> Vec<String> {
     run_ok(&["--database-url", url, "queue", "failed", "--json"])
         .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -132,7 +137,13 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
     let (course, _) = published_course(&client, &api, &instructor, "Observabilitas").await;
     for (name, email) in [("Siti", "siti@example.id"), ("Budi", "budi@example.id")] {
         let (_, learner) = sign_up(&client, &api, name, email).await;
-        post(&client, format!("{api}/api/courses/{course}/enrollments"), &learner, json!({})).await;
+        post(
+            &client,
+            format!("{api}/api/courses/{course}/enrollments"),
+            &learner,
+            json!({}),
+        )
+        .await;
     }
     let started = Instant::now();
     let failed = loop {
@@ -177,12 +188,30 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
         )
         .await
         .unwrap();
-    let names: Vec<&str> = shown["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-    for event in ["course.published", "enrollment.created", "enrollment.completed", "lesson.completed"] {
+    let names: Vec<&str> = shown["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for event in [
+        "course.published",
+        "enrollment.created",
+        "enrollment.completed",
+        "lesson.completed",
+    ] {
         assert!(names.contains(&event), "{event} in the last hour's counts: {names:?}");
     }
-    assert!(shown["recent"].as_u64().unwrap() >= 10, "the latest events are listed: {shown}");
-    let queues: Vec<&str> = shown["queues"].as_array().unwrap().iter().map(|q| q.as_str().unwrap()).collect();
+    assert!(
+        shown["recent"].as_u64().unwrap() >= 10,
+        "the latest events are listed: {shown}"
+    );
+    let queues: Vec<&str> = shown["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_str().unwrap())
+        .collect();
     for queue in ["default", "notifications", "webhooks"] {
         assert!(queues.contains(&queue), "{queue}: {queues:?}");
     }
@@ -192,9 +221,12 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
     // Retry: the receiver works again; the job leaves the list and is delivered.
     hook.failing.store(false, Ordering::SeqCst);
     let before = hook.received.load(Ordering::SeqCst);
-    page.eval(&format!("document.querySelector('#failed-{} .retry').click(); true", failed[0]))
-        .await
-        .unwrap();
+    page.eval(&format!(
+        "document.querySelector('#failed-{} .retry').click(); true",
+        failed[0]
+    ))
+    .await
+    .unwrap();
     page.wait_for(
         &format!(
             "document.getElementById('notice') && document.getElementById('notice').textContent.includes('{0}') \
@@ -208,9 +240,12 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
     until("the retried delivery", || hook.received.load(Ordering::SeqCst) > before).await;
 
     // Forget: the other leaves the list and the table.
-    page.eval(&format!("document.querySelector('#failed-{} .forget').click(); true", failed[1]))
-        .await
-        .unwrap();
+    page.eval(&format!(
+        "document.querySelector('#failed-{} .forget').click(); true",
+        failed[1]
+    ))
+    .await
+    .unwrap();
     page.wait_for(
         &format!(
             "document.getElementById('notice') && document.getElementById('notice').textContent.includes('{0}') \
@@ -224,10 +259,18 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
     until("no failed job left", || failed_jobs(url).is_empty()).await;
 
     // The live tail: an enrollment made through the API appears without a reload.
-    page.wait_for("window.tailOpened >= 1", WAIT).await.expect("the live tail connects");
+    page.wait_for("window.tailOpened >= 1", WAIT)
+        .await
+        .expect("the live tail connects");
     page.eval("window.sameDocument = true").await.unwrap();
     let (_, learner) = sign_up(&client, &api, "Dewi", "dewi@example.id").await;
-    let enrollment = post(&client, format!("{api}/api/courses/{course}/enrollments"), &learner, json!({})).await;
+    let enrollment = post(
+        &client,
+        format!("{api}/api/courses/{course}/enrollments"),
+        &learner,
+        json!({}),
+    )
+    .await;
     let enrollment = enrollment["id"].as_str().unwrap().to_owned();
     page.wait_for(
         &format!(
@@ -238,7 +281,11 @@ async fn scenario(chromium: &std::path::Path, url: &str, screenshot: bool) {
     )
     .await
     .expect("the new enrollment in the live tail");
-    assert_eq!(page.eval("window.sameDocument").await.unwrap(), json!(true), "no reload");
+    assert_eq!(
+        page.eval("window.sameDocument").await.unwrap(),
+        json!(true),
+        "no reload"
+    );
 
     if screenshot {
         let png = page.screenshot(1400).await.expect("a screenshot");

@@ -24,8 +24,8 @@ use shared_kernel::testing::TestDb;
 use shared_kernel::testing::sse::SseStream;
 use shared_kernel::users::{Role, create_user_with_role, issue_token, revoke_tokens};
 use shared_kernel::{
-    AuditLog, AuditQuery, Clock, LogDomainEvent, DomainEvent, Envelope, EventBus, JobContext, ListenerError, ManualClock, Queue,
-    QueueOptions, QueuedListener, Registry, UserId,
+    AuditLog, AuditQuery, Clock, DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent,
+    ManualClock, Queue, QueueOptions, QueuedListener, Registry, UserId,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -150,7 +150,11 @@ impl Server {
             .iter()
             .find(|c| c.starts_with("enteraksi_login_csrf="))
             .expect("the form's CSRF cookie");
-        let value = login["enteraksi_login_csrf=".len()..].split(';').next().unwrap().to_owned();
+        let value = login["enteraksi_login_csrf=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         assert!(page.contains(&format!("value=\"{value}\"")), "the form carries it");
         let (status, cookies, _) = self
             .post(
@@ -185,7 +189,10 @@ fn csrf(page: &str) -> String {
     page[at..at + 64].to_owned()
 }
 
-on_both!(the_dashboard_is_for_admins_and_its_forms_need_the_csrf_token, dashboard_scenario);
+on_both!(
+    the_dashboard_is_for_admins_and_its_forms_need_the_csrf_token,
+    dashboard_scenario
+);
 async fn dashboard_scenario(db: TestDb) {
     // Arrange: an admin, a learner, two items whose listener gives up (two failed jobs), a note
     // with markup in its data.
@@ -206,17 +213,25 @@ async fn dashboard_scenario(db: TestDb) {
     // Anyone but an admin is refused, by bearer token or by session cookie.
     let (status, _, _) = server.get("/admin", None, Some(&learner)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = server.get("/admin", Some(&format!("enteraksi_session={learner}")), None).await;
+    let (status, _, _) = server
+        .get("/admin", Some(&format!("enteraksi_session={learner}")), None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, cookies) = server.sign_in(&learner).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(!cookies.iter().any(|c| c.starts_with("enteraksi_session=")), "{cookies:?}");
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("enteraksi_session=")),
+        "{cookies:?}"
+    );
     // Signing in without the form's CSRF value sets no session.
     let (status, cookies, _) = server
         .post("/admin/login", "", &[("csrf", "x"), ("token", &admin)])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(!cookies.iter().any(|c| c.starts_with("enteraksi_session=")), "{cookies:?}");
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("enteraksi_session=")),
+        "{cookies:?}"
+    );
 
     // The admin signs in: the session cookie is HttpOnly and SameSite=Strict.
     let (status, cookies) = server.sign_in(&admin).await;
@@ -226,22 +241,36 @@ async fn dashboard_scenario(db: TestDb) {
         .find(|c| c.starts_with("enteraksi_session="))
         .expect("a session cookie");
     let flags: Vec<&str> = session.split(';').map(str::trim).collect();
-    assert!(flags.contains(&"HttpOnly") && flags.contains(&"SameSite=Strict") && flags.contains(&"Path=/"), "{session}");
+    assert!(
+        flags.contains(&"HttpOnly") && flags.contains(&"SameSite=Strict") && flags.contains(&"Path=/"),
+        "{session}"
+    );
     let cookie = flags[0].to_owned();
 
     // The dashboard: the events, the queue, the failed jobs; data escaped.
     let (status, _, page) = server.get("/admin", Some(&cookie), None).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("<tr data-event=\"item.created\"><td>item.created</td><td class=\"n\">2</td>"), "{page}");
+    assert!(
+        page.contains("<tr data-event=\"item.created\"><td>item.created</td><td class=\"n\">2</td>"),
+        "{page}"
+    );
     assert!(page.contains("data-queue=\"default\""));
     assert!(page.contains("Ana &lt;Admin&gt;"));
     for id in &failed {
         assert!(page.contains(&format!("id=\"failed-{id}\"")));
     }
-    assert!(!page.contains("<script>alert") && !page.contains("<img src=x"), "markup in data is escaped");
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(
+        !page.contains("<script>alert") && !page.contains("<img src=x"),
+        "markup in data is escaped"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && page.contains("&lt;img src=x onerror=alert(1)&gt;")
+    );
     let (_, _, bearer_page) = server.get("/admin?tag=%3Cb%3E", None, Some(&admin)).await;
-    assert!(bearer_page.contains("value=\"&lt;b&gt;\""), "filters echoed escaped, bearer tokens work too");
+    assert!(
+        bearer_page.contains("value=\"&lt;b&gt;\""),
+        "filters echoed escaped, bearer tokens work too"
+    );
     let token = csrf(&page);
 
     // Without the CSRF token (or with another), Retry and Forget change nothing.
@@ -259,11 +288,19 @@ async fn dashboard_scenario(db: TestDb) {
 
     // Forget deletes one; Retry puts the other back on its queue.
     let (status, _, _) = server
-        .post(&format!("/admin/failed-jobs/{}/forget", failed[0]), &cookie, &[("csrf", &token)])
+        .post(
+            &format!("/admin/failed-jobs/{}/forget", failed[0]),
+            &cookie,
+            &[("csrf", &token)],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _, _) = server
-        .post(&format!("/admin/failed-jobs/{}/retry", failed[1]), &cookie, &[("csrf", &token)])
+        .post(
+            &format!("/admin/failed-jobs/{}/retry", failed[1]),
+            &cookie,
+            &[("csrf", &token)],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(server.failed_ids().await.is_empty());
@@ -273,7 +310,11 @@ async fn dashboard_scenario(db: TestDb) {
         .unwrap();
     assert_eq!(waiting, 1, "the retried job waits for a worker");
     let (status, _, body) = server
-        .post(&format!("/admin/failed-jobs/{}/retry", failed[1]), &cookie, &[("csrf", &token)])
+        .post(
+            &format!("/admin/failed-jobs/{}/retry", failed[1]),
+            &cookie,
+            &[("csrf", &token)],
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("failed_job_not_found"));
@@ -284,7 +325,12 @@ async fn dashboard_scenario(db: TestDb) {
     assert!(body.contains("actor: `nobody` is not a user id"), "{body}");
     let admin_id = {
         let mut conn = server.bus.db().pool().acquire().await.unwrap();
-        shared_kernel::users::authenticate(&mut conn, &admin).await.unwrap().unwrap().user.id()
+        shared_kernel::users::authenticate(&mut conn, &admin)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id()
     };
     let mut conn = server.bus.db().writer().acquire().await.unwrap();
     revoke_tokens(&mut conn, admin_id, chrono::Utc::now()).await.unwrap();
@@ -292,18 +338,30 @@ async fn dashboard_scenario(db: TestDb) {
     let (status, cookies, page) = server.get("/admin", Some(&cookie), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("session has ended"), "{page}");
-    assert!(cookies.iter().any(|c| c.starts_with("enteraksi_session=;") && c.contains("Max-Age=0")), "{cookies:?}");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("enteraksi_session=;") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
     db.cleanup().await;
 }
 
-on_both!(the_admins_channel_carries_every_committed_event_to_admins_only, channel_scenario);
+on_both!(
+    the_admins_channel_carries_every_committed_event_to_admins_only,
+    channel_scenario
+);
 async fn channel_scenario(db: TestDb) {
     let server = Server::start(&db).await;
     let (_, admin) = server.person("Ana", Role::Admin).await;
     let (_, learner) = server.person("Lia", Role::Learner).await;
     let url = format!("{}/api/broadcasting/stream?channels=private-admin.events", server.base);
     let refused = SseStream::open(&url, &[("cookie", &format!("enteraksi_session={learner}"))]).await;
-    assert_eq!(refused.err().map(|(status, _)| status), Some(403), "a learner may not listen");
+    assert_eq!(
+        refused.err().map(|(status, _)| status),
+        Some(403),
+        "a learner may not listen"
+    );
     // The dashboard's session cookie authenticates the stream.
     let mut stream = SseStream::open(&url, &[("cookie", &format!("enteraksi_session={admin}"))])
         .await
@@ -311,7 +369,9 @@ async fn channel_scenario(db: TestDb) {
 
     // A rolled-back event is never broadcast; a committed one (broadcast or not) is, once.
     let mut uow = server.bus.begin();
-    uow.record(NoteMade { id: "rolled-back".into() });
+    uow.record(NoteMade {
+        id: "rolled-back".into(),
+    });
     uow.rollback().await.unwrap();
     let item = create_item(&server.bus, "one").await.unwrap();
     let mut uow = server.bus.begin();
@@ -325,8 +385,14 @@ async fn channel_scenario(db: TestDb) {
     assert_eq!(data["name"], "item.created");
     assert_eq!(data["aggregate_type"], "item");
     assert_eq!(data["aggregate_id"], item.as_str());
-    assert!(data["id"].as_str().is_some() && data["occurred_at"].as_str().is_some(), "{data}");
-    assert!(data.get("name").is_some() && data.get("metadata").is_none(), "no payload: {data}");
+    assert!(
+        data["id"].as_str().is_some() && data["occurred_at"].as_str().is_some(),
+        "{data}"
+    );
+    assert!(
+        data.get("name").is_some() && data.get("metadata").is_none(),
+        "no payload: {data}"
+    );
     assert_eq!(got[1].json()["aggregate_id"], "kept");
     assert!(stream.next(Duration::from_millis(300)).await.is_none(), "nothing else");
 
@@ -356,7 +422,11 @@ async fn samples_scenario(db: TestDb) {
     assert_eq!(queue.sample_depths(&known).await.unwrap(), 2);
 
     let history = queue.depth_history(start).await.unwrap();
-    let default: Vec<i64> = history.iter().filter(|s| s.queue == "default").map(|s| s.depth).collect();
+    let default: Vec<i64> = history
+        .iter()
+        .filter(|s| s.queue == "default")
+        .map(|s| s.depth)
+        .collect();
     assert_eq!(default, vec![1, 2]);
     assert!(history.iter().filter(|s| s.queue == "idle").all(|s| s.depth == 0));
     assert!(history.windows(2).all(|w| w[0].minute <= w[1].minute), "oldest first");
@@ -370,7 +440,10 @@ async fn samples_scenario(db: TestDb) {
     db.cleanup().await;
 }
 
-on_both!(the_audit_log_counts_per_name_and_minute_and_lists_the_latest, audit_scenario);
+on_both!(
+    the_audit_log_counts_per_name_and_minute_and_lists_the_latest,
+    audit_scenario
+);
 async fn audit_scenario(db: TestDb) {
     let server = Server::start(&db).await;
     let start = server.clock.now();
@@ -383,7 +456,10 @@ async fn audit_scenario(db: TestDb) {
 
     let counts = audit.count_per_minute(&AuditQuery::new().from(start)).await.unwrap();
     let counts: Vec<(String, i64)> = counts.into_iter().map(|c| (c.event_name, c.count)).collect();
-    assert_eq!(counts, vec![("item.created".to_owned(), 3), ("item.created".to_owned(), 1)]);
+    assert_eq!(
+        counts,
+        vec![("item.created".to_owned(), 3), ("item.created".to_owned(), 1)]
+    );
     let filtered = audit
         .count_per_minute(&AuditQuery::new().event_name("note.made"))
         .await
@@ -392,7 +468,10 @@ async fn audit_scenario(db: TestDb) {
 
     let latest = audit.query(&AuditQuery::new().latest(2)).await.unwrap();
     assert_eq!(latest.len(), 2);
-    assert_eq!(latest[1].aggregate_id, last, "still in occurrence order, ending with the newest");
+    assert_eq!(
+        latest[1].aggregate_id, last,
+        "still in occurrence order, ending with the newest"
+    );
     assert!(latest[0].occurred_at <= latest[1].occurred_at);
     db.cleanup().await;
 }

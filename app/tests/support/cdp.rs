@@ -277,7 +277,10 @@ impl Page {
                 .unwrap_or(900);
         }
         let shot = self
-            .call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }))
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true }),
+            )
             .await?;
         let data = shot["data"]
             .as_str()

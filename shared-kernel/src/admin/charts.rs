@@ -86,7 +86,12 @@ pub(super) fn events_per_minute(per_minute: &[i64], since: DateTime<Utc>) -> Str
 
 /// Queue depth: a line per queue through its samples (a dot where only one), and its name in
 /// the legend. `current` (the figures read now) ends each line at the present minute.
-pub(super) fn queue_depth(samples: &[DepthSample], current: &[(String, i64)], since: DateTime<Utc>, minutes: i64) -> String {
+pub(super) fn queue_depth(
+    samples: &[DepthSample],
+    current: &[(String, i64)],
+    since: DateTime<Utc>,
+    minutes: i64,
+) -> String {
     let mut queues: Vec<&str> = samples.iter().map(|s| s.queue.as_str()).collect();
     queues.extend(current.iter().map(|(q, _)| q.as_str()));
     queues.sort_unstable();

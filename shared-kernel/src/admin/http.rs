@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 
 use super::figures::{DashboardQuery, gather};
 use super::session::{
-    clear_login_csrf_cookie, clear_session_cookie, csrf_for, login_csrf, login_csrf_cookie, new_login_csrf,
-    new_nonce, same, session_cookie,
+    clear_login_csrf_cookie, clear_session_cookie, csrf_for, login_csrf, login_csrf_cookie, new_login_csrf, new_nonce,
+    same, session_cookie,
 };
 use super::{AdminState, PageError, page};
 use crate::http::{ApiError, Caller, session_token};
@@ -228,7 +228,10 @@ async fn retry(
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     checked_admin(&state, &headers, &body).await?;
-    Queue::new(state.api.bus.clone()).retry(&id).await.map_err(queue_error)?;
+    Queue::new(state.api.bus.clone())
+        .retry(&id)
+        .await
+        .map_err(queue_error)?;
     Ok(done("retried", &id))
 }
 
@@ -241,6 +244,9 @@ async fn forget(
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     checked_admin(&state, &headers, &body).await?;
-    Queue::new(state.api.bus.clone()).forget(&id).await.map_err(queue_error)?;
+    Queue::new(state.api.bus.clone())
+        .forget(&id)
+        .await
+        .map_err(queue_error)?;
     Ok(done("forgotten", &id))
 }

@@ -81,7 +81,9 @@ fn document(title: &str, body: &str) -> String {
 
 /// The sign-in form: the admin's API token, and the form's CSRF value.
 pub(super) fn login(message: Option<&str>, csrf: &str) -> String {
-    let message = message.map_or(String::new(), |m| format!("<p class=\"error\" id=\"message\">{}</p>", esc(m)));
+    let message = message.map_or(String::new(), |m| {
+        format!("<p class=\"error\" id=\"message\">{}</p>", esc(m))
+    });
     document(
         "Enteraksi: sign in",
         &format!(
@@ -122,6 +124,16 @@ fn duration(d: Option<Duration>) -> String {
         Some(d) if d < Duration::from_secs(120) => format!("{:.1} s", d.as_secs_f64()),
         Some(d) => format!("{:.0} min", d.as_secs_f64() / 60.0),
     }
+}
+
+/// An id (or a tag ending in one) cut to its first characters, whole in its tooltip.
+fn short(text: &str) -> String {
+    let cut = match text.rsplit_once(':') {
+        Some((kind, id)) if id.len() > 12 => format!("{kind}:{}…", id.chars().take(8).collect::<String>()),
+        None if text.len() > 12 => format!("{}…", text.chars().take(8).collect::<String>()),
+        _ => text.to_owned(),
+    };
+    format!("<code title=\"{}\">{}</code>", esc(text), esc(&cut))
 }
 
 fn filter_input(name: &str, label: &str, value: &Option<String>, hint: &str) -> String {
@@ -174,41 +186,6 @@ pub(super) fn dashboard(d: &Dashboard, user: &str, csrf: &str, query: &Dashboard
          <ol id=\"tail\" reversed></ol><script type=\"application/json\" id=\"event-names\">{names}</script>\
          <script nonce=\"{nonce}\">{TAIL_SCRIPT}</script></section>"
     );
-
-    // Recent events with filters.
-    let _ = write!(
-        body,
-        "<section class=\"wide\"><h2>Recent events</h2><form method=\"get\" action=\"/admin\" id=\"filters\">{}{}{}{}{}{}\
-         <button type=\"submit\">Filter</button> <a href=\"/admin\">clear</a></form>\
-         <table id=\"recent\"><thead><tr><th>occurred (UTC)</th><th>event</th><th>aggregate</th><th>actor</th><th>tags</th>\
-         <th>correlation</th></tr></thead><tbody>",
-        filter_input("event", "name", &query.event, "enrollment.created"),
-        filter_input("aggregate", "aggregate", &query.aggregate, "type or type:id"),
-        filter_input("tag", "tag", &query.tag, "course:<id>"),
-        filter_input("actor", "actor", &query.actor, "user id"),
-        filter_input("correlation", "correlation", &query.correlation, "correlation id"),
-        filter_input("limit", "limit", &query.limit, "50"),
-    );
-    if d.recent.is_empty() {
-        body.push_str("<tr><td colspan=\"6\" class=\"muted\">No event matches.</td></tr>");
-    }
-    for e in &d.recent {
-        let _ = write!(
-            body,
-            "<tr data-event-id=\"{}\"><td>{}</td><td>{}</td><td>{}:<code>{}</code> v{}</td><td><code>{}</code></td>\
-             <td>{}</td><td><code>{}</code></td></tr>",
-            esc(&e.event_id.to_string()),
-            e.occurred_at.format("%Y-%m-%d %H:%M:%S%.3f"),
-            esc(&e.event_name),
-            esc(&e.aggregate_type),
-            esc(&e.aggregate_id),
-            e.aggregate_version,
-            e.actor_id.map_or("system".to_owned(), |a| a.to_string()),
-            e.tags.iter().map(|t| format!("<code>{}</code>", esc(t))).collect::<Vec<_>>().join(" "),
-            e.correlation_id,
-        );
-    }
-    body.push_str("</tbody></table></section>");
 
     // Events per name.
     body.push_str(
@@ -305,7 +282,44 @@ pub(super) fn dashboard(d: &Dashboard, user: &str, csrf: &str, query: &Dashboard
             "<tr><td colspan=\"6\" class=\"muted\">More failed jobs: <code>enteraksi queue failed</code> lists them all.</td></tr>",
         );
     }
-    body.push_str("</tbody></table></section></main>");
+    body.push_str("</tbody></table></section>");
+    // Recent events with filters.
+    let _ = write!(
+        body,
+        "<section class=\"wide\"><h2>Recent events</h2><form method=\"get\" action=\"/admin\" id=\"filters\">{}{}{}{}{}{}\
+         <button type=\"submit\">Filter</button> <a href=\"/admin\">clear</a></form>\
+         <table id=\"recent\"><thead><tr><th>occurred (UTC)</th><th>event</th><th>aggregate</th><th>actor</th><th>tags</th>\
+         <th>correlation</th></tr></thead><tbody>",
+        filter_input("event", "name", &query.event, "enrollment.created"),
+        filter_input("aggregate", "aggregate", &query.aggregate, "type or type:id"),
+        filter_input("tag", "tag", &query.tag, "course:<id>"),
+        filter_input("actor", "actor", &query.actor, "user id"),
+        filter_input("correlation", "correlation", &query.correlation, "correlation id"),
+        filter_input("limit", "limit", &query.limit, "50"),
+    );
+    if d.recent.is_empty() {
+        body.push_str("<tr><td colspan=\"6\" class=\"muted\">No event matches.</td></tr>");
+    }
+    for e in &d.recent {
+        let _ = write!(
+            body,
+            "<tr data-event-id=\"{}\"><td title=\"{}\">{}</td><td>{}</td><td>{}:{} v{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(&e.event_id.to_string()),
+            e.occurred_at.format("%Y-%m-%d %H:%M:%S%.6f UTC"),
+            e.occurred_at.format("%H:%M:%S%.3f"),
+            esc(&e.event_name),
+            esc(&e.aggregate_type),
+            short(&e.aggregate_id),
+            e.aggregate_version,
+            e.actor_id.map_or("system".to_owned(), |a| short(&a.to_string())),
+            e.tags.iter().map(|t| short(t)).collect::<Vec<_>>().join(" "),
+            short(&e.correlation_id.to_string()),
+        );
+    }
+    body.push_str("</tbody></table></section>");
+
+    body.push_str("</main>");
     document("Enteraksi: events dashboard", &body)
 }
 
@@ -336,6 +350,18 @@ for (const name of names) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_id_is_cut_and_kept_whole_in_its_tooltip() {
+        let id = "0193a3e4-5b6c-7d8e-9f00-112233445566";
+        assert_eq!(short(id), format!("<code title=\"{id}\">0193a3e4…</code>"));
+        assert_eq!(
+            short(&format!("course:{id}")),
+            format!("<code title=\"course:{id}\">course:0193a3e4…</code>")
+        );
+        assert_eq!(short("system"), "<code title=\"system\">system</code>");
+        assert_eq!(short("<a:b>"), "<code title=\"&lt;a:b&gt;\">&lt;a:b&gt;</code>");
+    }
 
     #[test]
     fn markup_in_data_is_escaped() {

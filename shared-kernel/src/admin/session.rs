@@ -115,7 +115,10 @@ mod tests {
         let cookie = session_cookie(&plain, "ek_x");
         let cookie = cookie.to_str().unwrap();
         assert!(cookie.starts_with("enteraksi_session=ek_x; Path=/;"), "{cookie}");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         assert!(!cookie.contains("Secure"), "{cookie}");
         let mut https = HeaderMap::new();
         https.insert("x-forwarded-proto", HeaderValue::from_static("https"));

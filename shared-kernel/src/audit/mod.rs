@@ -254,9 +254,7 @@ impl AuditLog {
         });
         // `occurred_at` is stored as `YYYY-MM-DDTHH:MM:SS.ffffffZ`: its first 16 characters name
         // the minute, on either backend.
-        let mut sql = String::from(
-            "SELECT event_name, SUBSTR(occurred_at, 1, 16), COUNT(*) FROM domain_event_log",
-        );
+        let mut sql = String::from("SELECT event_name, SUBSTR(occurred_at, 1, 16), COUNT(*) FROM domain_event_log");
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));

@@ -122,7 +122,12 @@ mod tests {
             authorize(RULES, "private-admin.events", instructor),
             Err(ChannelRefusal::AdminsOnly("private-admin.events".to_owned()))
         );
-        for refused in ["admin.events", "private-admin.events ", "private-admin.event", "PRIVATE-ADMIN.EVENTS"] {
+        for refused in [
+            "admin.events",
+            "private-admin.events ",
+            "private-admin.event",
+            "PRIVATE-ADMIN.EVENTS",
+        ] {
             assert!(
                 matches!(authorize(RULES, refused, admin), Err(ChannelRefusal::Unknown(_))),
                 "{refused:?} must be refused as unknown"

@@ -17,6 +17,7 @@ pub(crate) mod registry;
 pub(crate) mod uow;
 mod upcast;
 
+pub(crate) use broadcast_rows::ADMIN_EVENTS_CHANNEL;
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
 pub use broadcaster::{BroadcastMessage, Broadcaster, NullBroadcaster};
@@ -31,7 +32,6 @@ pub use listener::{
 pub use registry::{
     EventListing, EventSubscriber, ListenerListing, Mode, QueueOptions, Registry, RegistryBuilder, RegistryError,
 };
-pub(crate) use broadcast_rows::ADMIN_EVENTS_CHANNEL;
 pub(crate) use uow::conflict_backoff;
 pub use uow::{
     CONFLICT_RETRIES, CommitObserver, Committed, EventBus, EventBusBuilder, UnitOfWork, UowError, is_conflict,

@@ -142,7 +142,11 @@ fn quantile(q: f64, buckets: &[(f64, u64)]) -> Option<f64> {
                 return Some(lower.0);
             }
             let inside = (count - lower.1) as f64;
-            let share = if inside > 0.0 { (rank - lower.1 as f64) / inside } else { 1.0 };
+            let share = if inside > 0.0 {
+                (rank - lower.1 as f64) / inside
+            } else {
+                1.0
+            };
             return Some(lower.0 + (bound - lower.0) * share);
         }
         lower = (bound, count);

@@ -55,7 +55,15 @@ impl Queue {
         let values: Vec<String> = (0..stats.len())
             .map(|i| {
                 let n = i * 6;
-                format!("(${}, ${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5, n + 6)
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                )
             })
             .collect();
         // Only placeholder numbers are interpolated; every value is bound.
@@ -122,7 +130,9 @@ mod tests {
 
     #[test]
     fn a_time_falls_in_the_minute_that_starts_at_its_truncation() {
-        let at = DateTime::parse_from_rfc3339("2026-12-02T18:25:59.999Z").unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-12-02T18:25:59.999Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(minute_of(at).to_rfc3339(), "2026-12-02T18:25:00+00:00");
     }
 }
