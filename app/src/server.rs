@@ -1,5 +1,6 @@
-//! `enteraksi serve`: the LMS over HTTP. Each context owns its routes; this module mounts them
-//! and the operations routes ([`crate::ops`]: `/healthz`, `/readyz`, `/metrics`), adds what every
+//! `enteraksi serve`: the LMS over HTTP. Each context owns its routes; this module mounts them,
+//! the kernel's events dashboard ([`shared_kernel::admin`]: `/admin`) and the operations routes
+//! ([`crate::ops`]: `/healthz`, `/readyz`, `/metrics`), adds what every
 //! request gets (request and correlation ids, tracing, request metrics, a body limit, a
 //! per-request timeout, CORS) and runs the server with the queue workers embedded.
 
@@ -19,6 +20,7 @@ use shared_kernel::http::redacted_uri;
 use shared_kernel::http::{
     ApiError, ApiState, CORRELATION_HEADER, REQUEST_ID_HEADER, http_metrics, idempotency, request_context,
 };
+use shared_kernel::metrics::MetricsExporter;
 use shared_kernel::{Shutdown, Worker, WorkerOptions, WorkerReport};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -137,6 +139,11 @@ pub fn router(app: &Application, cors_origins: &[HeaderValue], ops: Ops) -> Rout
             app.live().clone(),
             &Application::broadcast_channels(),
         ))
+        .merge(shared_kernel::admin::routes(shared_kernel::admin::AdminState::new(
+            ApiState { bus: app.bus().clone() },
+            MetricsExporter::new(app.bus().clone(), app.queues()),
+            app.queues(),
+        )))
         .merge(crate::ops::routes(ops))
         // Kept for probes configured before `/healthz`; undocumented.
         .route("/health", get(|| async { "ok" }))

@@ -11,6 +11,7 @@
 //! * [`LogDomainEvent`] / [`AuditLog`]: the audit trail and its queries;
 //! * [`broadcast`]: live broadcasts from a log written with each commit, over SSE and WebSocket;
 //! * [`metrics`]: the Prometheus metrics (names, recording, rendering with the queue gauges);
+//! * [`admin`]: the events dashboard (`GET /admin`), drawn from the queries above;
 //! * [`notifications`], [`users`]: database and mail notifications to the people events name;
 //! * [`integrations`]: external systems fed by events ([`integrations::webhooks`],
 //!   [`integrations::xapi`]);
@@ -28,6 +29,7 @@
 //! uow.commit().await?;                           // listeners, audit, outbox, commit, broadcast
 //! ```
 
+pub mod admin;
 pub mod http;
 pub mod ids;
 pub mod integrations;
@@ -65,8 +67,8 @@ pub use ids::{
     LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId, WebhookEndpointId,
 };
 pub use queue::{
-    DEFAULT_BROADCAST_RETENTION, FailedJob, Queue, QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker,
-    WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel,
+    DEFAULT_BROADCAST_RETENTION, DEPTH_HISTORY_RETENTION, DepthSample, FailedJob, Queue, QueueError, QueueStats,
+    Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel,
 };
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.

@@ -253,6 +253,41 @@ impl Page {
         Ok(result["result"].get("value").cloned().unwrap_or(Value::Null))
     }
 
+    /// Calls the DevTools method `method` on this page (e.g. `Page.captureScreenshot`) and
+    /// returns its result.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value> {
+        self.connection.call(Some(&self.session), method, params).await
+    }
+
+    /// A PNG of the whole page, `width` CSS pixels wide (its full height, not just the viewport).
+    pub async fn screenshot(&self, width: u32) -> Result<Vec<u8>> {
+        use base64::Engine as _;
+        let mut height = 900;
+        // Twice: the page's height at `width` is known once it is laid out at that width.
+        for _ in 0..2 {
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+            )
+            .await?;
+            height = self
+                .eval("document.documentElement.scrollHeight")
+                .await?
+                .as_u64()
+                .unwrap_or(900);
+        }
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true }),
+            )
+            .await?;
+        let data = shot["data"]
+            .as_str()
+            .ok_or_else(|| anyhow!("Page.captureScreenshot gave no data: {shot}"))?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(data)?)
+    }
+
     /// Evaluates `js` every 50 ms until its value is truthy (not `null`, `undefined` or `false`)
     /// and returns it; after `timeout`, an error naming the expression and its last value.
     /// Exceptions while polling (say, before the page has loaded) count as not yet.

@@ -93,6 +93,7 @@ pub struct AuditQuery {
     tag: Option<String>,
     after: Option<EventId>,
     limit: Option<u32>,
+    latest: bool,
 }
 
 impl AuditQuery {
@@ -154,6 +155,25 @@ impl AuditQuery {
         self.limit = Some(limit);
         self
     }
+
+    /// The last `limit` rows instead of the first (the most recent; still returned in order).
+    /// Not with [`after`](Self::after), whose pages run forward.
+    pub fn latest(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self.latest = true;
+        self
+    }
+}
+
+/// How many audited events of one name occurred in one minute ([`AuditLog::count_per_minute`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteCount {
+    /// The event name.
+    pub event_name: String,
+    /// The minute's start.
+    pub minute: DateTime<Utc>,
+    /// How many.
+    pub count: i64,
 }
 
 #[derive(FromRow)]
@@ -222,10 +242,51 @@ impl AuditLog {
         let mut conn = self.db.pool().acquire().await?;
         query_with(&mut conn, query).await
     }
+
+    /// How many rows matching `query`'s filters occurred per event name and minute (its cursor
+    /// and limit do not apply), by name then minute. The events dashboard's "last hour" figures.
+    #[tracing::instrument(name = "count the audit log per minute", skip(self))]
+    pub async fn count_per_minute(&self, query: &AuditQuery) -> Result<Vec<MinuteCount>, AuditError> {
+        let (clauses, binds) = filters(&AuditQuery {
+            after: None,
+            limit: None,
+            latest: false,
+            ..query.clone()
+        });
+        // `occurred_at` is stored as `YYYY-MM-DDTHH:MM:SS.ffffffZ`: its first 16 characters name
+        // the minute, on either backend.
+        let mut sql = String::from("SELECT event_name, SUBSTR(occurred_at, 1, 16), COUNT(*) FROM domain_event_log");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" GROUP BY event_name, SUBSTR(occurred_at, 1, 16) ORDER BY 1, 2");
+        // Only fixed fragments and placeholder numbers are interpolated; every value is bound.
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        q.fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(event_name, minute, count)| {
+                let minute = from_db_text(&format!("{minute}:00Z")).map_err(|e| AuditError::Corrupt {
+                    event_id: format!("(an event {event_name} at {minute})"),
+                    reason: e.to_string(),
+                })?;
+                Ok(MinuteCount {
+                    event_name,
+                    minute,
+                    count,
+                })
+            })
+            .collect()
+    }
 }
 
-/// Rows matching `query` through any connection (e.g. inside a unit of work).
-pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<Vec<AuditEntry>, AuditError> {
+/// The WHERE clauses of `query`'s filters (and cursor) with their values, numbered `$1`, ….
+fn filters(query: &AuditQuery) -> (Vec<String>, Vec<String>) {
     let mut clauses = Vec::new();
     let mut binds: Vec<String> = Vec::new();
     let mut push = |clause: &str, value: String, binds: &mut Vec<String>| {
@@ -272,6 +333,13 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
         };
         push(clause, after.to_string(), &mut binds);
     }
+    (clauses, binds)
+}
+
+/// Rows matching `query` through any connection (e.g. inside a unit of work).
+pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<Vec<AuditEntry>, AuditError> {
+    let (clauses, binds) = filters(query);
+    let one_aggregate = matches!(&query.aggregate, Some((_, Some(_))));
     let mut sql = String::from(
         "SELECT event_id, event_name, aggregate_type, aggregate_id, actor_id, metadata, occurred_at, \
          created_at, correlation_id, causation_id, aggregate_version FROM domain_event_log",
@@ -280,10 +348,11 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
     }
-    sql.push_str(if one_aggregate {
-        " ORDER BY aggregate_version"
-    } else {
-        " ORDER BY occurred_at, event_id"
+    sql.push_str(match (one_aggregate, query.latest) {
+        (true, false) => " ORDER BY aggregate_version",
+        (true, true) => " ORDER BY aggregate_version DESC",
+        (false, false) => " ORDER BY occurred_at, event_id",
+        (false, true) => " ORDER BY occurred_at DESC, event_id DESC",
     });
     if let Some(limit) = query.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
@@ -299,6 +368,9 @@ pub async fn query_with(conn: &mut AnyConnection, query: &AuditQuery) -> Result<
         .into_iter()
         .map(AuditRow::into_entry)
         .collect::<Result<_, _>>()?;
+    if query.latest {
+        entries.reverse();
+    }
     with_tags(conn, &mut entries).await?;
     // Personal fields are stored sealed: revealed, or `[erased]` for an erased person.
     let mut metadata: Vec<&mut Value> = entries.iter_mut().map(|e| &mut e.metadata).collect();

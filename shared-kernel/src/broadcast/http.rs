@@ -9,7 +9,10 @@
 //! | `GET /broadcasting/watch#channels=…&token=…&events=…` | a page that watches channels in a browser (`EventSource`) |
 //!
 //! The token may come as `?token=` because a browser's `EventSource` (and `WebSocket`) cannot
-//! set headers; `serve` redacts it from its logs. Every channel asked for is authorized before
+//! set headers; `serve` redacts it from its logs. A page served by the same origin may instead
+//! rely on the events dashboard's session cookie ([`SESSION_COOKIE`], HttpOnly and
+//! SameSite=Strict: a browser sends it only from this site's own pages), checked like the token.
+//! The admins' channel `private-admin.events` ([`ChannelRule::ADMIN_EVENTS`]) is always known. Every channel asked for is authorized before
 //! anything is streamed: one refused channel refuses the SSE request (403); over WebSocket it is
 //! an error message naming it, and the others keep working.
 
@@ -29,7 +32,7 @@ use serde_json::json;
 
 use super::channels::{ChannelRule, authorize};
 use super::hub::{Frame, LiveHub, Subscription};
-use crate::http::{ApiError, ApiQuery, ApiState, Caller, ErrorBody};
+use crate::http::{ApiError, ApiQuery, ApiState, Caller, ErrorBody, SESSION_COOKIE, session_token};
 use crate::metrics;
 
 /// How long a browser waits before reconnecting a dropped stream (sent first on every stream).
@@ -52,8 +55,12 @@ pub struct BroadcastState {
     rules: Arc<[ChannelRule]>,
 }
 
-/// The broadcasting routes, over `hub`, for channels `rules` allow.
+/// The broadcasting routes, over `hub`, for channels `rules` allow (and the admins' channel).
 pub fn routes(api: ApiState, hub: Arc<LiveHub>, rules: &[ChannelRule]) -> Router {
+    let mut rules = rules.to_vec();
+    if !rules.contains(&ChannelRule::ADMIN_EVENTS) {
+        rules.push(ChannelRule::ADMIN_EVENTS);
+    }
     Router::new()
         .route("/api/broadcasting/stream", get(stream))
         .route("/api/broadcasting/ws", get(websocket))
@@ -86,12 +93,12 @@ pub struct StreamQuery {
 }
 
 async fn caller(state: &BroadcastState, headers: &HeaderMap, query: &StreamQuery) -> Result<Caller, ApiError> {
-    let token = match (Caller::bearer(headers)?, query.token.as_deref()) {
-        (Some(token), _) | (None, Some(token)) => token,
-        (None, None) => {
-            return Err(ApiError::unauthorized(
-                "send an API token as `Authorization: Bearer <token>` or `?token=`",
-            ));
+    let token = match (Caller::bearer(headers)?, query.token.as_deref(), session_token(headers)) {
+        (Some(token), _, _) | (None, Some(token), _) | (None, None, Some(token)) => token,
+        (None, None, None) => {
+            return Err(ApiError::unauthorized(format!(
+                "send an API token as `Authorization: Bearer <token>` or `?token=` (or the `{SESSION_COOKIE}` cookie)"
+            )));
         }
     };
     Caller::from_token(&state.api, token).await
@@ -165,7 +172,7 @@ async fn stream(
         .collect();
     count_channels(&channels).map_err(|e| ApiError::invalid("invalid_channels", e))?;
     for channel in &channels {
-        authorize(&state.rules, channel, caller.id()).map_err(|refusal| ApiError::forbidden(refusal.to_string()))?;
+        authorize(&state.rules, channel, caller.actor()).map_err(|refusal| ApiError::forbidden(refusal.to_string()))?;
     }
     let since = match headers.get("last-event-id") {
         Some(value) => Some(position(value.to_str().unwrap_or("-"))?),
@@ -399,7 +406,7 @@ async fn command(
         }
         let mut allowed = Vec::new();
         for channel in channels {
-            match authorize(&state.rules, &channel, caller.id()) {
+            match authorize(&state.rules, &channel, caller.actor()) {
                 Ok(()) => allowed.push(channel),
                 Err(refusal) => replies.push(error(
                     "forbidden_channel",

@@ -1,5 +1,6 @@
-//! The broadcast log rows a commit writes (one per event and channel), and how positions are
-//! given on each backend; [`broadcast::log`](crate::broadcast) reads them back.
+//! The broadcast log rows a commit writes (one per event and channel, plus one per event on the
+//! admins' channel), and how positions are given on each backend;
+//! [`broadcast::log`](crate::broadcast) reads them back.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -17,16 +18,36 @@ pub(crate) struct BroadcastRow {
     pub(crate) data: String,
 }
 
+/// The admins' channel (`private-admin.events` as clients address it): every committed event,
+/// whether or not it has a broadcast of its own, as its name, id, aggregate and time (never its
+/// payload). The events dashboard's live tail listens to it.
+pub(crate) const ADMIN_EVENTS_CHANNEL: &str = "admin.events";
+
 /// The rows the dispatched events broadcast, one per (event, channel), in dispatch order. Every
-/// event with a broadcast is written, audited or not (`ProgressUpdated` is broadcast too).
+/// event with a broadcast is written, audited or not (`ProgressUpdated` is broadcast too); and
+/// every event, broadcast or not, has one row on the admins' channel: one more row in the same
+/// multi-row INSERT, so the same round trip.
 pub(crate) fn rows(events: &[SharedEnvelope]) -> Vec<BroadcastRow> {
     let mut rows = Vec::new();
     for event in events {
+        let event_id = event.meta().event_id().to_string();
+        rows.push(BroadcastRow {
+            channel: format!("private-{ADMIN_EVENTS_CHANNEL}"),
+            event: event.name(),
+            event_id: event_id.clone(),
+            data: serde_json::json!({
+                "name": event.name(),
+                "id": event_id,
+                "aggregate_type": event.aggregate_type(),
+                "aggregate_id": event.aggregate_id(),
+                "occurred_at": crate::clock::to_db_text(event.meta().occurred_at()),
+            })
+            .to_string(),
+        });
         let Some(broadcast) = event.broadcast() else {
             continue;
         };
         let data = event.metadata().to_string();
-        let event_id = event.meta().event_id().to_string();
         for channel in broadcast.channels() {
             rows.push(BroadcastRow {
                 channel: channel.address(),

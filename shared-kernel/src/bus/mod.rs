@@ -20,6 +20,7 @@ pub(crate) mod system;
 pub(crate) mod uow;
 mod upcast;
 
+pub(crate) use broadcast_rows::ADMIN_EVENTS_CHANNEL;
 #[cfg(any(test, feature = "mocks"))]
 pub use broadcaster::MockBroadcaster;
 pub use broadcaster::{BroadcastMessage, Broadcaster, NullBroadcaster};

@@ -58,6 +58,12 @@ impl MetricsExporter {
         self.handle.render()
     }
 
+    /// Each listener's runs, failures, mean and 95th-percentile duration in this process, from
+    /// the series `/metrics` renders (the events dashboard's listener table).
+    pub fn listener_figures(&self) -> Vec<super::ListenerFigures> {
+        super::listener_figures(&self.handle.render())
+    }
+
     #[tracing::instrument(name = "read the queue gauges", skip(self), level = "debug")]
     async fn refresh_queue_gauges(&self) -> Result<(), QueueError> {
         let mut cache = self.cache.lock().await;

@@ -15,8 +15,10 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 mod exporter;
+mod listeners;
 
 pub use exporter::MetricsExporter;
+pub use listeners::{ListenerFigures, listener_figures};
 
 /// Events recorded and committed, by `event` name (counted after the commit).
 pub const EVENTS_DISPATCHED: &str = "enteraksi_events_dispatched_total";

@@ -1,6 +1,6 @@
 //! The durable queue over the `jobs` table: claiming with a lease, acknowledging, retrying with
 //! backoff, burying in `failed_jobs`, and the operator's view (failed jobs, retry, forget, flush,
-//! depth and age per queue). The [`Worker`] drives it.
+//! depth and age per queue, and its history sampled by running workers). The [`Worker`] drives it.
 //!
 //! The worker's bookkeeping statements (start, acknowledge, release, retry later, bury) run
 //! again after a lost connection, with backoff, for up to [`RECONNECT_BUDGET`]: a database
@@ -15,12 +15,14 @@ use uuid::Uuid;
 
 use crate::clock::{to_db_text, to_micros};
 use crate::db::is_connection_lost;
+mod depth_history;
 mod maintenance;
 mod middleware;
 mod options;
 mod shutdown;
 mod worker;
 
+pub use depth_history::{DEPTH_HISTORY_RETENTION, DepthSample};
 pub use maintenance::DEFAULT_BROADCAST_RETENTION;
 pub use options::WorkerOptions;
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};

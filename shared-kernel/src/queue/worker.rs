@@ -228,8 +228,8 @@ impl Worker {
                 Some(commit_watch::start(db, topic, self.bus.wake().clone(), counters.idle.clone()).await)
             }
         };
-        let _pruning =
-            (!self.options.stop_when_empty).then(|| PruneTask::start(&self.bus, self.options.broadcast_retention));
+        let _pruning = (!self.options.stop_when_empty)
+            .then(|| PruneTask::start(&self.bus, self.options.broadcast_retention, self.options.queues()));
         // Catch-up listeners get the history: beside the slots, or first when draining.
         let _catching_up = if self.options.stop_when_empty {
             maintenance::catch_up(&self.bus).await;
