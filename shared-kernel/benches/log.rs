@@ -55,7 +55,9 @@ fn size(var: &str, default: u64) -> u64 {
 /// Writes `rows` audited events through the real outbox (hash chain included), 500 per commit,
 /// over `rows / 4` aggregates (four versions each).
 async fn history(bus: &EventBus, rows: u64) {
-    let aggregates: Vec<String> = (0..rows.div_ceil(4)).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let aggregates: Vec<String> = (0..rows.div_ceil(4))
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
     let mut written = 0u64;
     'outer: for version in 0..4 {
         for chunk in aggregates.chunks(500) {
@@ -128,7 +130,10 @@ async fn run(label: &str, db: TestDb, rows: u64, replayed: u64) {
     let started = Instant::now();
     let report = replay(&bus, "Counter", &filter, |_| {}).await.unwrap();
     let enqueue = started.elapsed();
-    let worker = Worker::new(bus.clone(), WorkerOptions::new(["default"]).concurrency(2).batch_size(200));
+    let worker = Worker::new(
+        bus.clone(),
+        WorkerOptions::new(["default"]).concurrency(2).batch_size(200),
+    );
     worker.run_until_empty().await.unwrap();
     let total = started.elapsed();
     assert_eq!(counter.0.load(Ordering::Relaxed), report.enqueued);

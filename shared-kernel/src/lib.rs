@@ -56,8 +56,8 @@ pub use bus::{
     ActionFailed, AnyEnvelope, Broadcast, CONFLICT_RETRIES, Channel, CommitObserver, Committed, DomainEvent, Envelope,
     EventBus, EventBusBuilder, EventListing, EventMeta, EventSubscriber, JobContext, JobFailure, JobHandler, JsonEvent,
     ListenerError, ListenerListing, MAX_RATE_LIMIT_RUNS, Mode, Priority, QueueOptions, QueuedListener, RateLimit,
-    RateLimitError, Registry, RegistryBuilder, RegistryError, SharedEnvelope, StateTransitioned, SyncListener, Transition,
-    UnitOfWork, UowError, UpcastError, Upcaster, WildcardQueuedListener, WildcardSyncListener, fault_code,
+    RateLimitError, Registry, RegistryBuilder, RegistryError, SharedEnvelope, StateTransitioned, SyncListener,
+    Transition, UnitOfWork, UowError, UpcastError, Upcaster, WildcardQueuedListener, WildcardSyncListener, fault_code,
     in_correlation, is_conflict,
 };
 pub use clock::{Clock, ManualClock, SystemClock, from_db_text, from_micros, to_db_text, to_micros};

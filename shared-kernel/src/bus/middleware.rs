@@ -131,11 +131,11 @@ impl RateLimit {
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.interval.as_millis();
-        let (count, unit) = if ms % 3_600_000 == 0 {
+        let (count, unit) = if ms.is_multiple_of(3_600_000) {
             (ms / 3_600_000, "h")
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             (ms / 60_000, "min")
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             (ms / 1000, "s")
         } else {
             (ms, "ms")
