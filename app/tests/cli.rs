@@ -1109,7 +1109,8 @@ async fn metrics_count_a_command_on_serve_and_its_drained_jobs_on_queue_work() {
             "enteraksi_listener_runs_total",
             &[("listener", "LogDomainEvent"), ("mode", "sync")]
         ),
-        Some(2.0),
+        // course.published, its StateTransitioned (draft → published), enrollment.created.
+        Some(3.0),
         "{served}"
     );
     assert_eq!(

@@ -38,14 +38,15 @@ impl ToXapi for AssessmentGraded {
         let e = event.event();
         let verb = if e.passed { Verb::PASSED } else { Verb::FAILED };
         let course = profile.activity(ActivityKind::Course, e.course_id, "");
-        let statement = Statement::new(
-            event.meta(),
-            profile.actor(e.user_id),
-            verb,
-            profile.activity(ActivityKind::Assessment, e.assessment_id, &e.assessment_title),
-        )
-        .result(Outcome::graded(Score::of(e.score, e.max_score), e.passed))
-        .registration(e.enrollment_id.as_uuid());
+        let statement = profile
+            .statement(
+                event,
+                e.user_id,
+                verb,
+                (ActivityKind::Assessment, e.assessment_id, &e.assessment_title),
+                e.enrollment_id.as_uuid(),
+            )
+            .result(Outcome::graded(Score::of(e.score, e.max_score), e.passed));
         let statement = match e.lesson_id {
             Some(lesson) => statement
                 .parent(profile.activity(ActivityKind::Lesson, lesson, ""))

@@ -649,7 +649,16 @@ async fn an_auto_graded_submission_records_submitted_then_graded_with_the_score(
         (7, 10, 70.0, true)
     );
     let names: Vec<&str> = h.fake.all().iter().map(|e| e.name()).collect();
-    assert_eq!(names, ["assessment.submitted", "assessment.graded"]);
+    // Each lifecycle move of the attempt (in progress → submitted → graded) follows its cause.
+    assert_eq!(
+        names,
+        [
+            "assessment.submitted",
+            "system.state_transitioned",
+            "assessment.graded",
+            "system.state_transitioned"
+        ]
+    );
     h.fake.assert_dispatched::<AssessmentSubmitted>(|e| {
         e.attempt_id == attempt && !e.requires_manual_grading && e.status == "graded" && e.user_id == h.learner
     });

@@ -19,30 +19,26 @@ pub fn xapi_mappings(mappings: XapiMappings) -> XapiMappings {
 impl ToXapi for UserEnrolled {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
-        vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::REGISTERED,
-                profile.activity(ActivityKind::Course, e.course_id, &e.course_title),
-            )
-            .registration(e.enrollment_id.as_uuid()),
-        ]
+        vec![profile.statement(
+            event,
+            e.user_id,
+            Verb::REGISTERED,
+            (ActivityKind::Course, e.course_id, &e.course_title),
+            e.enrollment_id.as_uuid(),
+        )]
     }
 }
 
 impl ToXapi for UserReenrolled {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
-        vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::REGISTERED,
-                profile.activity(ActivityKind::Course, e.course_id, ""),
-            )
-            .registration(e.enrollment_id.as_uuid()),
-        ]
+        vec![profile.statement(
+            event,
+            e.user_id,
+            Verb::REGISTERED,
+            (ActivityKind::Course, e.course_id, ""),
+            e.enrollment_id.as_uuid(),
+        )]
     }
 }
 
@@ -50,14 +46,15 @@ impl ToXapi for EnrollmentCompleted {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
         vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::COMPLETED,
-                profile.activity(ActivityKind::Course, e.course_id, &e.course_title),
-            )
-            .result(Outcome::completed().took_seconds(e.total_time_spent))
-            .registration(e.enrollment_id.as_uuid()),
+            profile
+                .statement(
+                    event,
+                    e.user_id,
+                    Verb::COMPLETED,
+                    (ActivityKind::Course, e.course_id, &e.course_title),
+                    e.enrollment_id.as_uuid(),
+                )
+                .result(Outcome::completed().took_seconds(e.total_time_spent)),
         ]
     }
 }
@@ -65,28 +62,23 @@ impl ToXapi for EnrollmentCompleted {
 impl ToXapi for UserDropped {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
-        vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::EXITED,
-                profile.activity(ActivityKind::Course, e.course_id, ""),
-            )
-            .registration(e.enrollment_id.as_uuid()),
-        ]
+        vec![profile.statement(
+            event,
+            e.user_id,
+            Verb::EXITED,
+            (ActivityKind::Course, e.course_id, ""),
+            e.enrollment_id.as_uuid(),
+        )]
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use shared_kernel::{CorrelationId, CourseId, EnrollmentId, EventId, EventMeta, UserId};
+    use shared_kernel::{CourseId, EnrollmentId, UserId};
 
     use super::*;
 
-    fn envelope<E: shared_kernel::DomainEvent>(event: E) -> Envelope<E> {
-        let meta = EventMeta::new(EventId::new(), chrono::Utc::now(), None, CorrelationId::new(), None);
-        Envelope::new(meta, event)
-    }
+    use shared_kernel::testing::envelope;
 
     fn profile() -> XapiProfile {
         XapiProfile::new("https://lms.example")

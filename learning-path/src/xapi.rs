@@ -19,15 +19,13 @@ pub fn xapi_mappings(mappings: XapiMappings) -> XapiMappings {
 impl ToXapi for PathEnrollmentCreated {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
-        vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::REGISTERED,
-                profile.activity(ActivityKind::LearningPath, e.path_id, &e.path_title),
-            )
-            .registration(e.path_enrollment_id.as_uuid()),
-        ]
+        vec![profile.statement(
+            event,
+            e.user_id,
+            Verb::REGISTERED,
+            (ActivityKind::LearningPath, e.path_id, &e.path_title),
+            e.path_enrollment_id.as_uuid(),
+        )]
     }
 }
 
@@ -35,14 +33,15 @@ impl ToXapi for PathCompleted {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
         vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::COMPLETED,
-                profile.activity(ActivityKind::LearningPath, e.path_id, &e.path_title),
-            )
-            .result(Outcome::completed())
-            .registration(e.path_enrollment_id.as_uuid()),
+            profile
+                .statement(
+                    event,
+                    e.user_id,
+                    Verb::COMPLETED,
+                    (ActivityKind::LearningPath, e.path_id, &e.path_title),
+                    e.path_enrollment_id.as_uuid(),
+                )
+                .result(Outcome::completed()),
         ]
     }
 }
@@ -50,28 +49,23 @@ impl ToXapi for PathCompleted {
 impl ToXapi for PathDropped {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
-        vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::EXITED,
-                profile.activity(ActivityKind::LearningPath, e.path_id, ""),
-            )
-            .registration(e.path_enrollment_id.as_uuid()),
-        ]
+        vec![profile.statement(
+            event,
+            e.user_id,
+            Verb::EXITED,
+            (ActivityKind::LearningPath, e.path_id, ""),
+            e.path_enrollment_id.as_uuid(),
+        )]
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use shared_kernel::{CorrelationId, EventId, EventMeta, LearningPathId, PathEnrollmentId, UserId};
+    use shared_kernel::{LearningPathId, PathEnrollmentId, UserId};
 
     use super::*;
 
-    fn envelope<E: shared_kernel::DomainEvent>(event: E) -> Envelope<E> {
-        let meta = EventMeta::new(EventId::new(), chrono::Utc::now(), None, CorrelationId::new(), None);
-        Envelope::new(meta, event)
-    }
+    use shared_kernel::testing::envelope;
 
     #[test]
     fn a_path_is_registered_completed_and_exited_with_the_path_enrollment_as_registration() {

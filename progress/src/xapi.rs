@@ -16,15 +16,16 @@ impl ToXapi for LessonCompleted {
     fn statements(event: &Envelope<Self>, profile: &XapiProfile) -> Vec<Statement> {
         let e = event.event();
         vec![
-            Statement::new(
-                event.meta(),
-                profile.actor(e.user_id),
-                Verb::COMPLETED,
-                profile.activity(ActivityKind::Lesson, e.lesson_id, &e.lesson_title),
-            )
-            .result(Outcome::completed())
-            .registration(e.enrollment_id.as_uuid())
-            .parent(profile.activity(ActivityKind::Course, e.course_id, &e.course_title)),
+            profile
+                .statement(
+                    event,
+                    e.user_id,
+                    Verb::COMPLETED,
+                    (ActivityKind::Lesson, e.lesson_id, &e.lesson_title),
+                    e.enrollment_id.as_uuid(),
+                )
+                .result(Outcome::completed())
+                .parent(profile.activity(ActivityKind::Course, e.course_id, &e.course_title)),
         ]
     }
 }

@@ -414,7 +414,11 @@ async fn a_lesson_completed_inside_another_unit_of_work_cascades_and_rolls_back_
         .unwrap();
     uow.dispatch().await.unwrap();
     let recorded: Vec<&str> = uow.recorded().map(|event| event.name()).collect();
-    assert_eq!(recorded, ["lesson.completed", "enrollment.completed"]);
+    // The enrollment's move active → completed is recorded beside its cause, in the same unit.
+    assert_eq!(
+        recorded,
+        ["lesson.completed", "enrollment.completed", "system.state_transitioned"]
+    );
     uow.rollback().await.unwrap();
 
     assert!(matches!(outcome, LessonCompletion::Completed { .. }));
@@ -621,7 +625,9 @@ async fn a_failing_recalculation_rolls_the_lesson_completion_back() {
         .unwrap_err();
 
     assert!(matches!(err, ProgressError::UnitOfWork(_)));
-    h.fake.assert_nothing_dispatched();
+    // None of the command's own events; only the kernel's record that it failed.
+    let dispatched: Vec<&str> = h.fake.all().iter().map(|e| e.name()).collect();
+    assert_eq!(dispatched, ["system.action_failed"]);
     assert_eq!(h.progress_rows().await, 0);
     let names: Vec<String> = h
         .audit_of(e.enrollment)
@@ -674,9 +680,16 @@ async fn a_passed_assessment_lesson_completes_the_lesson_and_the_course_in_the_g
 
     let recorded = grade(&h, graded(&h, &e, Some(e.lessons[1]), 8, true)).await;
 
+    // Each lifecycle move (the attempt graded, the enrollment completed) follows its cause.
     assert_eq!(
         recorded,
-        ["assessment.graded", "lesson.completed", "enrollment.completed"]
+        [
+            "assessment.graded",
+            "system.state_transitioned",
+            "lesson.completed",
+            "enrollment.completed",
+            "system.state_transitioned"
+        ]
     );
     assert!(
         h.lesson_progress(e.enrollment, e.lessons[1])
@@ -704,9 +717,12 @@ async fn a_failed_assessment_or_one_that_is_no_lesson_completes_nothing() {
 
     assert_eq!(
         grade(&h, graded(&h, &e, Some(e.lessons[1]), 4, false)).await,
-        ["assessment.graded"]
+        ["assessment.graded", "system.state_transitioned"]
     );
-    assert_eq!(grade(&h, graded(&h, &e, None, 9, true)).await, ["assessment.graded"]);
+    assert_eq!(
+        grade(&h, graded(&h, &e, None, 9, true)).await,
+        ["assessment.graded", "system.state_transitioned"]
+    );
 
     h.fake.assert_not_dispatched::<LessonCompleted>();
     assert_eq!(h.progress_rows().await, 0);
@@ -721,7 +737,7 @@ async fn passing_again_after_the_lesson_was_completed_records_no_second_completi
     grade(&h, graded(&h, &e, Some(e.lessons[0]), 10, true)).await;
     let recorded = grade(&h, graded(&h, &e, Some(e.lessons[0]), 9, true)).await;
 
-    assert_eq!(recorded, ["assessment.graded"]);
+    assert_eq!(recorded, ["assessment.graded", "system.state_transitioned"]);
     h.fake.assert_dispatched_times::<LessonCompleted>(1);
 }
 
@@ -736,7 +752,7 @@ async fn a_pass_on_a_dropped_enrollment_keeps_the_grade_and_leaves_the_lesson_op
 
     assert_eq!(
         recorded,
-        ["assessment.graded"],
+        ["assessment.graded", "system.state_transitioned"],
         "the grading commits without the lesson"
     );
     h.fake.assert_dispatched_times::<AssessmentGraded>(1);

@@ -13,7 +13,7 @@ mod common;
 use async_trait::async_trait;
 use common::{ItemCreated, SCHEMA, create_item};
 use serde::{Deserialize, Serialize};
-use shared_kernel::audit::replay::{ReplayError, ReplayFilter, replay};
+use shared_kernel::audit::replay::{ReadError, ReplayError, ReplayFilter, replay};
 use shared_kernel::testing::{TestDb, drain};
 use shared_kernel::{
     DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener, Registry,
@@ -240,7 +240,7 @@ async fn versions_scenario(db: TestDb) {
             .listen_queued::<Renamed, _>(titles.clone(), QueueOptions::on("default")),
     );
     match replay(&without, "Titles", &ReplayFilter::default(), |_| {}).await {
-        Err(ReplayError::Version {
+        Err(ReplayError::Read(ReadError::Version {
             source:
                 UpcastError::NoUpcaster {
                     event,
@@ -248,7 +248,7 @@ async fn versions_scenario(db: TestDb) {
                     current,
                 },
             ..
-        }) => assert_eq!((event.as_str(), version, current), ("item.renamed", 1, 2)),
+        })) => assert_eq!((event.as_str(), version, current), ("item.renamed", 1, 2)),
         other => panic!("expected a missing upcaster, got {other:?}"),
     }
     let with = bus(

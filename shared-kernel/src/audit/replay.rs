@@ -74,8 +74,19 @@ pub enum ReplayError {
     /// The event is not audited, so the log has none to replay.
     #[error("`{0}` is not audited (it is broadcast only), so there are no past events of it to replay")]
     NotAudited(String),
+    /// A past event cannot be read back.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The database failed.
+    #[error("replaying failed")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why a stored event cannot be read back as its typed value (a replay's or an export's).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
     /// A stored event cannot be read as its current version.
-    #[error("event {event_id} cannot be replayed")]
+    #[error("event {event_id} cannot be read")]
     Version {
         /// The row's event id.
         event_id: String,
@@ -93,8 +104,8 @@ pub enum ReplayError {
         /// Why.
         reason: String,
     },
-    /// The database failed.
-    #[error("replaying failed")]
+    /// The database failed (revealing sealed fields reads the keys).
+    #[error("reading the event failed")]
     Database(#[from] sqlx::Error),
 }
 
@@ -187,27 +198,7 @@ pub async fn replay(
                 report.without_payload += 1;
                 continue;
             };
-            let version = u32::try_from(*version).unwrap_or(0);
-            // Personal fields are stored sealed: the listener gets them, or `[erased]`.
-            let payload = &match crate::privacy::is_sealed(payload) {
-                true => crate::privacy::reveal_text(&mut *db.pool().acquire().await?, payload).await?,
-                false => payload.clone(),
-            };
-            let current = registry
-                .upcast(name, version, payload)
-                .map_err(|source| ReplayError::Version {
-                    event_id: event_id.clone(),
-                    source,
-                })?;
-            let corrupt = |reason: String| ReplayError::Corrupt {
-                event_id: event_id.clone(),
-                event: name.clone(),
-                reason,
-            };
-            let envelope = registry
-                .rebuild(name, &current)
-                .ok_or_else(|| corrupt("no such event is registered".to_owned()))?
-                .map_err(|e| corrupt(e.to_string()))?;
+            let (current, envelope) = read_stored(bus, event_id, name, payload, *version).await?;
             let Some(target) = registry
                 .queued_for(&*envelope)
                 .into_iter()
@@ -291,6 +282,42 @@ pub(crate) async fn page(
         query = query.bind(value);
     }
     query.fetch_all(bus.db().pool()).await
+}
+
+/// A stored event read back whole: its payload with personal fields revealed (or `[erased]`)
+/// and upcast to the event's current version, and the typed envelope rebuilt from it.
+///
+/// # Errors
+/// [`ReadError::Version`] (no upcaster), [`ReadError::Corrupt`], storage failures.
+pub(crate) async fn read_stored(
+    bus: &EventBus,
+    event_id: &str,
+    name: &str,
+    payload: &str,
+    version: i64,
+) -> Result<(String, crate::bus::SharedEnvelope), ReadError> {
+    let registry = bus.registry();
+    let version = u32::try_from(version).unwrap_or(0);
+    let payload = match crate::privacy::is_sealed(payload) {
+        true => crate::privacy::reveal_text(&mut *bus.db().pool().acquire().await?, payload).await?,
+        false => payload.to_owned(),
+    };
+    let current = registry
+        .upcast(name, version, &payload)
+        .map_err(|source| ReadError::Version {
+            event_id: event_id.to_owned(),
+            source,
+        })?;
+    let corrupt = |reason: String| ReadError::Corrupt {
+        event_id: event_id.to_owned(),
+        event: name.to_owned(),
+        reason,
+    };
+    let envelope = registry
+        .rebuild(name, &current)
+        .ok_or_else(|| corrupt("no such event is registered".to_owned()))?
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok((current, envelope))
 }
 
 /// What one batch of a replay did.

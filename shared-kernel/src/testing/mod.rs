@@ -377,6 +377,18 @@ pub async fn serve_on_loopback(router: axum::Router) -> (String, tokio::task::Jo
     (base, running)
 }
 
+/// `event` in an envelope of its own: a new event id, now, no actor, a new correlation.
+pub fn envelope<E: DomainEvent>(event: E) -> Envelope<E> {
+    let meta = crate::EventMeta::new(
+        crate::EventId::new(),
+        chrono::Utc::now(),
+        None,
+        crate::CorrelationId::new(),
+        None,
+    );
+    Envelope::new(meta, event)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};

@@ -3,31 +3,15 @@
 use chrono::{DateTime, Utc};
 
 use super::{Statement, XapiMappings, XapiProfile};
-use crate::audit::replay::{REPLAY_BATCH, ReplayFilter, page};
-use crate::bus::{EventBus, UpcastError};
+use crate::audit::replay::{REPLAY_BATCH, ReadError, ReplayFilter, page, read_stored};
+use crate::bus::EventBus;
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// A stored event cannot be read as its current version.
-    #[error("event {event_id} cannot be read")]
-    Version {
-        /// The row's event id.
-        event_id: String,
-        /// Why.
-        #[source]
-        source: UpcastError,
-    },
-    /// A stored payload does not rebuild as its event.
-    #[error("event {event_id} (`{event}`) does not rebuild: {reason}")]
-    Corrupt {
-        /// The row's event id.
-        event_id: String,
-        /// Its name.
-        event: String,
-        /// Why.
-        reason: String,
-    },
+    /// A past event cannot be read back.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// Writing a statement failed (e.g. stdout closed).
     #[error("writing the statements failed")]
     Write(#[source] std::io::Error),
@@ -64,7 +48,6 @@ pub async fn export_statements(
     until: Option<DateTime<Utc>>,
     mut sink: impl FnMut(&Statement) -> std::io::Result<()>,
 ) -> Result<ExportReport, ExportError> {
-    let registry = bus.registry();
     let events: Vec<String> = mappings.events().into_iter().map(str::to_owned).collect();
     let mut report = ExportReport::default();
     if events.is_empty() {
@@ -88,27 +71,7 @@ pub async fn export_statements(
                 report.without_payload += 1;
                 continue;
             };
-            let version = u32::try_from(*version).unwrap_or(0);
-            // Personal fields are stored sealed: revealed, or `[erased]`.
-            let payload = &match crate::privacy::is_sealed(payload) {
-                true => crate::privacy::reveal_text(&mut *bus.db().pool().acquire().await?, payload).await?,
-                false => payload.clone(),
-            };
-            let current = registry
-                .upcast(name, version, payload)
-                .map_err(|source| ExportError::Version {
-                    event_id: event_id.clone(),
-                    source,
-                })?;
-            let corrupt = |reason: String| ExportError::Corrupt {
-                event_id: event_id.clone(),
-                event: name.clone(),
-                reason,
-            };
-            let envelope = registry
-                .rebuild(name, &current)
-                .ok_or_else(|| corrupt("no such event is registered".to_owned()))?
-                .map_err(|e| corrupt(e.to_string()))?;
+            let (_, envelope) = read_stored(bus, event_id, name, payload, *version).await?;
             for statement in mappings.statements(&*envelope, profile).unwrap_or_default() {
                 sink(&statement).map_err(ExportError::Write)?;
                 report.statements += 1;

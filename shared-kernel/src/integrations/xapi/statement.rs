@@ -169,6 +169,19 @@ impl XapiProfile {
         }
     }
 
+    /// The statement every mapping of this LMS makes: for the event `event`, learner `user`
+    /// did `verb` to the activity `(kind, id, name)` within `registration` (an enrollment).
+    pub fn statement<E: crate::DomainEvent>(
+        &self,
+        event: &crate::Envelope<E>,
+        user: UserId,
+        verb: Verb,
+        (kind, id, name): (ActivityKind, impl std::fmt::Display, &str),
+        registration: Uuid,
+    ) -> Statement {
+        Statement::new(event.meta(), self.actor(user), verb, self.activity(kind, id, name)).registration(registration)
+    }
+
     /// The activity of `kind` with id `id`, named `name` (no name when empty).
     pub fn activity(&self, kind: ActivityKind, id: impl std::fmt::Display, name: &str) -> Activity {
         let mut names = BTreeMap::new();
