@@ -1,7 +1,8 @@
 //! The enrollment context against a real (temporary) SQLite database, through its public API:
 //! the commands and their events, audit rows and broadcasts, the queued listeners
 //! (notifications, certificates) drained by a real worker, and every refusal leaving no row and
-//! no event.
+//! no event. The delayed inactivity reminder also runs on PostgreSQL (its readiness is the
+//! database's clock there, offset by the test's clock).
 
 use std::sync::Arc;
 
@@ -46,7 +47,7 @@ impl EnrollmentCounts for CountEnrollments {
 }
 
 struct Harness {
-    _db: TestDb,
+    db: TestDb,
     bus: EventBus,
     clock: Arc<ManualClock>,
     fake: Arc<EventFake>,
@@ -73,9 +74,16 @@ fn registry(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>)
         .expect("the enrollment registry is valid")
 }
 
+fn migrators() -> Vec<shared_kernel::sqlx::migrate::Migrator> {
+    vec![course::migrator(), enrollment::migrator()]
+}
+
 impl Harness {
     async fn new(notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Self {
-        let db = TestDb::new(vec![course::migrator(), enrollment::migrator()]).await;
+        Self::on(TestDb::new(migrators()).await, notifier, mail).await
+    }
+
+    async fn on(db: TestDb, notifier: Arc<dyn NotificationSender>, mail: Arc<dyn MailTransport>) -> Self {
         let fake = EventFake::new();
         let hub = Arc::new(InProcessHub::default());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -97,7 +105,7 @@ impl Harness {
         Self {
             courses: CourseService::new(bus.clone(), Arc::new(CountEnrollments)),
             enrollments: EnrollmentService::new(bus.clone()),
-            _db: db,
+            db,
             bus,
             clock,
             fake,
@@ -700,9 +708,41 @@ async fn the_real_notifier_stores_the_welcome_with_the_seeds_payload_and_mails_i
 
 // ---- the inactivity reminder (a delayed listener) ------------------------------------------
 
-#[tokio::test]
-async fn a_learner_who_has_not_started_is_reminded_when_the_reminder_is_due_and_only_then() {
-    let (h, notifications) = harness().await;
+/// Runs a reminder scenario on SQLite and, when `ENTERAKSI_TEST_POSTGRES_URL` is set, on a
+/// fresh PostgreSQL database (without it, the PostgreSQL half says that it did not run).
+macro_rules! on_both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                scenario(TestDb::new(migrators()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let test = concat!(stringify!($name), "_postgres");
+                if let Some(db) = TestDb::postgres(test, migrators()).await {
+                    scenario(db).await;
+                }
+            }
+
+            async fn scenario(db: TestDb) {
+                let notifications = NotificationFake::new();
+                let h = Harness::on(db, notifications.clone(), Arc::new(MemoryTransport::default())).await;
+                super::$scenario(&h, &notifications).await;
+                h.db.cleanup().await;
+            }
+        }
+    };
+}
+
+on_both!(
+    a_learner_who_has_not_started_is_reminded_when_the_reminder_is_due_and_only_then,
+    reminded_when_due
+);
+async fn reminded_when_due(h: &Harness, notifications: &NotificationFake) {
     h.enrolled().await;
     drain(&h.bus).await;
     notifications.assert_sent_times("enrollment.inactivity_reminder", 0);
@@ -720,9 +760,11 @@ async fn a_learner_who_has_not_started_is_reminded_when_the_reminder_is_due_and_
     notifications.assert_sent_times("enrollment.inactivity_reminder", 1);
 }
 
-#[tokio::test]
-async fn a_learner_who_completed_a_lesson_or_dropped_is_not_reminded() {
-    let (h, notifications) = harness().await;
+on_both!(
+    a_learner_who_completed_a_lesson_or_dropped_is_not_reminded,
+    not_reminded
+);
+async fn not_reminded(h: &Harness, notifications: &NotificationFake) {
     // Started: a lesson completed (the progress context sets the course progress).
     let (_, started) = h.enrolled().await;
     let mut uow = h.bus.begin();
