@@ -153,6 +153,20 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
     fn overlap_key(&self, event: &Envelope<E>) -> String {
         event.event().aggregate_id()
     }
+
+    /// Whether a worker calls [`prepare`](Self::prepare) with this listener's claimed jobs.
+    const PREPARES_BATCHES: bool = false;
+
+    /// Called by a worker, when [`PREPARES_BATCHES`](Self::PREPARES_BATCHES) is set, with the
+    /// events of two or more of this listener's jobs it has just claimed together (one event
+    /// type, oldest first), before it runs them one by one: a listener whose effect has a bulk
+    /// form (an HTTP API that takes batches) does it once for all of them here, and each job's
+    /// [`handle`](Self::handle) then finds its part done. It is only a head start: it runs
+    /// outside any transaction, without the listener's middleware (the worker skips it for a
+    /// rate-limited or non-overlapping listener), bounded by the listener's try timeout and cut
+    /// short by shutdown; every job still runs, is retried and fails on its own, so `handle`
+    /// must do the work itself when preparation did not (e.g. it failed or was cut short).
+    async fn prepare(&self, _events: &[Envelope<E>]) {}
 }
 
 /// A sync listener for every event (e.g. the audit log).
@@ -233,6 +247,12 @@ pub(crate) trait ErasedQueued: Send + Sync {
     fn overlap_key(&self, event: &dyn AnyEnvelope) -> Option<String> {
         Some(event.aggregate_id())
     }
+    /// Whether [`prepare`](Self::prepare) does anything (see [`QueuedListener::prepare`]).
+    fn prepares_batches(&self) -> bool {
+        false
+    }
+    /// Rebuilds the claimed jobs' events and lets the listener prepare them together.
+    async fn prepare(&self, _payloads: &[&str]) {}
 }
 
 pub(crate) struct TypedQueued<E, L>(pub(crate) L, pub(crate) PhantomData<fn(E)>);
@@ -254,6 +274,18 @@ impl<E: DomainEvent, L: QueuedListener<E>> ErasedQueued for TypedQueued<E, L> {
 
     fn overlap_key(&self, event: &dyn AnyEnvelope) -> Option<String> {
         event.downcast::<E>().map(|event| self.0.overlap_key(event))
+    }
+
+    fn prepares_batches(&self) -> bool {
+        L::PREPARES_BATCHES
+    }
+
+    async fn prepare(&self, payloads: &[&str]) {
+        // A payload that does not rebuild is left to its job, which fails on it.
+        let events: Vec<Envelope<E>> = payloads.iter().filter_map(|p| rebuild::<E>(p).ok()).collect();
+        if events.len() > 1 {
+            self.0.prepare(&events).await;
+        }
     }
 
     async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {

@@ -37,7 +37,8 @@ use uuid::Uuid;
 use super::maintenance::{self, CatchUpTask, PruneTask};
 use super::middleware::Gate;
 use super::{ClaimedJob, Queue, QueueError, Shutdown, WorkerOptions, shutdown_channel};
-use crate::bus::{CONFLICT_RETRIES, EventBus, UowError, conflict_backoff, is_conflict};
+use crate::bus::listener::QueuedHandler;
+use crate::bus::{CONFLICT_RETRIES, EventBus, QueueOptions, UowError, conflict_backoff, is_conflict};
 use crate::bus::{JobContext, JobIdentity};
 use crate::bus::{JobFailure, ListenerError};
 use crate::db::commit_watch::{self, Topic};
@@ -382,6 +383,7 @@ impl Worker {
     ) -> Result<(), QueueError> {
         // Stops with the batch, also when the batch's future is dropped (a slot that is aborted).
         let _heartbeat = AbortOnDrop(self.heartbeat(token));
+        self.prepare(&jobs, shutdown).await;
         let mut acks: Vec<String> = Vec::new();
         let mut oldest_ack: Option<Instant> = None;
         let ack_within = self.options.lease / 4;
@@ -441,6 +443,47 @@ impl Worker {
         self.queue.ack(token, &acks).await?;
         bump(&counters.processed, acks.len());
         result
+    }
+
+    /// Lets each listener that prepares batches ([`QueuedListener::prepare`]) see its claimed
+    /// jobs of one event type together, before they run one by one. Skipped for listeners whose
+    /// middleware limits their runs, since preparing would go around it; bounded by the
+    /// listener's try timeout and abandoned on shutdown (the jobs then do their own work).
+    ///
+    /// [`QueuedListener::prepare`]: crate::QueuedListener::prepare
+    async fn prepare(&self, jobs: &[ClaimedJob], shutdown: &Shutdown) {
+        let registry = self.bus.registry();
+        let mut groups: Vec<(&str, &str, QueuedHandler, Arc<QueueOptions>, Vec<&str>)> = Vec::new();
+        for job in jobs {
+            if let Some(group) = groups
+                .iter_mut()
+                .find(|(event, listener, ..)| *event == job.event_name && *listener == job.listener)
+            {
+                group.4.push(&job.payload);
+                continue;
+            }
+            let Some((handler, options)) = registry.handler(&job.event_name, &job.listener) else {
+                continue;
+            };
+            if handler.prepares_batches() && options.rate_limited().is_none() && options.overlap_wait().is_none() {
+                groups.push((&job.event_name, &job.listener, handler, options, vec![&job.payload]));
+            }
+        }
+        for (event, listener, handler, options, payloads) in groups {
+            if payloads.len() < 2 {
+                continue;
+            }
+            let limit = options.try_timeout();
+            let mut stop = shutdown.clone();
+            tokio::select! {
+                prepared = tokio::time::timeout(limit, handler.prepare(&payloads)) => {
+                    if prepared.is_err() {
+                        tracing::warn!(event, listener, ?limit, "preparing a batch timed out; its jobs do their own work");
+                    }
+                }
+                () = stop.triggered() => return,
+            }
+        }
     }
 
     async fn run_job(&self, job: &mut ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {

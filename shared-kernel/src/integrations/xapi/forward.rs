@@ -1,12 +1,13 @@
 //! Which events become statements ([`ToXapi`], collected in [`XapiMappings`]) and the queued
 //! listener that posts them ([`ForwardToLrs`]).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{LrsClient, PostError, Statement, XapiProfile};
+use super::{LrsClient, PostError, RejectedStatement, Statement, XapiProfile};
 use crate::QueueOptions;
 use crate::bus::{
     AnyEnvelope, DomainEvent, Envelope, JobContext, JobFailure, ListenerError, QueuedListener, RegistryBuilder,
@@ -102,14 +103,20 @@ impl XapiMappings {
     }
 }
 
-/// The queued listener that posts an event's statements to the LRS: one job per event, its
-/// statements one batch (one POST; split only if the LRS rejects it). Retried like any job while
-/// the LRS is unreachable or unavailable; a statement the LRS rejects fails the job for good
-/// (`failed_jobs`), with the LRS's message. Register it with [`XapiMappings::register`].
+/// The queued listener that posts an event's statements to the LRS: one job per event, so each
+/// event is retried and fails on its own. A worker that claims several of its jobs together lets
+/// it [`prepare`](QueuedListener::prepare) them: their statements go in batches of up to
+/// [`BATCH_STATEMENTS`] (whole events, one POST each; a batch the LRS rejects is split until the
+/// bad statements are found alone), and each job then only takes its outcome: stored, or
+/// rejected. A job whose batch did not get through (the LRS unreachable or unavailable, the
+/// worker stopping) posts its own statements. Retried like any job while the LRS is
+/// unreachable or unavailable; a statement the LRS rejects fails its job, and only its job, for
+/// good (`failed_jobs`), with the LRS's message. Register it with [`XapiMappings::register`].
 #[derive(Debug, Clone)]
 pub struct ForwardToLrs {
     client: LrsClient,
     profile: Arc<XapiProfile>,
+    prepared: Arc<PreparedEvents>,
 }
 
 impl ForwardToLrs {
@@ -118,7 +125,47 @@ impl ForwardToLrs {
         Self {
             client,
             profile: Arc::new(profile),
+            prepared: Arc::default(),
         }
+    }
+}
+
+/// How many statements a prepared batch holds at most (whole events: one event's statements are
+/// never split between two batches).
+pub const BATCH_STATEMENTS: usize = 100;
+
+/// How long a prepared outcome waits for its job (one that was claimed but never ran, e.g. its
+/// worker stopped, is dropped after this; its job then posts again, which the LRS answers as
+/// stored).
+const PREPARED_KEPT: Duration = Duration::from_secs(600);
+
+/// What a prepared batch did with one event's statements, until its job takes it.
+#[derive(Debug, Clone, PartialEq)]
+enum Prepared {
+    /// The LRS stored them (or held them already).
+    Stored,
+    /// The LRS rejected some of them: the job fails for good with this message.
+    Rejected(String),
+}
+
+/// The outcomes of prepared batches by event, shared by the listener's clones (one per event
+/// type it is registered for).
+#[derive(Debug, Default)]
+struct PreparedEvents(Mutex<HashMap<EventId, (Instant, Prepared)>>);
+
+impl PreparedEvents {
+    fn put(&self, outcomes: impl IntoIterator<Item = (EventId, Prepared)>) {
+        let now = Instant::now();
+        let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.retain(|_, (at, _)| now.duration_since(*at) < PREPARED_KEPT);
+        held.extend(outcomes.into_iter().map(|(id, outcome)| (id, (now, outcome))));
+    }
+
+    fn take(&self, event: EventId) -> Option<Prepared> {
+        let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.remove(&event)
+            .filter(|(at, _)| at.elapsed() < PREPARED_KEPT)
+            .map(|(_, outcome)| outcome)
     }
 }
 
@@ -129,9 +176,59 @@ pub const FORWARD_TO_LRS: &str = "ForwardToLrs";
 impl<E: ToXapi> QueuedListener<E> for ForwardToLrs {
     const NAME: &'static str = FORWARD_TO_LRS;
 
+    const PREPARES_BATCHES: bool = true;
+
     async fn handle(&self, event: &Envelope<E>, _job: &mut JobContext) -> Result<(), ListenerError> {
-        let statements = E::statements(event, &self.profile);
-        forward(&self.client, &statements, E::NAME, event.event_id()).await
+        match self.prepared.take(event.event_id()) {
+            Some(Prepared::Stored) => Ok(()),
+            Some(Prepared::Rejected(message)) => Err(ListenerError::permanent(message)),
+            None => {
+                let statements = E::statements(event, &self.profile);
+                forward(&self.client, &statements, E::NAME, event.event_id()).await
+            }
+        }
+    }
+
+    /// Posts the statements of `events` in batches of whole events and keeps each event's
+    /// outcome for its job; stops at the first batch that does not get through (its jobs and
+    /// the rest post on their own).
+    async fn prepare(&self, events: &[Envelope<E>]) {
+        let mut batches: Vec<Vec<(EventId, Vec<Statement>)>> = vec![Vec::new()];
+        let mut size = 0;
+        for event in events {
+            let statements = E::statements(event, &self.profile);
+            if size > 0 && size + statements.len() > BATCH_STATEMENTS {
+                batches.push(Vec::new());
+                size = 0;
+            }
+            size += statements.len();
+            batches
+                .last_mut()
+                .expect("one batch at least")
+                .push((event.event_id(), statements));
+        }
+        for batch in batches {
+            let statements: Vec<Statement> = batch.iter().flat_map(|(_, s)| s.iter().cloned()).collect();
+            let report = match self.client.post_bisecting(&statements).await {
+                Ok(report) => report,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a prepared batch of statements did not get through; its jobs post their own");
+                    return;
+                }
+            };
+            self.prepared.put(batch.into_iter().map(|(id, own)| {
+                let rejected: Vec<&RejectedStatement> = report
+                    .rejected
+                    .iter()
+                    .filter(|r| own.iter().any(|s| s.id() == r.id))
+                    .collect();
+                let outcome = match rejected.is_empty() {
+                    true => Prepared::Stored,
+                    false => Prepared::Rejected(rejection(E::NAME, id, &rejected, own.len())),
+                };
+                (id, outcome)
+            }));
+        }
     }
 
     async fn failed(&self, event: &Envelope<E>, failure: &JobFailure) {
@@ -153,16 +250,12 @@ async fn forward(client: &LrsClient, statements: &[Statement], event: &str, id: 
     match client.post_bisecting(statements).await {
         Ok(report) if report.rejected.is_empty() => Ok(()),
         Ok(report) => {
-            let refused: Vec<String> = report
-                .rejected
-                .iter()
-                .map(|r| format!("statement {} ({}): {}", r.id, r.status, r.message))
-                .collect();
-            Err(ListenerError::permanent(format!(
-                "the LRS rejected {} of the {} statements of `{event}` event {id}: {}",
-                report.rejected.len(),
+            let rejected: Vec<&RejectedStatement> = report.rejected.iter().collect();
+            Err(ListenerError::permanent(rejection(
+                event,
+                id,
+                &rejected,
                 statements.len(),
-                refused.join("; ")
             )))
         }
         Err(e @ PostError::Unavailable { retry_after, .. }) => {
@@ -175,4 +268,17 @@ async fn forward(client: &LrsClient, statements: &[Statement], event: &str, id: 
         Err(e @ PostError::Unreachable(_)) => Err(ListenerError::new(e)),
         Err(e) => Err(ListenerError::permanent(format!("`{event}` event {id}: {e}"))),
     }
+}
+
+/// The message of a job whose statements the LRS rejected (some of its `total`).
+fn rejection(event: &str, id: EventId, rejected: &[&RejectedStatement], total: usize) -> String {
+    let refused: Vec<String> = rejected
+        .iter()
+        .map(|r| format!("statement {} ({}): {}", r.id, r.status, r.message))
+        .collect();
+    format!(
+        "the LRS rejected {} of the {total} statements of `{event}` event {id}: {}",
+        rejected.len(),
+        refused.join("; ")
+    )
 }

@@ -27,7 +27,9 @@ mod statement;
 
 pub use client::{BatchReport, LrsClient, LrsConfigError, LrsEndpoint, PostError, RejectedStatement, XAPI_VERSION};
 pub use export::{ExportError, ExportReport, export_statements};
-pub use forward::{FORWARD_TO_LRS, ForwardToLrs, ToXapi, XAPI_QUEUE, XapiMappings, xapi_queue_options};
+pub use forward::{
+    BATCH_STATEMENTS, FORWARD_TO_LRS, ForwardToLrs, ToXapi, XAPI_QUEUE, XapiMappings, xapi_queue_options,
+};
 pub use statement::{
     Activity, ActivityKind, Agent, Outcome, STATEMENT_NAMESPACE, Score, Statement, Verb, XapiProfile, statement_id,
 };
