@@ -6,7 +6,8 @@
 //!
 //! * **forwarder**: `ForwardToLrs` is replayed over the whole history (one job per learning
 //!   record) and the `xapi` queue is drained by a worker with 2 slots, as `queue work` would:
-//!   each job one POST of that event's statements;
+//!   the jobs a slot claims together are posted in prepared batches of up to 100 statements
+//!   (`QueuedListener::prepare`), each job then taking its outcome;
 //! * **bulk**: the same statements, as `export xapi` gives them, posted to a second, empty
 //!   Ralph in batches of `XAPI_BENCH_BATCH` (default 100) with the bisecting poster.
 //!
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use app::Application;
 use app::config::Config;
 use shared_kernel::audit::replay::{ReplayFilter, replay};
-use shared_kernel::integrations::xapi::{LrsClient, LrsEndpoint, XapiProfile, export_statements};
+use shared_kernel::integrations::xapi::{LrsClient, LrsEndpoint, Statement, XapiProfile, export_statements};
 use shared_kernel::testing::TestDb;
 use shared_kernel::{Worker, WorkerOptions};
 
@@ -59,19 +60,18 @@ fn main() {
     runtime.block_on(bench());
 }
 
-async fn bench() {
-    let learners = knob("XAPI_BENCH_LEARNERS", 30);
-    let batch = knob("XAPI_BENCH_BATCH", 100);
-    let bin = ralph::ralph_or_fail("the xAPI benchmark");
+/// One forwarder run on a fresh database and a fresh Ralph: the demo's history, replayed to
+/// `ForwardToLrs` and drained by a worker with 2 slots claiming `batch_size` jobs at a time
+/// (1: each job posts its own statements, as before batches were prepared). Returns the
+/// statements (for the bulk run) and the statements per second.
+async fn forwarder(bin: &std::path::Path, learners: usize, batch_size: usize) -> (Vec<Statement>, f64) {
     let db = TestDb::new(app::provider::migrators()).await;
-
     // The history, forwarded nowhere.
     let quiet = Application::start(&config(db.url(), None)).await.unwrap();
     app::demo::run_flow(&quiet, learners, false).await.unwrap();
     drop(quiet);
 
-    // Forwarder: one job per learning record, through the queue.
-    let forwarded = ralph::Ralph::start(bin.clone());
+    let forwarded = ralph::Ralph::start(bin.to_owned());
     let app = Application::start(&config(db.url(), Some(&forwarded.base())))
         .await
         .unwrap();
@@ -93,22 +93,42 @@ async fn bench() {
         .await
         .unwrap();
     let started = Instant::now();
-    let report = Worker::new(app.bus().clone(), WorkerOptions::new(["xapi"]).concurrency(2))
-        .run_until_empty()
-        .await
-        .unwrap();
+    let report = Worker::new(
+        app.bus().clone(),
+        WorkerOptions::new(["xapi"]).concurrency(2).batch_size(batch_size),
+    )
+    .run_until_empty()
+    .await
+    .unwrap();
     let elapsed = started.elapsed();
     let held = forwarded.statements().await.len();
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(held, statements.len(), "Ralph holds each statement once");
+    let rate = statements.len() as f64 / elapsed.as_secs_f64();
     println!(
-        "forwarder: {} jobs, {} statements in {:.2} s: {:.0} statements/s ({} learners' history)",
+        "forwarder, claims of {batch_size:>3}: {} jobs, {} statements in {:.2} s: {rate:.0} statements/s ({learners} learners' history)",
         replayed.enqueued,
         statements.len(),
         elapsed.as_secs_f64(),
-        statements.len() as f64 / elapsed.as_secs_f64(),
-        learners
     );
+    drop(app);
+    db.cleanup().await;
+    (statements, rate)
+}
+
+async fn bench() {
+    let learners = knob("XAPI_BENCH_LEARNERS", 30);
+    let batch = knob("XAPI_BENCH_BATCH", 100);
+    let rounds = knob("XAPI_BENCH_ROUNDS", 2);
+    let bin = ralph::ralph_or_fail("the xAPI benchmark");
+
+    // A/B, interleaved: one job per claim (each job posts alone) against the default claims,
+    // whose jobs are prepared together in batches.
+    let mut statements = Vec::new();
+    for _ in 0..rounds {
+        forwarder(&bin, learners, 1).await;
+        statements = forwarder(&bin, learners, 100).await.0;
+    }
 
     // Bulk: the export, in batches, to an empty Ralph.
     let bulk = ralph::Ralph::start(bin);
@@ -132,6 +152,4 @@ async fn bench() {
         elapsed.as_secs_f64(),
         statements.len() as f64 / elapsed.as_secs_f64()
     );
-    drop(app);
-    db.cleanup().await;
 }
