@@ -79,6 +79,14 @@ struct Harness {
     clock: Arc<ManualClock>,
 }
 
+impl Harness {
+    /// How many statements the LRS stored, and each POST's statement count.
+    fn seen(&self) -> (usize, Vec<usize>) {
+        let lrs = self.lrs.lock().unwrap();
+        (lrs.stored.len(), lrs.requests.clone())
+    }
+}
+
 async fn harness(db: &TestDb) -> Harness {
     sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
     let lrs = Arc::new(Mutex::new(Lrs::default()));
@@ -131,20 +139,15 @@ async fn batches(db: TestDb) {
     let report = drain(&h.bus).await;
 
     assert_eq!((report.processed, report.failed), (39, 1), "{report:?}");
-    let lrs = h.lrs.lock().unwrap();
-    assert_eq!(lrs.stored.len(), 39, "every other statement stored, once");
+    let (stored, requests) = h.seen();
+    assert_eq!(stored, 39, "every other statement stored, once");
     // One batch of 40, split in halves until the bad statement stands alone: 2·log2(40) at most.
     assert!(
-        lrs.requests.len() <= 13,
-        "40 jobs took {} POSTs: {:?}",
-        lrs.requests.len(),
-        lrs.requests
+        requests.len() <= 13,
+        "40 jobs took {} POSTs: {requests:?}",
+        requests.len()
     );
-    assert_eq!(
-        lrs.requests[0], 40,
-        "the first POST holds every claimed job's statement"
-    );
-    drop(lrs);
+    assert_eq!(requests[0], 40, "the first POST holds every claimed job's statement");
     let failed = failed(&h.bus).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].0, FORWARD_TO_LRS);
@@ -175,14 +178,13 @@ async fn lrs_down(db: TestDb) {
     let report = drain(&h.bus).await;
 
     assert_eq!(report.processed, 10, "{report:?}");
-    let lrs = h.lrs.lock().unwrap();
-    assert_eq!(lrs.stored.len(), 10);
+    let (stored, requests) = h.seen();
+    assert_eq!(stored, 10);
     assert_eq!(
-        lrs.requests,
+        requests,
         [10],
         "the retries were claimed together and posted as one batch"
     );
-    drop(lrs);
     assert!(failed(&h.bus).await.is_empty());
     db.cleanup().await;
 }

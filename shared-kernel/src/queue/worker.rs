@@ -453,7 +453,7 @@ impl Worker {
     /// [`QueuedListener::prepare`]: crate::QueuedListener::prepare
     async fn prepare(&self, jobs: &[ClaimedJob], shutdown: &Shutdown) {
         let registry = self.bus.registry();
-        let mut groups: Vec<(&str, &str, QueuedHandler, Arc<QueueOptions>, Vec<&str>)> = Vec::new();
+        let mut groups: Vec<PrepareGroup<'_>> = Vec::new();
         for job in jobs {
             if let Some(group) = groups
                 .iter_mut()
@@ -648,6 +648,10 @@ impl Worker {
         Ok(())
     }
 }
+
+/// A listener's claimed jobs of one event type: (event, listener, its handler and options, their
+/// payloads).
+type PrepareGroup<'a> = (&'a str, &'a str, QueuedHandler, Arc<QueueOptions>, Vec<&'a str>);
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
