@@ -448,13 +448,17 @@ impl Worker {
     /// Lets each listener that prepares batches ([`QueuedListener::prepare`]) see its claimed
     /// jobs of one event type together, before they run one by one. Skipped for listeners whose
     /// middleware limits their runs, since preparing would go around it; bounded by the
-    /// listener's try timeout and abandoned on shutdown (the jobs then do their own work).
+    /// listener's try timeout; none starts after a shutdown, and one under way is cut short
+    /// after the grace period (its jobs then do their own work).
     ///
     /// [`QueuedListener::prepare`]: crate::QueuedListener::prepare
     async fn prepare(&self, jobs: &[ClaimedJob], shutdown: &Shutdown) {
         let registry = self.bus.registry();
         let mut groups: Vec<PrepareGroup<'_>> = Vec::new();
         for job in jobs {
+            if job.attempts >= job.max_tries {
+                continue; // its worker died on its last try: it is buried, not run
+            }
             if let Some(group) = groups
                 .iter_mut()
                 .find(|(event, listener, ..)| *event == job.event_name && *listener == job.listener)
@@ -473,15 +477,24 @@ impl Worker {
             if payloads.len() < 2 {
                 continue;
             }
+            if shutdown.is_triggered() {
+                return;
+            }
             let limit = options.try_timeout();
-            let mut stop = shutdown.clone();
+            // As a running job: a shutdown lets it finish within the grace period, so what it
+            // did is kept for its jobs (which the batch then gives back, to run later).
+            let grace_over = async {
+                let mut shutdown = shutdown.clone();
+                shutdown.triggered().await;
+                tokio::time::sleep(self.options.grace).await;
+            };
             tokio::select! {
                 prepared = tokio::time::timeout(limit, handler.prepare(&payloads)) => {
                     if prepared.is_err() {
                         tracing::warn!(event, listener, ?limit, "preparing a batch timed out; its jobs do their own work");
                     }
                 }
-                () = stop.triggered() => return,
+                () = grace_over => return,
             }
         }
     }

@@ -161,6 +161,13 @@ impl PreparedEvents {
         held.extend(outcomes.into_iter().map(|(id, outcome)| (id, (now, outcome))));
     }
 
+    /// Whether `event`'s outcome is held, waiting for its job (which a claim gave back and
+    /// another took again: it is not posted twice).
+    fn holds(&self, event: EventId) -> bool {
+        let held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.get(&event).is_some_and(|(at, _)| at.elapsed() < PREPARED_KEPT)
+    }
+
     fn take(&self, event: EventId) -> Option<Prepared> {
         let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         held.remove(&event)
@@ -195,7 +202,8 @@ impl<E: ToXapi> QueuedListener<E> for ForwardToLrs {
     async fn prepare(&self, events: &[Envelope<E>]) {
         let mut batches: Vec<Vec<(EventId, Vec<Statement>)>> = vec![Vec::new()];
         let mut size = 0;
-        for event in events {
+        // Jobs given back by a claim (a shutdown, a lost lease) and claimed again find theirs.
+        for event in events.iter().filter(|e| !self.prepared.holds(e.event_id())) {
             let statements = E::statements(event, &self.profile);
             if size > 0 && size + statements.len() > BATCH_STATEMENTS {
                 batches.push(Vec::new());
