@@ -164,8 +164,9 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
     /// [`handle`](Self::handle) then finds its part done. It is only a head start: it runs
     /// outside any transaction, without the listener's middleware (the worker skips it for a
     /// rate-limited or non-overlapping listener), bounded by the listener's try timeout and, like
-    /// a running job, cut short when a shutdown's grace period is over; every job still runs, is retried and fails on its own, so `handle`
-    /// must do the work itself when preparation did not (e.g. it failed or was cut short).
+    /// a running job, cut short when a shutdown's grace period is over. Every job still runs, is
+    /// retried and fails on its own, so `handle` must do the work itself when preparation did
+    /// not (e.g. it failed or was cut short).
     async fn prepare(&self, _events: &[Envelope<E>]) {}
 }
 

@@ -285,6 +285,7 @@ impl RegistryBuilder {
             queued: HashMap::new(),
             handlers: HashMap::new(),
             wildcard_handlers: HashMap::new(),
+            preparing: HashSet::new(),
             entries: Vec::new(),
             jobs: Vec::new(),
         };
@@ -321,6 +322,15 @@ impl RegistryBuilder {
                     .insert(entry.listener, (handler.clone(), options.clone()));
             }
         }
+        registry.preparing = registry
+            .handlers
+            .values()
+            .flatten()
+            .filter(|(_, (handler, options))| {
+                handler.prepares_batches() && options.rate_limited().is_none() && options.overlap_wait().is_none()
+            })
+            .map(|(listener, _)| *listener)
+            .collect();
         registry.entries = self
             .entries
             .into_iter()
@@ -397,6 +407,9 @@ pub struct Registry {
     queued: HashMap<TypeId, Arc<[QueuedTarget]>>,
     handlers: HashMap<&'static str, HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>>,
     wildcard_handlers: HashMap<&'static str, (QueuedHandler, Arc<QueueOptions>)>,
+    /// The queued listeners a worker lets prepare their claimed jobs together: those that
+    /// declare it and have no middleware limiting their runs (preparing would go around it).
+    preparing: HashSet<&'static str>,
     entries: Vec<RegisteredEntry>,
     jobs: Vec<(&'static str, &'static str, QueueOptions)>,
 }
@@ -565,6 +578,17 @@ impl Registry {
                 .collect(),
         };
         all.into_iter().filter(|t| t.handler.wants(event)).collect()
+    }
+
+    /// Whether a worker lets `listener` prepare its claimed jobs together (see
+    /// [`QueuedListener::prepare`](crate::QueuedListener::prepare)).
+    pub(crate) fn prepares_batches(&self, listener: &str) -> bool {
+        self.preparing.contains(listener)
+    }
+
+    /// Whether any listener prepares its claimed jobs together.
+    pub(crate) fn any_prepares_batches(&self) -> bool {
+        !self.preparing.is_empty()
     }
 
     /// The handler a worker runs for a job of (`event`, `listener`).

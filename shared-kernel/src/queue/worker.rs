@@ -446,18 +446,22 @@ impl Worker {
     }
 
     /// Lets each listener that prepares batches ([`QueuedListener::prepare`]) see its claimed
-    /// jobs of one event type together, before they run one by one. Skipped for listeners whose
-    /// middleware limits their runs, since preparing would go around it; bounded by the
-    /// listener's try timeout; none starts after a shutdown, and one under way is cut short
-    /// after the grace period (its jobs then do their own work).
+    /// jobs of one event type together, before they run one by one. The registry says which
+    /// listeners (those without middleware limiting their runs, which preparing would go
+    /// around); it is bounded by the listener's try timeout; none starts after a shutdown, and
+    /// one under way is cut short after the grace period (its jobs then do their own work).
     ///
     /// [`QueuedListener::prepare`]: crate::QueuedListener::prepare
     async fn prepare(&self, jobs: &[ClaimedJob], shutdown: &Shutdown) {
         let registry = self.bus.registry();
+        if !registry.any_prepares_batches() {
+            return;
+        }
         let mut groups: Vec<PrepareGroup<'_>> = Vec::new();
         for job in jobs {
-            if job.attempts >= job.max_tries {
-                continue; // its worker died on its last try: it is buried, not run
+            // A job whose worker died on its last try is buried, not run.
+            if !registry.prepares_batches(&job.listener) || job.attempts >= job.max_tries {
+                continue;
             }
             if let Some(group) = groups
                 .iter_mut()
@@ -466,10 +470,7 @@ impl Worker {
                 group.4.push(&job.payload);
                 continue;
             }
-            let Some((handler, options)) = registry.handler(&job.event_name, &job.listener) else {
-                continue;
-            };
-            if handler.prepares_batches() && options.rate_limited().is_none() && options.overlap_wait().is_none() {
+            if let Some((handler, options)) = registry.handler(&job.event_name, &job.listener) {
                 groups.push((&job.event_name, &job.listener, handler, options, vec![&job.payload]));
             }
         }
