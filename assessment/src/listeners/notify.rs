@@ -32,6 +32,8 @@ impl NotifyUserOfGradedAssessment {
 #[async_trait]
 impl QueuedListener<AssessmentGraded> for NotifyUserOfGradedAssessment {
     const NAME: &'static str = "NotifyUserOfGradedAssessment";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<AssessmentGraded>, job: &mut JobContext) -> Result<(), ListenerError> {
         let graded = event.event();

@@ -38,6 +38,8 @@ impl GenerateCertificate {
 #[async_trait]
 impl QueuedListener<EnrollmentCompleted> for GenerateCertificate {
     const NAME: &'static str = "GenerateCertificate";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<EnrollmentCompleted>, job: &mut JobContext) -> Result<(), ListenerError> {
         let enrollment_id = event.event().enrollment_id;

@@ -30,6 +30,8 @@ impl SendWelcomeNotification {
 #[async_trait]
 impl QueuedListener<UserEnrolled> for SendWelcomeNotification {
     const NAME: &'static str = "SendWelcomeNotification";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<UserEnrolled>, job: &mut JobContext) -> Result<(), ListenerError> {
         let enrolled = event.event();
@@ -70,6 +72,8 @@ impl SendCompletionCongratulations {
 #[async_trait]
 impl QueuedListener<EnrollmentCompleted> for SendCompletionCongratulations {
     const NAME: &'static str = "SendCompletionCongratulations";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<EnrollmentCompleted>, job: &mut JobContext) -> Result<(), ListenerError> {
         let completed = event.event();

@@ -41,6 +41,8 @@ impl RemindInactiveLearner {
 #[async_trait]
 impl QueuedListener<UserEnrolled> for RemindInactiveLearner {
     const NAME: &'static str = "RemindInactiveLearner";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<UserEnrolled>, job: &mut JobContext) -> Result<(), ListenerError> {
         let enrolled = event.event();

@@ -32,6 +32,8 @@ impl SendPathEnrollmentWelcome {
 #[async_trait]
 impl QueuedListener<PathEnrollmentCreated> for SendPathEnrollmentWelcome {
     const NAME: &'static str = "SendPathEnrollmentWelcome";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<PathEnrollmentCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
         let created = event.event();
@@ -73,6 +75,8 @@ impl SendPathCompletionCongratulations {
 #[async_trait]
 impl QueuedListener<PathCompleted> for SendPathCompletionCongratulations {
     const NAME: &'static str = "SendPathCompletionCongratulations";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<PathCompleted>, job: &mut JobContext) -> Result<(), ListenerError> {
         let completed = event.event();

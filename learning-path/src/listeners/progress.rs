@@ -50,6 +50,8 @@ impl UpdatePathProgressOnCourseCompletion {
 #[async_trait]
 impl QueuedListener<EnrollmentCompleted> for UpdatePathProgressOnCourseCompletion {
     const NAME: &'static str = "UpdatePathProgressOnCourseCompletion";
+    // Database work only, through the job's unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<EnrollmentCompleted>, job: &mut JobContext) -> Result<(), ListenerError> {
         let completed = event.event();

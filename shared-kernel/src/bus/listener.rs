@@ -154,6 +154,15 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
         event.event().aggregate_id()
     }
 
+    /// Whether this listener's jobs may share a transaction: set it when [`handle`](Self::handle)
+    /// does nothing but database work through its job's unit of work (no mail, no HTTP, no other
+    /// slow call, no reads through the pool that inform its writes). A worker then runs several
+    /// such jobs of a claim in one transaction, each in a savepoint of its own: a job that fails
+    /// rolls back to its savepoint alone (its acknowledgement with it) and is retried as ever;
+    /// the others commit together, with one commit instead of one each. Ignored for a listener
+    /// with middleware (rate limit, without overlapping).
+    const SHARES_TRANSACTION: bool = false;
+
     /// Whether a worker calls [`prepare`](Self::prepare) with this listener's claimed jobs.
     const PREPARES_BATCHES: bool = false;
 
@@ -193,6 +202,10 @@ pub trait WildcardQueuedListener: Send + Sync + 'static {
 
     /// Handles one event of any type.
     async fn handle(&self, event: &JsonEvent, job: &mut JobContext) -> Result<(), ListenerError>;
+
+    /// Whether its jobs may share a transaction, each in a savepoint (see
+    /// [`QueuedListener::SHARES_TRANSACTION`]).
+    const SHARES_TRANSACTION: bool = false;
 
     /// Runs once when the job has failed for good.
     async fn failed(&self, _event: &JsonEvent, _failure: &JobFailure) {}
@@ -252,6 +265,8 @@ pub(crate) trait ErasedQueued: Send + Sync {
     fn prepares_batches(&self) -> bool {
         false
     }
+    /// Whether its jobs may share a transaction (see [`QueuedListener::SHARES_TRANSACTION`]).
+    fn shares_transaction(&self) -> bool;
     /// Rebuilds the claimed jobs' events and lets the listener prepare them together.
     async fn prepare(&self, _payloads: &[&str]) {}
 }
@@ -279,6 +294,10 @@ impl<E: DomainEvent, L: QueuedListener<E>> ErasedQueued for TypedQueued<E, L> {
 
     fn prepares_batches(&self) -> bool {
         L::PREPARES_BATCHES
+    }
+
+    fn shares_transaction(&self) -> bool {
+        L::SHARES_TRANSACTION
     }
 
     async fn prepare(&self, payloads: &[&str]) {
@@ -310,6 +329,10 @@ impl<L: WildcardQueuedListener> ErasedQueued for WildQueued<L> {
         self.0.wants(event)
     }
 
+    fn shares_transaction(&self) -> bool {
+        L::SHARES_TRANSACTION
+    }
+
     async fn handle(&self, event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {
         let event = JsonEvent::from_payload(event_name, payload)
             .map_err(|e| ListenerError::permanent(format!("the `{event_name}` payload cannot be read: {e}")))?;
@@ -338,6 +361,10 @@ pub trait JobHandler: Send + Sync + 'static {
     /// Runs one job from its payload.
     async fn handle(&self, payload: &str, job: &mut JobContext) -> Result<(), ListenerError>;
 
+    /// Whether its jobs may share a transaction, each in a savepoint (see
+    /// [`QueuedListener::SHARES_TRANSACTION`]).
+    const SHARES_TRANSACTION: bool = false;
+
     /// Runs once when the job has failed for good.
     async fn failed(&self, _payload: &str, _failure: &JobFailure) {}
 }
@@ -348,6 +375,10 @@ pub(crate) struct DirectJob<H>(pub(crate) H);
 impl<H: JobHandler> ErasedQueued for DirectJob<H> {
     fn wants(&self, _event: &dyn AnyEnvelope) -> bool {
         false
+    }
+
+    fn shares_transaction(&self) -> bool {
+        H::SHARES_TRANSACTION
     }
 
     async fn handle(&self, _event_name: &str, payload: &str, job: &mut JobContext) -> Result<(), ListenerError> {

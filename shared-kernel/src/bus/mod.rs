@@ -16,6 +16,7 @@ mod middleware;
 mod options;
 pub(crate) mod outbox;
 pub(crate) mod registry;
+pub(crate) mod shared_tx;
 pub(crate) mod system;
 pub(crate) mod uow;
 mod upcast;

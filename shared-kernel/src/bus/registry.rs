@@ -286,6 +286,7 @@ impl RegistryBuilder {
             handlers: HashMap::new(),
             wildcard_handlers: HashMap::new(),
             preparing: HashSet::new(),
+            sharing: HashSet::new(),
             entries: Vec::new(),
             jobs: Vec::new(),
         };
@@ -322,15 +323,25 @@ impl RegistryBuilder {
                     .insert(entry.listener, (handler.clone(), options.clone()));
             }
         }
-        registry.preparing = registry
-            .handlers
-            .values()
-            .flatten()
-            .filter(|(_, (handler, options))| {
-                handler.prepares_batches() && options.rate_limited().is_none() && options.overlap_wait().is_none()
-            })
+        // Preparing or sharing a transaction would go around middleware that limits runs.
+        let unlimited = |options: &QueueOptions| options.rate_limited().is_none() && options.overlap_wait().is_none();
+        let all_handlers = || {
+            registry
+                .handlers
+                .values()
+                .flatten()
+                .chain(registry.wildcard_handlers.iter())
+        };
+        let preparing = all_handlers()
+            .filter(|(_, (handler, options))| handler.prepares_batches() && unlimited(options))
             .map(|(listener, _)| *listener)
             .collect();
+        let sharing = all_handlers()
+            .filter(|(_, (handler, options))| handler.shares_transaction() && unlimited(options))
+            .map(|(listener, _)| *listener)
+            .collect();
+        registry.preparing = preparing;
+        registry.sharing = sharing;
         registry.entries = self
             .entries
             .into_iter()
@@ -410,6 +421,9 @@ pub struct Registry {
     /// The queued listeners a worker lets prepare their claimed jobs together: those that
     /// declare it and have no middleware limiting their runs (preparing would go around it).
     preparing: HashSet<&'static str>,
+    /// The listeners whose jobs a worker runs several to a transaction, each in a savepoint: those
+    /// that declare it and have no middleware limiting their runs.
+    sharing: HashSet<&'static str>,
     entries: Vec<RegisteredEntry>,
     jobs: Vec<(&'static str, &'static str, QueueOptions)>,
 }
@@ -584,6 +598,12 @@ impl Registry {
     /// [`QueuedListener::prepare`](crate::QueuedListener::prepare)).
     pub(crate) fn prepares_batches(&self, listener: &str) -> bool {
         self.preparing.contains(listener)
+    }
+
+    /// Whether a worker may run `listener`'s jobs several to a transaction (see
+    /// [`QueuedListener::SHARES_TRANSACTION`](crate::QueuedListener::SHARES_TRANSACTION)).
+    pub(crate) fn shares_transaction(&self, listener: &str) -> bool {
+        self.sharing.contains(listener)
     }
 
     /// Whether any listener prepares its claimed jobs together.

@@ -161,6 +161,7 @@ pub fn fault_code(error: &(dyn std::error::Error + 'static)) -> Option<&'static 
                 UowError::Serialize { .. } => return Some("serialization_failed"),
                 UowError::Nested => return Some("nested_unit_of_work"),
                 UowError::LeaseLost => return Some("lease_lost"),
+                UowError::SharedTransactionBroken => return Some("shared_transaction_broken"),
             }
         }
         if let Some(db) = e.downcast_ref::<sqlx::Error>() {

@@ -37,6 +37,7 @@ use super::listener::ListenerError;
 use super::outbox;
 use super::system::StateTransitioned;
 use crate::clock::to_micros;
+use crate::db::Backend;
 use crate::ids::{CorrelationId, EventId, UserId};
 use crate::metrics::ListenerMode;
 
@@ -88,6 +89,10 @@ pub enum UowError {
     /// and another worker took it). Nothing was written.
     #[error("the job's lease was lost; another worker owns it now")]
     LeaseLost,
+    /// A transaction shared by several jobs broke (a savepoint could not be rolled back): none
+    /// of its jobs was acknowledged, and they run again one by one.
+    #[error("the transaction shared by several jobs broke; its jobs run again")]
+    SharedTransactionBroken,
 }
 
 impl UowError {
@@ -127,6 +132,11 @@ impl Committed {
 pub struct UnitOfWork {
     bus: EventBus,
     tx: Option<Transaction<'static, Any>>,
+    /// A transaction shared by several jobs, lent to this job's unit of work and not used yet:
+    /// opening takes it as `tx` inside a savepoint (see [`super::shared_tx`]).
+    lent: Option<Transaction<'static, Any>>,
+    /// Whether `tx` is a lent transaction in which this unit of work opened its savepoint.
+    savepoint: bool,
     /// The task registered as holding `tx` (see [`UowError::Nested`]).
     writer: Option<Holder>,
     /// A job to acknowledge as the transaction's first statement: `(job id, lease token)`.
@@ -165,6 +175,8 @@ impl UnitOfWork {
         Self {
             bus,
             tx: None,
+            lent: None,
+            savepoint: false,
             writer: None,
             ack: None,
             actor: None,
@@ -243,6 +255,9 @@ impl UnitOfWork {
     }
 
     async fn open(&mut self) -> Result<(), UowError> {
+        if let Some(tx) = self.lent.take() {
+            return self.open_savepoint(tx).await;
+        }
         let writer = self.bus.enter_writer()?;
         let opened = self.bus.db().begin_write().await;
         let mut tx = match opened {
@@ -271,6 +286,90 @@ impl UnitOfWork {
         }
         self.tx = Some(tx);
         Ok(())
+    }
+
+    /// Opens this job's savepoint in the lent shared transaction and acknowledges the job in it
+    /// (on SQLite in one round trip). The transaction stays with this unit of work whatever
+    /// happens, for its lender to take back ([`UnitOfWork::take_shared`]).
+    async fn open_savepoint(&mut self, tx: Transaction<'static, Any>) -> Result<(), UowError> {
+        let backend = self.bus.db().backend();
+        let now = to_micros(self.bus.clock().now());
+        let tx = self.tx.insert(tx);
+        self.savepoint = true;
+        let Some((job, token)) = &self.ack else {
+            sqlx::raw_sql(super::shared_tx::OPEN_SAVEPOINT)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(());
+        };
+        let ack = super::ledger::ack_one_sql(backend);
+        let sql = match backend {
+            Backend::Sqlite => format!("{};\n{ack}", super::shared_tx::OPEN_SAVEPOINT),
+            Backend::Postgres => {
+                sqlx::raw_sql(super::shared_tx::OPEN_SAVEPOINT)
+                    .execute(&mut **tx)
+                    .await?;
+                ack.to_owned()
+            }
+        };
+        let acked = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(job.clone())
+            .bind(token.clone())
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
+            .len();
+        if acked != 1 {
+            return Err(UowError::LeaseLost);
+        }
+        Ok(())
+    }
+
+    /// Lends this job's unit of work a transaction shared with other jobs (see
+    /// [`super::shared_tx`]): its first use opens a savepoint in it.
+    pub(crate) fn lend(&mut self, tx: Transaction<'static, Any>) {
+        self.lent = Some(tx);
+    }
+
+    /// Gives a lent transaction back, with whether this unit of work's savepoint is still open in
+    /// it (then its lender rolls back to it).
+    pub(crate) fn take_shared(&mut self) -> Option<(Transaction<'static, Any>, bool)> {
+        if let Some(tx) = self.lent.take() {
+            return Some((tx, false));
+        }
+        let open = std::mem::take(&mut self.savepoint);
+        if open {
+            self.tx.take().map(|tx| (tx, true))
+        } else {
+            None
+        }
+    }
+
+    /// Stages this job's work in its savepoint of a lent transaction and releases the savepoint:
+    /// the work then commits with the shared transaction. Returns the transaction (with whether
+    /// the savepoint is still open, after a failure) and what to publish after the commit
+    /// (`None` for a job that wrote nothing, which its lender acknowledges).
+    pub(crate) async fn stage_in_savepoint(
+        &mut self,
+    ) -> (
+        Option<(Transaction<'static, Any>, bool)>,
+        Result<Option<Staged>, UowError>,
+    ) {
+        let staged = match self.stage().await {
+            Ok(staged) => staged,
+            Err(e) => return (self.take_shared(), Err(e)),
+        };
+        if let (Some(tx), true) = (self.tx.as_mut(), self.savepoint) {
+            if let Err(e) = sqlx::raw_sql(super::shared_tx::RELEASE_SAVEPOINT)
+                .execute(&mut **tx)
+                .await
+            {
+                return (self.take_shared(), Err(e.into()));
+            }
+            self.savepoint = false;
+            return (self.tx.take().map(|tx| (tx, false)), Ok(staged));
+        }
+        (self.take_shared(), Ok(staged))
     }
 
     fn release_writer(&mut self) {
@@ -425,70 +524,76 @@ impl UnitOfWork {
     pub async fn commit(mut self) -> Result<Committed, UowError> {
         let span = tracing::info_span!("commit", events = tracing::field::Empty, jobs = tracing::field::Empty);
         async move {
-            self.dispatch().await?;
-            if !self.has_work() {
+            let Some(staged) = self.stage().await? else {
                 return Ok(Committed::default());
-            }
-            let now = self.bus.clock().now();
-            let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
-            let broadcasts = super::broadcast_rows::rows(&self.events);
-            let tags = outbox::tag_rows(&self.events);
-            jobs.append(&mut self.direct_jobs);
-            let audit = std::mem::take(&mut self.audit);
-            let idempotency = if self.system {
-                None
-            } else {
-                super::event_bus::pending_idempotency()
             };
-            let db = self.bus.db().clone();
-            let clock_offset = self.bus.clock().database_offset();
-            let conn = self.conn().await?;
-            if let Some(claim) = &idempotency {
-                let claim = claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(claim.user_id)
-                .bind(claim.key)
-                .bind(claim.request_hash)
-                .bind(crate::clock::to_micros(now))
-                .execute(&mut *conn)
-                .await?;
-            }
-            let rows = outbox::Rows {
-                audit: &audit,
-                jobs: &jobs,
-                broadcasts: &broadcasts,
-                tags: &tags,
-            };
-            outbox::write(conn, &db, rows, now, clock_offset).await?;
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();
                 committed?;
             }
-            if let Some(claim) = idempotency {
-                claim.lock().unwrap_or_else(|p| p.into_inner()).committed = true;
-            }
-            tracing::Span::current().record("events", self.events.len());
-            tracing::Span::current().record("jobs", jobs.len());
-            self.after_commit(jobs.len(), !broadcasts.is_empty());
-            // Workers and broadcast tailers in other processes LISTEN on PostgreSQL (see
-            // `notify_committed` for why right after the commit rather than inside it).
-            crate::db::notify_committed(
-                self.bus.db(),
-                jobs.iter().map(|job| job.queue.as_str()),
-                !broadcasts.is_empty(),
-            )
-            .await;
-            Ok(Committed {
-                events: std::mem::take(&mut self.events),
-                jobs: jobs.len(),
-            })
+            tracing::Span::current().record("events", staged.events.len());
+            tracing::Span::current().record("jobs", staged.jobs);
+            Ok(staged.publish(&self.bus).await)
         }
         .instrument(span)
         .await
+    }
+
+    /// Dispatches what is pending and writes the outbox in the transaction, short of committing:
+    /// `None` when there is nothing to commit.
+    async fn stage(&mut self) -> Result<Option<Staged>, UowError> {
+        self.dispatch().await?;
+        if !self.has_work() {
+            return Ok(None);
+        }
+        let now = self.bus.clock().now();
+        let mut jobs = outbox::job_rows(&self.bus, &self.events, now)?;
+        let broadcasts = super::broadcast_rows::rows(&self.events);
+        let tags = outbox::tag_rows(&self.events);
+        jobs.append(&mut self.direct_jobs);
+        let audit = std::mem::take(&mut self.audit);
+        let idempotency = if self.system {
+            None
+        } else {
+            super::event_bus::pending_idempotency()
+        };
+        let db = self.bus.db().clone();
+        let clock_offset = self.bus.clock().database_offset();
+        let conn = self.conn().await?;
+        if let Some(claim) = &idempotency {
+            let claim = claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(claim.user_id)
+            .bind(claim.key)
+            .bind(claim.request_hash)
+            .bind(crate::clock::to_micros(now))
+            .execute(&mut *conn)
+            .await?;
+        }
+        let rows = outbox::Rows {
+            audit: &audit,
+            jobs: &jobs,
+            broadcasts: &broadcasts,
+            tags: &tags,
+        };
+        outbox::write(conn, &db, rows, now, clock_offset).await?;
+        let mut queues: Vec<String> = Vec::new();
+        for job in &jobs {
+            if !queues.contains(&job.queue) {
+                queues.push(job.queue.clone());
+            }
+        }
+        Ok(Some(Staged {
+            events: std::mem::take(&mut self.events),
+            jobs: jobs.len(),
+            queues,
+            broadcasts: !broadcasts.is_empty(),
+            idempotency,
+        }))
     }
 
     /// Rolls back explicitly. Dropping the unit of work does the same.
@@ -500,9 +605,39 @@ impl UnitOfWork {
         }
         Ok(())
     }
+}
 
-    fn after_commit(&self, jobs: usize, broadcasts: bool) {
-        let inner = &self.bus.inner;
+/// A unit of work's writes, staged in its transaction: what to tell once that commits.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    events: Vec<SharedEnvelope>,
+    jobs: usize,
+    /// The distinct queues of its jobs.
+    queues: Vec<String>,
+    broadcasts: bool,
+    idempotency: Option<Arc<std::sync::Mutex<super::event_bus::IdempotencyClaim>>>,
+}
+
+impl Staged {
+    /// After the commit: marks the request's idempotency key committed, publishes broadcasts,
+    /// wakes idle workers, tells observers and, on PostgreSQL, notifies other processes.
+    pub(crate) async fn publish(self, bus: &EventBus) -> Committed {
+        let queues = self.queues.clone();
+        let broadcasts = self.broadcasts;
+        let committed = self.publish_here(bus);
+        // Workers and broadcast tailers in other processes LISTEN on PostgreSQL (see
+        // `notify_committed` for why right after the commit rather than inside it).
+        crate::db::notify_committed(bus.db(), queues.iter().map(String::as_str), broadcasts).await;
+        committed
+    }
+
+    /// [`Staged::publish`] but for the notification of other processes, which the caller sends
+    /// once for several.
+    pub(crate) fn publish_here(self, bus: &EventBus) -> Committed {
+        if let Some(claim) = &self.idempotency {
+            claim.lock().unwrap_or_else(|p| p.into_inner()).committed = true;
+        }
+        let inner = &bus.inner;
         for event in &self.events {
             crate::metrics::event_dispatched(event.name());
             if let Some(broadcast) = event.broadcast() {
@@ -517,21 +652,32 @@ impl UnitOfWork {
                 }
             }
         }
-        if jobs > 0 {
+        if self.jobs > 0 {
             inner.wake.notify_waiters();
         }
-        if broadcasts {
+        if self.broadcasts {
             inner.broadcast_wake.notify_waiters();
         }
         for observer in &inner.observers {
             observer.committed(&self.events);
         }
+        Committed {
+            events: self.events,
+            jobs: self.jobs,
+        }
+    }
+
+    /// The distinct queues its jobs went to, and whether it wrote broadcasts.
+    pub(crate) fn wakes(&self) -> (&[String], bool) {
+        (&self.queues, self.broadcasts)
     }
 }
 
 impl Drop for UnitOfWork {
     fn drop(&mut self) {
-        // The transaction (if any) rolls back as it drops; the task no longer holds a writer.
+        // The transaction (if any) rolls back as it drops; the task no longer holds a writer. A
+        // lent transaction is its lender's to take back first (dropping it here would roll back
+        // every job sharing it, which their lender then finds).
         self.tx = None;
         self.release_writer();
         if !self.system {

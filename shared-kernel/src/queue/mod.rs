@@ -266,6 +266,39 @@ impl Queue {
         Ok(row.map(|r| r.0))
     }
 
+    /// Starts several claimed jobs at once (jobs that will share a transaction): counts a try
+    /// for each that `token` still holds and renews its lease, in one statement. Returns
+    /// `(id, tries counted)` of those; the others' leases were lost. A worker that dies before
+    /// the shared transaction commits has charged each of them a try, as for a job it was running.
+    pub(crate) async fn start_many(
+        &self,
+        ids: &[String],
+        token: &str,
+        lease: Duration,
+    ) -> Result<Vec<(String, i64)>, QueueError> {
+        let mut started = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = &format!(
+                "UPDATE jobs SET attempts = attempts + 1, reserved_until = {lease_end}, available_at = {lease_end} \
+                 WHERE reserved_by = $2 AND id IN {ids} RETURNING id, attempts",
+                lease_end = self.time_sql(1),
+                ids = ledger::placeholders(3, chunk.len())
+            );
+            let rows: Vec<(String, i64)> = again_after_lost_connection("start jobs", move || async move {
+                let mut query = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                    .bind(self.time_arg(lease))
+                    .bind(token.to_owned());
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                query.fetch_all(self.bus.db().bookkeeping()).await
+            })
+            .await?;
+            started.extend(rows);
+        }
+        Ok(started)
+    }
+
     /// Renews the lease of every job `token` still holds (the heartbeat of a running batch);
     /// returns how many. On PostgreSQL a job whose row a running job's transaction has locked is
     /// skipped: the lock holds it.

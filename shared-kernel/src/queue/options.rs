@@ -4,12 +4,16 @@ use std::time::Duration;
 
 use super::maintenance::DEFAULT_BROADCAST_RETENTION;
 
+/// How many jobs share a transaction by default (see [`WorkerOptions::shared_transaction`]).
+pub const DEFAULT_SHARED_JOBS: usize = 32;
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub(super) queues: Vec<String>,
     pub(super) concurrency: usize,
     pub(super) batch_size: usize,
+    pub(super) shared_jobs: usize,
     pub(super) lease: Duration,
     pub(super) poll_interval: Duration,
     pub(super) grace: Duration,
@@ -26,6 +30,7 @@ impl WorkerOptions {
             queues: queues.into_iter().map(Into::into).collect(),
             concurrency: 1,
             batch_size: 100,
+            shared_jobs: DEFAULT_SHARED_JOBS,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
@@ -51,6 +56,16 @@ impl WorkerOptions {
     /// half a lease of work).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// How many jobs of listeners that declare
+    /// [`SHARES_TRANSACTION`](crate::QueuedListener::SHARES_TRANSACTION) run in one transaction,
+    /// each in a savepoint of its own (default 32); 1 runs every job in a transaction of its own.
+    /// More jobs to a transaction commit less often, but hold the write transaction longer (on
+    /// SQLite, other writers of the database wait for it).
+    pub fn shared_transaction(mut self, jobs: usize) -> Self {
+        self.shared_jobs = jobs.max(1);
         self
     }
 

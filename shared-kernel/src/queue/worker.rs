@@ -45,6 +45,8 @@ use crate::db::commit_watch::{self, Topic};
 use crate::db::{JOBS_CHANNEL, is_connection_lost, reconnect_backoff};
 use crate::metrics::{self, JobOutcome, ListenerMode};
 
+mod shared;
+
 /// What a worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -387,11 +389,12 @@ impl Worker {
         let mut acks: Vec<String> = Vec::new();
         let mut oldest_ack: Option<Instant> = None;
         let ack_within = self.options.lease / 4;
-        let mut jobs = jobs.into_iter();
+        let mut segments = self.segments(jobs).into_iter();
         let mut result = Ok(());
-        while let Some(mut job) = jobs.next() {
+        while let Some(segment) = segments.next() {
+            let rest = || segment_ids(segments.clone());
             if shutdown.is_triggered() {
-                let rest: Vec<String> = std::iter::once(job).chain(jobs).map(|j| j.id).collect();
+                let rest: Vec<String> = segment.ids().chain(rest()).collect();
                 bump(&counters.released, rest.len());
                 result = self.queue.release(token, &rest, false).await;
                 break;
@@ -405,6 +408,23 @@ impl Worker {
                 acks.clear();
                 oldest_ack = None;
             }
+            let mut job = match segment {
+                Segment::Shared(group) => {
+                    let ran = self.run_shared(group, token, shutdown, counters, pace).await;
+                    let stop = match ran {
+                        Ok(Flow::Go) => continue,
+                        Ok(Flow::Stop) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    // Cut short, or its bookkeeping failed: give the unstarted rest back.
+                    let rest: Vec<String> = rest().collect();
+                    bump(&counters.released, rest.len());
+                    let released = self.queue.release(token, &rest, false).await;
+                    result = stop.and(released);
+                    break;
+                }
+                Segment::Single(job) => job,
+            };
             let started = Instant::now();
             let outcome = self.run_job(&mut job, token, shutdown).await;
             pace.record(started.elapsed());
@@ -416,21 +436,18 @@ impl Worker {
                     acks.push(id);
                     oldest_ack.get_or_insert_with(Instant::now);
                 }
-                Ok(Outcome::Done) => bump(&counters.processed, 1),
-                Ok(Outcome::Retried) => bump(&counters.retried, 1),
-                Ok(Outcome::Failed) => bump(&counters.failed, 1),
-                Ok(Outcome::LeaseLost | Outcome::Deferred) => {}
                 Ok(Outcome::CutShort) => {
                     bump(&counters.released, 1);
-                    let rest: Vec<String> = jobs.map(|j| j.id).collect();
+                    let rest: Vec<String> = rest().collect();
                     bump(&counters.released, rest.len());
                     result = self.queue.release(token, &rest, false).await;
                     break;
                 }
+                Ok(other) => tally(counters, &other),
                 Err(e) => {
                     // Give this job and the unstarted rest back, so they need not wait for the
                     // lease to end (a job that started keeps its counted try).
-                    let rest: Vec<String> = std::iter::once(job.id).chain(jobs.map(|j| j.id)).collect();
+                    let rest: Vec<String> = std::iter::once(job.id).chain(rest()).collect();
                     if let Err(release) = self.queue.release(token, &rest, false).await {
                         tracing::warn!(error = %release, "giving jobs back failed; they run again when their lease ends");
                     }
@@ -443,6 +460,33 @@ impl Worker {
         self.queue.ack(token, &acks).await?;
         bump(&counters.processed, acks.len());
         result
+    }
+
+    /// Splits a claim into what runs in transactions shared by several jobs (consecutive jobs
+    /// of listeners that share, at most [`WorkerOptions::shared_transaction`] to one) and the
+    /// jobs that run alone. Within one queue and priority the sharing jobs come first (the claim
+    /// keeps queue and priority order; jobs of equal rank have no order to keep).
+    fn segments(&self, mut jobs: Vec<ClaimedJob>) -> Vec<Segment> {
+        let registry = self.bus.registry();
+        let most = self.options.shared_jobs;
+        let shares = |job: &ClaimedJob| most > 1 && registry.shares_transaction(&job.listener);
+        if most > 1 {
+            let queues = &self.options.queues;
+            let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);
+            jobs.sort_by_key(|j| (rank(&j.queue), std::cmp::Reverse(j.priority), !shares(j)));
+        }
+        let mut segments: Vec<Segment> = Vec::new();
+        for job in jobs {
+            if !shares(&job) {
+                segments.push(Segment::Single(job));
+                continue;
+            }
+            match segments.last_mut() {
+                Some(Segment::Shared(group)) if group.len() < most => group.push(job),
+                _ => segments.push(Segment::Shared(vec![job])),
+            }
+        }
+        segments
     }
 
     /// Lets each listener that prepares batches ([`QueuedListener::prepare`]) see its claimed
@@ -506,16 +550,11 @@ impl Worker {
             return Ok(Outcome::LeaseLost);
         };
         job.attempts = attempts;
-        let job = &*job;
-        let span = tracing::info_span!(
-            "job",
-            job_id = %job.id,
-            queue = %job.queue,
-            event = %job.event_name,
-            event_id = %job.event_id,
-            listener = %job.listener,
-            attempt = job.attempts
-        );
+        self.run_started(job, token, shutdown).await
+    }
+
+    /// Runs a started job (its try counted) in a transaction of its own.
+    async fn run_started(&self, job: &ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {
         async move {
             let Some((handler, options)) = self.bus.registry().handler(&job.event_name, &job.listener) else {
                 let error = format!("no listener `{}` is registered for `{}`", job.listener, job.event_name);
@@ -625,32 +664,43 @@ impl Worker {
                     tracing::warn!("lease lost before acknowledgement; the job's writes were rolled back");
                     Ok(Outcome::LeaseLost)
                 }
-                Err(error) => {
-                    let text = error.to_string();
-                    let exceptions = job.exceptions + 1;
-                    if error.is_permanent()
-                        || job.attempts >= job.max_tries
-                        || exceptions >= i64::from(options.exception_limit())
-                    {
-                        tracing::error!(error = %text, "job failed for good");
-                        if self.queue.bury(job, token, &text).await? {
-                            handler.failed(&job.event_name, &job.payload, &failure(text)).await;
-                        }
-                        Ok(Outcome::Failed)
-                    } else {
-                        let attempt = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                        // A wait the listener asked for (e.g. an HTTP `Retry-After`) replaces the
-                        // schedule's.
-                        let delay = error.requested_wait().unwrap_or_else(|| options.delay_after(attempt));
-                        tracing::warn!(error = %text, retry_in = ?delay, "job failed; will retry");
-                        self.queue.retry_later(job, token, delay, &text).await?;
-                        Ok(Outcome::Retried)
-                    }
-                }
+                Err(error) => self.settle_failure(job, token, &handler, &options, error).await,
             }
         }
-        .instrument(span)
+        .instrument(job_span(job))
         .await
+    }
+
+    /// A failed try: retried after its backoff, or buried (and the listener's failed hook run)
+    /// when it was permanent, the last try, or one exception too many.
+    async fn settle_failure(
+        &self,
+        job: &ClaimedJob,
+        token: &str,
+        handler: &QueuedHandler,
+        options: &QueueOptions,
+        error: ListenerError,
+    ) -> Result<Outcome, QueueError> {
+        let text = error.to_string();
+        let exceptions = job.exceptions + 1;
+        if error.is_permanent() || job.attempts >= job.max_tries || exceptions >= i64::from(options.exception_limit()) {
+            tracing::error!(error = %text, "job failed for good");
+            if self.queue.bury(job, token, &text).await? {
+                let failure = JobFailure {
+                    error: text,
+                    attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
+                };
+                handler.failed(&job.event_name, &job.payload, &failure).await;
+            }
+            Ok(Outcome::Failed)
+        } else {
+            let attempt = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+            // A wait the listener asked for (e.g. an HTTP `Retry-After`) replaces the schedule's.
+            let delay = error.requested_wait().unwrap_or_else(|| options.delay_after(attempt));
+            tracing::warn!(error = %text, retry_in = ?delay, "job failed; will retry");
+            self.queue.retry_later(job, token, delay, &text).await?;
+            Ok(Outcome::Retried)
+        }
     }
 
     /// Commits the listener's unit of work, whose first statement acknowledged the job (opening
@@ -667,12 +717,64 @@ impl Worker {
 /// payloads).
 type PrepareGroup<'a> = (&'a str, &'a str, QueuedHandler, Arc<QueueOptions>, Vec<&'a str>);
 
+/// Part of a claim: jobs that share a transaction, or one that runs alone.
+#[derive(Clone)]
+enum Segment {
+    Shared(Vec<ClaimedJob>),
+    Single(ClaimedJob),
+}
+
+impl Segment {
+    fn ids(&self) -> impl Iterator<Item = String> + '_ {
+        let jobs = match self {
+            Segment::Shared(group) => group.as_slice(),
+            Segment::Single(job) => std::slice::from_ref(job),
+        };
+        jobs.iter().map(|j| j.id.clone())
+    }
+}
+
+fn segment_ids(segments: impl Iterator<Item = Segment>) -> impl Iterator<Item = String> {
+    segments.flat_map(|s| s.ids().collect::<Vec<_>>())
+}
+
+/// Whether a batch goes on after a shared transaction.
+enum Flow {
+    Go,
+    /// Cut short by the end of a shutdown's grace period: give the rest back.
+    Stop,
+}
+
+/// Counts a job's outcome (one given back or taken by another worker counts nowhere).
+fn tally(counters: &Counters, outcome: &Outcome) {
+    match outcome {
+        Outcome::AckLater(_) | Outcome::Done => bump(&counters.processed, 1),
+        Outcome::Retried => bump(&counters.retried, 1),
+        Outcome::Failed => bump(&counters.failed, 1),
+        Outcome::CutShort => bump(&counters.released, 1),
+        Outcome::LeaseLost | Outcome::Deferred => {}
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The span a job runs in.
+fn job_span(job: &ClaimedJob) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        queue = %job.queue,
+        event = %job.event_name,
+        event_id = %job.event_id,
+        listener = %job.listener,
+        attempt = job.attempts
+    )
 }
 
 /// Whether `error` says the job's lease was lost (another worker owns it now).

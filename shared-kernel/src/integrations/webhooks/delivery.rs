@@ -52,6 +52,9 @@ pub struct FanOutWebhooks;
 #[async_trait]
 impl WildcardQueuedListener for FanOutWebhooks {
     const NAME: &'static str = "FanOutWebhooks";
+    // Database work only: a read of the endpoints (configuration no job changes) and the
+    // delivery jobs it enqueues through its unit of work.
+    const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &JsonEvent, job: &mut JobContext) -> Result<(), ListenerError> {
         // A read through the reader pool: an event no endpoint wants opens no write transaction.
