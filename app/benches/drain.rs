@@ -18,6 +18,7 @@ use app::config::Config;
 use app::{Application, StartOptions};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use shared_kernel::DEFAULT_SHARED_JOBS;
 use shared_kernel::testing::TestDb;
 use shared_kernel::{
     Database, DbOptions, DomainEvent, Envelope, EventBus, JobContext, ListenerError, QueueOptions, QueuedListener,
@@ -93,10 +94,11 @@ async fn real_work(backend: &Backend, learners: usize) -> (Application, TestDb, 
     (app, db, jobs)
 }
 
-/// Drains every queue with one worker (default options); returns (jobs run, time).
-async fn drain(bus: &EventBus, queues: Vec<String>) -> (u64, Duration) {
+/// Drains every queue with one worker (default options, but `shared` jobs to a shared
+/// transaction); returns (jobs run, time).
+async fn drain(bus: &EventBus, queues: Vec<String>, shared: usize) -> (u64, Duration) {
     let started = Instant::now();
-    let report = Worker::new(bus.clone(), WorkerOptions::new(queues))
+    let report = Worker::new(bus.clone(), WorkerOptions::new(queues).shared_transaction(shared))
         .run_until_empty()
         .await
         .unwrap();
@@ -202,9 +204,10 @@ fn main() {
     let learners: usize = std::env::var("DRAIN_LEARNERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    // `cargo bench -p app --bench drain -- processes`: only the several-process drain.
-    let processes_only = std::env::args().skip(1).any(|a| a == "processes");
+        .unwrap_or(2000);
+    // `cargo bench -p app --bench drain -- processes`: the drain by several `queue work`
+    // processes instead.
+    let processes = std::env::args().skip(1).any(|a| a == "processes");
     let mut backends = vec![Backend::Sqlite];
     match std::env::var(shared_kernel::testing::POSTGRES_URL_VAR) {
         Ok(_) => backends.push(Backend::Postgres),
@@ -218,58 +221,53 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("drain by 1, 2 and 4 `queue work` processes, {learners} learners' work per round; rounds interleaved");
-    for round in 1..=3 {
-        for backend in &backends {
-            let mut figures = Vec::new();
-            for processes in [1, 2, 4] {
-                rt.block_on(async {
-                    let (app, db, _) = real_work(backend, learners).await;
-                    let (jobs, took) = drain_with_processes(&app, db.url(), processes).await;
-                    app.db().close().await;
-                    db.cleanup().await;
-                    figures.push(format!("{processes} process(es): {}", rate(jobs, took)));
-                });
+    if processes {
+        println!("drain by 1, 2 and 4 `queue work` processes, {learners} learners' work per round; rounds interleaved");
+        for round in 1..=3 {
+            for backend in &backends {
+                let mut figures = Vec::new();
+                for processes in [1, 2, 4] {
+                    rt.block_on(async {
+                        let (app, db, _) = real_work(backend, learners).await;
+                        let (jobs, took) = drain_with_processes(&app, db.url(), processes).await;
+                        app.db().close().await;
+                        db.cleanup().await;
+                        figures.push(format!("{processes} process(es): {}", rate(jobs, took)));
+                    });
+                }
+                println!("round {round} {:<8} {}", backend.name(), figures.join("   "));
             }
-            println!("round {round} {:<8} {}", backend.name(), figures.join("   "));
         }
-    }
-    if processes_only {
         return;
     }
-    println!("drain with one worker, {learners} learners' work per round; rounds interleaved");
+    println!(
+        "drain with one worker, {learners} learners' work per round: one job per transaction (before), \
+         {DEFAULT_SHARED_JOBS} jobs to a shared transaction (now), no-op listener; rounds interleaved"
+    );
     for round in 1..=3 {
         for backend in &backends {
             rt.block_on(async {
-                let (app, db, waiting) = real_work(backend, learners).await;
-                let queues = app.queues();
-                let (real_jobs, real_took) = drain(app.bus(), queues).await;
-                app.db().close().await;
-                db.cleanup().await;
-
-                let mut noop = Vec::new();
-                for durable in [false, true] {
-                    if durable && matches!(backend, Backend::Sqlite) {
-                        continue; // the same pool on SQLite
-                    }
-                    let (bus, db) = noop_work(backend, i64::try_from(real_jobs).unwrap(), durable).await;
-                    let (jobs, took) = drain(&bus, vec!["default".to_owned()]).await;
-                    bus.db().close().await;
-                    drop(bus);
+                let mut figures = Vec::new();
+                let mut real_jobs = 0;
+                for (label, shared) in [
+                    ("one job per transaction", 1),
+                    ("shared transactions", DEFAULT_SHARED_JOBS),
+                ] {
+                    let (app, db, waiting) = real_work(backend, learners).await;
+                    let queues = app.queues();
+                    let (jobs, took) = drain(app.bus(), queues, shared).await;
+                    app.db().close().await;
                     db.cleanup().await;
-                    noop.push(format!(
-                        "no-op{}: {}",
-                        if durable { " (durable bookkeeping)" } else { "" },
-                        rate(jobs, took)
-                    ));
+                    real_jobs = jobs;
+                    figures.push(format!("{label}: {} [{waiting} waiting]", rate(jobs, took)));
                 }
-
-                println!(
-                    "round {round} {:<8} real: {}   {}   ({waiting} jobs waiting before the drain)",
-                    backend.name(),
-                    rate(real_jobs, real_took),
-                    noop.join("   ")
-                );
+                let (bus, db) = noop_work(backend, i64::try_from(real_jobs).unwrap(), false).await;
+                let (jobs, took) = drain(&bus, vec!["default".to_owned()], 1).await;
+                bus.db().close().await;
+                drop(bus);
+                db.cleanup().await;
+                figures.push(format!("no-op: {}", rate(jobs, took)));
+                println!("round {round} {:<8} {}", backend.name(), figures.join("   "));
             });
         }
     }

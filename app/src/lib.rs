@@ -67,6 +67,11 @@ pub struct StartOptions {
     pub mail_transport: Option<Arc<dyn MailTransport>>,
     /// Observers of committed events (e.g. the test fake).
     pub observers: Vec<Arc<dyn CommitObserver>>,
+    /// Whether concurrent commands share commits ([`EventBusBuilder::group_commit`]); `None`
+    /// keeps the backend's default (on for SQLite).
+    ///
+    /// [`EventBusBuilder::group_commit`]: shared_kernel::EventBusBuilder::group_commit
+    pub group_commit: Option<bool>,
 }
 
 impl Application {
@@ -107,6 +112,9 @@ impl Application {
         let mut builder = EventBus::builder(db.clone(), Arc::new(registry));
         for observer in options.observers {
             builder = builder.observer(observer);
+        }
+        if let Some(on) = options.group_commit {
+            builder = builder.group_commit(on);
         }
         Ok(Self {
             db,

@@ -67,8 +67,9 @@ pub use ids::{
     LearningPathId, LessonId, NotificationId, PathEnrollmentId, QuestionId, UserId, WebhookEndpointId,
 };
 pub use queue::{
-    DEFAULT_BROADCAST_RETENTION, DEPTH_HISTORY_RETENTION, DepthSample, FailedJob, Queue, QueueError, QueueStats,
-    Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport, shutdown_channel,
+    DEFAULT_BROADCAST_RETENTION, DEFAULT_SHARED_JOBS, DEPTH_HISTORY_RETENTION, DepthSample, FailedJob, Queue,
+    QueueError, QueueStats, Shutdown, ShutdownTrigger, Worker, WorkerOptions, WorkerProgress, WorkerReport,
+    shutdown_channel,
 };
 
 /// Re-exported so contexts name the same sqlx types the kernel uses.

@@ -50,6 +50,7 @@ async fn spawn_app_on(url: String, dir: tempfile::TempDir, postgres: Option<Test
         StartOptions {
             mail_transport: Some(mail.clone()),
             observers: vec![events.clone()],
+            group_commit: None,
         },
     )
     .await

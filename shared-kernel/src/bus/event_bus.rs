@@ -103,6 +103,8 @@ pub(super) struct BusInner {
     pub(super) broadcast_wake: Arc<Notify>,
     pub(super) observers: Vec<Arc<dyn CommitObserver>>,
     pub(super) max_depth: u32,
+    /// Concurrent commands' shared commit (see [`super::group_commit`]); `None` when off.
+    pub(super) group_commit: Option<super::group_commit::GroupCommit>,
 }
 
 /// The entry point of every command: a database, a registry and the after-commit ports.
@@ -129,9 +131,18 @@ pub struct EventBusBuilder {
     clock: Arc<dyn Clock>,
     observers: Vec<Arc<dyn CommitObserver>>,
     max_depth: u32,
+    group_commit: Option<bool>,
 }
 
 impl EventBusBuilder {
+    /// Whether concurrent commands share one transaction and one commit, each in a savepoint
+    /// (see [`group_commit`](super::group_commit)). On by default on SQLite, whose writers are
+    /// serial anyway; off by default on PostgreSQL, whose writers run side by side.
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = Some(on);
+        self
+    }
+
     /// Where committed events' broadcasts go (default: nowhere).
     pub fn broadcaster(mut self, broadcaster: Arc<dyn Broadcaster>) -> Self {
         self.broadcaster = broadcaster;
@@ -159,6 +170,10 @@ impl EventBusBuilder {
 
     /// The bus.
     pub fn build(self) -> EventBus {
+        let group_commit = self
+            .group_commit
+            .unwrap_or(self.db.backend() == crate::Backend::Sqlite)
+            .then(super::group_commit::GroupCommit::default);
         EventBus {
             inner: Arc::new(BusInner {
                 db: self.db,
@@ -170,6 +185,7 @@ impl EventBusBuilder {
                 broadcast_wake: Arc::new(Notify::new()),
                 observers: self.observers,
                 max_depth: self.max_depth,
+                group_commit,
             }),
         }
     }
@@ -185,6 +201,7 @@ impl EventBus {
             clock: Arc::new(SystemClock),
             observers: Vec::new(),
             max_depth: 8,
+            group_commit: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub(crate) mod broadcast_rows;
 mod broadcaster;
 pub(crate) mod event;
 mod event_bus;
+pub(crate) mod group_commit;
 mod job;
 pub(crate) mod ledger;
 pub(crate) mod listener;

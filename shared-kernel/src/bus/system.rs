@@ -162,6 +162,7 @@ pub fn fault_code(error: &(dyn std::error::Error + 'static)) -> Option<&'static 
                 UowError::Nested => return Some("nested_unit_of_work"),
                 UowError::LeaseLost => return Some("lease_lost"),
                 UowError::SharedTransactionBroken => return Some("shared_transaction_broken"),
+                UowError::GroupCommit(_) => return Some("group_commit_failed"),
             }
         }
         if let Some(db) = e.downcast_ref::<sqlx::Error>() {

@@ -33,6 +33,7 @@ use super::event::{DomainEvent, Envelope, EventMeta, SharedEnvelope};
 use super::event_bus::Holder;
 pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
+use super::group_commit::Seat;
 use super::listener::ListenerError;
 use super::outbox;
 use super::system::StateTransitioned;
@@ -89,6 +90,10 @@ pub enum UowError {
     /// and another worker took it). Nothing was written.
     #[error("the job's lease was lost; another worker owns it now")]
     LeaseLost,
+    /// The group commit this command's work was staged in failed (see
+    /// [`group_commit`](super::group_commit)): nothing of the group committed. Maps to 500/503.
+    #[error("the group commit of this command failed: {0}")]
+    GroupCommit(String),
     /// A transaction shared by several jobs broke (a savepoint could not be rolled back): none
     /// of its jobs was acknowledged, and they run again one by one.
     #[error("the transaction shared by several jobs broke; its jobs run again")]
@@ -137,6 +142,8 @@ pub struct UnitOfWork {
     lent: Option<Transaction<'static, Any>>,
     /// Whether `tx` is a lent transaction in which this unit of work opened its savepoint.
     savepoint: bool,
+    /// Its turn in the bus's group commit, while it holds the group's transaction as `tx`.
+    seat: Option<Seat>,
     /// The task registered as holding `tx` (see [`UowError::Nested`]).
     writer: Option<Holder>,
     /// A job to acknowledge as the transaction's first statement: `(job id, lease token)`.
@@ -177,6 +184,7 @@ impl UnitOfWork {
             tx: None,
             lent: None,
             savepoint: false,
+            seat: None,
             writer: None,
             ack: None,
             actor: None,
@@ -259,6 +267,21 @@ impl UnitOfWork {
             return self.open_savepoint(tx).await;
         }
         let writer = self.bus.enter_writer()?;
+        // A command (not a job, not the kernel's own) takes its turn in the group commit.
+        if let (Some(group), None, false) = (&self.bus.inner.group_commit, &self.ack, self.system) {
+            return match group.join(&self.bus).await {
+                Ok((seat, tx)) => {
+                    self.writer = Some(writer);
+                    self.seat = Some(seat);
+                    self.tx = Some(tx);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.bus.leave_writer(writer);
+                    Err(e)
+                }
+            };
+        }
         let opened = self.bus.db().begin_write().await;
         let mut tx = match opened {
             Ok(tx) => tx,
@@ -527,13 +550,21 @@ impl UnitOfWork {
             let Some(staged) = self.stage().await? else {
                 return Ok(Committed::default());
             };
+            tracing::Span::current().record("events", staged.events.len());
+            tracing::Span::current().record("jobs", staged.jobs);
+            if let Some(seat) = self.seat.take() {
+                let tx = self
+                    .tx
+                    .take()
+                    .expect("a seated unit of work holds the group's transaction");
+                self.release_writer();
+                return seat.stage(tx, staged, &self.bus).await;
+            }
             if let Some(tx) = self.tx.take() {
                 let committed = tx.commit().await;
                 self.release_writer();
                 committed?;
             }
-            tracing::Span::current().record("events", staged.events.len());
-            tracing::Span::current().record("jobs", staged.jobs);
             Ok(staged.publish(&self.bus).await)
         }
         .instrument(span)
@@ -598,6 +629,11 @@ impl UnitOfWork {
 
     /// Rolls back explicitly. Dropping the unit of work does the same.
     pub async fn rollback(mut self) -> Result<(), UowError> {
+        if let Some(seat) = self.seat.take() {
+            seat.abandon(self.tx.take(), &self.bus);
+            self.release_writer();
+            return Ok(());
+        }
         if let Some(tx) = self.tx.take() {
             let rolled_back = tx.rollback().await;
             self.release_writer();
@@ -677,7 +713,11 @@ impl Drop for UnitOfWork {
     fn drop(&mut self) {
         // The transaction (if any) rolls back as it drops; the task no longer holds a writer. A
         // lent transaction is its lender's to take back first (dropping it here would roll back
-        // every job sharing it, which their lender then finds).
+        // every job sharing it, which their lender then finds). A command in a group commit gives
+        // the group's transaction back, its savepoint to be rolled back.
+        if let Some(seat) = self.seat.take() {
+            seat.abandon(self.tx.take(), &self.bus);
+        }
         self.tx = None;
         self.release_writer();
         if !self.system {

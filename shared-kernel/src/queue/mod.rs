@@ -24,7 +24,7 @@ mod worker;
 
 pub use depth_history::{DEPTH_HISTORY_RETENTION, DepthSample};
 pub use maintenance::DEFAULT_BROADCAST_RETENTION;
-pub use options::WorkerOptions;
+pub use options::{DEFAULT_SHARED_JOBS, WorkerOptions};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use worker::{Worker, WorkerProgress, WorkerReport};
 

@@ -1,0 +1,250 @@
+//! Group commit: concurrent commands share one transaction, each in a savepoint, and one commit.
+//!
+//! On SQLite writers are serial: a command waits for the one write connection, and each commit
+//! writes its pages to the WAL. With group commit (the default on SQLite, see
+//! [`EventBusBuilder::group_commit`](super::EventBusBuilder::group_commit)) a command that finds
+//! others waiting for the write connection does not commit at once: it stages its outbox,
+//! releases its savepoint and hands the open transaction to the next command, which works in a
+//! savepoint of its own. The last command of the group — the one that finds nobody waiting, or
+//! the [`MAX_MEMBERS`]th — commits for everyone; only then is each command answered, with the
+//! group's outcome, and its broadcasts, wake-ups and observers told.
+//!
+//! * A command that fails rolls back to its savepoint alone (the first of a group, which has no
+//!   savepoint, is alone in the transaction then, and rolls it back). Its caller gets its error
+//!   at once; the others are unaffected.
+//! * A commit that fails fails every command of its group: none of them committed, and each
+//!   caller gets [`UowError::GroupCommit`]. An event still exists iff its command committed.
+//! * A command alone commits at once, as without group commit: it pays only a lock.
+//! * A command is part of its group once it is staged: its caller going away after that (a
+//!   dropped future) does not take it out, as a commit already sent cannot be taken back.
+//!
+//! Commands read inside the group's transaction, so they see what the commands before them in
+//! the group wrote, exactly as if they had run one after the other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::{Any, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+use super::uow::{Committed, EventBus, Staged, UowError};
+
+/// The most commands one group commit holds.
+pub const MAX_MEMBERS: usize = 64;
+
+const SAVEPOINT: &str = "SAVEPOINT enteraksi_command";
+const RELEASE: &str = "RELEASE SAVEPOINT enteraksi_command";
+const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT enteraksi_command; RELEASE SAVEPOINT enteraksi_command";
+
+/// The group commit of one bus.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    group: Arc<Mutex<Group>>,
+    /// Commands waiting for their turn in the group.
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The open group: its transaction (while a group is open) and the staged commands waiting for
+/// its commit.
+#[derive(Default)]
+pub(crate) struct Group {
+    tx: Option<Transaction<'static, Any>>,
+    members: Vec<Member>,
+    /// A savepoint a failed command left to roll back (it could not, being dropped).
+    undo: bool,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("open", &self.tx.is_some())
+            .field("members", &self.members.len())
+            .finish()
+    }
+}
+
+struct Member {
+    staged: Staged,
+    answer: oneshot::Sender<Result<Committed, UowError>>,
+}
+
+/// A command's turn in the group: held from its transaction's first use to its staging.
+pub(crate) struct Seat {
+    group: OwnedMutexGuard<Group>,
+    waiting: Arc<AtomicUsize>,
+    /// Whether the command works in a savepoint (it is not the group's first).
+    savepoint: bool,
+}
+
+impl std::fmt::Debug for Seat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seat").field("savepoint", &self.savepoint).finish()
+    }
+}
+
+/// Counts a command as waiting for its turn while it lives (also when its future is dropped).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl GroupCommit {
+    /// Takes a turn in the group: the group's open transaction, in a new savepoint, or a new
+    /// transaction when no group is open.
+    pub(crate) async fn join(&self, bus: &EventBus) -> Result<(Seat, Transaction<'static, Any>), UowError> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let waiting = Waiting(self.waiting.clone());
+        let mut group = self.group.clone().lock_owned().await;
+        drop(waiting);
+        group.clean().await?;
+        let (tx, savepoint) = match group.tx.take() {
+            Some(mut tx) => {
+                if let Err(e) = sqlx::raw_sql(SAVEPOINT).execute(&mut *tx).await {
+                    group.tx = Some(tx);
+                    return Err(e.into());
+                }
+                (tx, true)
+            }
+            None => (bus.db().begin_write().await?, false),
+        };
+        let seat = Seat {
+            group,
+            waiting: self.waiting.clone(),
+            savepoint,
+        };
+        Ok((seat, tx))
+    }
+}
+
+impl Group {
+    /// Rolls back the savepoint a dropped command left, if any.
+    async fn clean(&mut self) -> Result<(), UowError> {
+        if std::mem::take(&mut self.undo)
+            && let Some(tx) = self.tx.as_mut()
+            && let Err(e) = sqlx::raw_sql(ROLLBACK).execute(&mut **tx).await
+        {
+            // The group cannot go on: fail its staged commands, roll back.
+            self.fail_all(&e.to_string());
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn fail_all(&mut self, why: &str) {
+        self.tx = None;
+        for member in self.members.drain(..) {
+            let _ = member.answer.send(Err(UowError::GroupCommit(why.to_owned())));
+        }
+    }
+
+    /// Commits the group and answers its commands.
+    async fn commit(&mut self, bus: &EventBus) {
+        let members = std::mem::take(&mut self.members);
+        let Some(tx) = self.tx.take() else {
+            self.members = members;
+            self.fail_all("the group's transaction was lost");
+            return;
+        };
+        if let Err(e) = tx.commit().await {
+            tracing::error!(error = %e, commands = members.len(), "a group commit failed; none of its commands committed");
+            self.members = members;
+            self.fail_all(&e.to_string());
+            return;
+        }
+        let mut queues: Vec<String> = Vec::new();
+        let mut broadcasts = false;
+        for member in members {
+            let (its_queues, its_broadcasts) = member.staged.wakes();
+            for queue in its_queues {
+                if !queues.contains(queue) {
+                    queues.push(queue.clone());
+                }
+            }
+            broadcasts |= its_broadcasts;
+            let committed = member.staged.publish_here(bus);
+            let _ = member.answer.send(Ok(committed));
+        }
+        crate::db::notify_committed(bus.db(), queues.iter().map(String::as_str), broadcasts).await;
+    }
+}
+
+impl Seat {
+    /// A command that succeeded: releases its savepoint, joins the group's staged commands and
+    /// waits for the group's commit — committing it itself when nobody waits to join (or the
+    /// group is full).
+    pub(crate) async fn stage(
+        mut self,
+        mut tx: Transaction<'static, Any>,
+        staged: Staged,
+        bus: &EventBus,
+    ) -> Result<Committed, UowError> {
+        if self.savepoint {
+            if let Err(e) = sqlx::raw_sql(RELEASE).execute(&mut *tx).await {
+                self.group.tx = Some(tx);
+                self.group.undo = true;
+                self.hand_on(bus);
+                return Err(e.into());
+            }
+        }
+        self.group.tx = Some(tx);
+        let (answer, answered) = oneshot::channel();
+        self.group.members.push(Member { staged, answer });
+        self.hand_on_async(bus).await;
+        answered.await.unwrap_or_else(|_| {
+            Err(UowError::GroupCommit(
+                "the group was dropped before its commit".to_owned(),
+            ))
+        })
+    }
+
+    /// A command that failed (or was dropped): its work is undone — to its savepoint, or the
+    /// whole transaction for the group's first — and the group goes on without it.
+    pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>, bus: &EventBus) {
+        match tx {
+            Some(tx) if self.savepoint => {
+                self.group.tx = Some(tx);
+                self.group.undo = true;
+            }
+            // The first command of a group has it to itself: dropping it rolls it back.
+            Some(tx) => drop(tx),
+            None => {}
+        }
+        self.hand_on(bus);
+    }
+
+    fn nobody_waits(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) == 0 || self.group.members.len() >= MAX_MEMBERS
+    }
+
+    async fn hand_on_async(mut self, bus: &EventBus) {
+        if self.nobody_waits() && !self.group.members.is_empty() {
+            if let Err(e) = self.group.clean().await {
+                tracing::error!(error = %e, "rolling back a failed command's savepoint failed; its group failed");
+                return;
+            }
+            self.group.commit(bus).await;
+        }
+    }
+
+    /// As [`hand_on_async`](Self::hand_on_async), from where it cannot wait (a drop): the commit,
+    /// if it falls to this command, runs on a task of its own.
+    fn hand_on(self, bus: &EventBus) {
+        if self.nobody_waits() && !self.group.members.is_empty() {
+            let bus = bus.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move { self.hand_on_async(&bus).await });
+                }
+                Err(_) => {
+                    tracing::error!("a command left its group outside a runtime; the group's commands fail");
+                    let mut seat = self;
+                    seat.group
+                        .fail_all("the group's last command was dropped outside a runtime");
+                }
+            }
+        }
+    }
+}
