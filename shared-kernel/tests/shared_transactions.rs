@@ -1,8 +1,10 @@
 //! Jobs sharing a transaction, each in a savepoint (`QueuedListener::SHARES_TRANSACTION`), on
 //! SQLite and PostgreSQL: they really share one (a job sees the uncommitted writes of the jobs
 //! before it, which no other connection sees), a failing job rolls back alone — its writes, its
-//! events and its acknowledgement — and is retried, a permanent failure is buried alone, and
-//! with `shared_transaction(1)` every job has a transaction of its own again.
+//! events and its acknowledgement — and is retried, a permanent failure is buried alone, an
+//! overlap lock is taken inside the shared transaction (a key held elsewhere releases its job,
+//! untried), a lost connection runs the group again one by one (each effect once, every job
+//! acknowledged), and with `shared_transaction(1)` every job has a transaction of its own again.
 
 use std::sync::{Arc, Mutex};
 
@@ -209,3 +211,130 @@ async fn one_job_per_transaction_when_asked(db: TestDb) {
     db.cleanup().await;
 }
 on_both!(one_job_per_transaction, one_job_per_transaction_when_asked);
+
+/// Marks items without overlapping (its key: the item), sharing transactions.
+struct MarkAlone;
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for MarkAlone {
+    const NAME: &'static str = "MarkAlone";
+    const SHARES_TRANSACTION: bool = true;
+
+    async fn handle(&self, event: &Envelope<ItemCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
+        sqlx::query("INSERT INTO marks (item_id, n) VALUES ($1, 0)")
+            .bind(event.event().item_id.clone())
+            .execute(job.uow().conn().await?)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn an_overlap_lock_is_taken_inside_the_shared_transaction(db: TestDb) {
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let registry = Registry::builder()
+        .listen_queued::<ItemCreated, _>(
+            MarkAlone,
+            QueueOptions::on("default").without_overlapping(std::time::Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap();
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+    let mut items = Vec::new();
+    for name in ["a", "b", "held", "c"] {
+        items.push(create_item(&bus, name).await.unwrap());
+    }
+    // Another worker holds the key of "held" (a live lock, committed).
+    sqlx::query("INSERT INTO overlap_locks (listener, lock_key, holder, expires_at) VALUES ('MarkAlone', $1, 'another worker', $2)")
+        .bind(items[2].clone())
+        .bind(i64::MAX / 2)
+        .execute(bus.db().writer())
+        .await
+        .unwrap();
+    let report = worker(&bus, 32).run_until_empty().await.unwrap();
+    assert_eq!(
+        (report.processed, report.retried, report.failed),
+        (3, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM marks").await, 3);
+    // The held one waits, untried, for the listener's wait; the shared transaction left no lock.
+    let left: Vec<(i64, i64)> = sqlx::query_as("SELECT attempts, exceptions FROM jobs")
+        .fetch_all(bus.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(left, vec![(0, 0)]);
+    let locks: Vec<(String,)> = sqlx::query_as("SELECT holder FROM overlap_locks")
+        .fetch_all(bus.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(locks, vec![("another worker".to_owned(),)]);
+    db.cleanup().await;
+}
+on_both!(
+    overlap_lock_inside_shared_transaction,
+    an_overlap_lock_is_taken_inside_the_shared_transaction
+);
+
+/// Writes a mark, but the first time it sees an item named `lost` its connection "is lost" (as
+/// a database restart would): what a savepoint cannot isolate.
+struct LoseOnce(std::sync::atomic::AtomicBool);
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for LoseOnce {
+    const NAME: &'static str = "LoseOnce";
+    const SHARES_TRANSACTION: bool = true;
+
+    async fn handle(&self, event: &Envelope<ItemCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
+        sqlx::query("INSERT INTO marks (item_id, n) VALUES ($1, 0)")
+            .bind(event.event().item_id.clone())
+            .execute(job.uow().conn().await?)
+            .await?;
+        if event.event().name == "lost" && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(sqlx::Error::PoolTimedOut.into());
+        }
+        Ok(())
+    }
+}
+
+/// Shares and writes nothing: acknowledged with the others of its transaction.
+struct Quiet;
+
+#[async_trait]
+impl QueuedListener<ItemCreated> for Quiet {
+    const NAME: &'static str = "Quiet";
+    const SHARES_TRANSACTION: bool = true;
+
+    async fn handle(&self, _event: &Envelope<ItemCreated>, _job: &mut JobContext) -> Result<(), ListenerError> {
+        Ok(())
+    }
+}
+
+async fn a_lost_connection_runs_the_group_again_one_by_one(db: TestDb) {
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let registry = Registry::builder()
+        .listen_queued::<ItemCreated, _>(LoseOnce(Default::default()), QueueOptions::on("default"))
+        .listen_queued::<ItemCreated, _>(Quiet, QueueOptions::on("default"))
+        .build()
+        .unwrap();
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+    for name in ["a", "b", "lost", "c"] {
+        create_item(&bus, name).await.unwrap();
+    }
+    let report = worker(&bus, 32).run_until_empty().await.unwrap();
+    // The shared transaction rolled back as a whole; each job then ran alone, once more, with
+    // no further try counted: every mark once, every job (the quiet ones too) acknowledged.
+    assert_eq!(
+        (report.processed, report.retried, report.failed),
+        (8, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM marks").await, 4);
+    assert_eq!(count(&bus, "SELECT COUNT(DISTINCT item_id) FROM marks").await, 4);
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM job_deliveries").await, 8);
+    db.cleanup().await;
+}
+on_both!(
+    lost_connection_runs_group_again,
+    a_lost_connection_runs_the_group_again_one_by_one
+);

@@ -159,8 +159,8 @@ pub trait QueuedListener<E: DomainEvent>: Send + Sync + 'static {
     /// slow call, no reads through the pool that inform its writes). A worker then runs several
     /// such jobs of a claim in one transaction, each in a savepoint of its own: a job that fails
     /// rolls back to its savepoint alone (its acknowledgement with it) and is retried as ever;
-    /// the others commit together, with one commit instead of one each. Ignored for a listener
-    /// with middleware (rate limit, without overlapping).
+    /// the others commit together, with one commit instead of one each. A listener without
+    /// overlapping takes its lock in its savepoint; one with a rate limit never shares.
     const SHARES_TRANSACTION: bool = false;
 
     /// Whether a worker calls [`prepare`](Self::prepare) with this listener's claimed jobs.

@@ -336,8 +336,9 @@ impl RegistryBuilder {
             .filter(|(_, (handler, options))| handler.prepares_batches() && unlimited(options))
             .map(|(listener, _)| *listener)
             .collect();
+        // An overlap lock is taken inside the shared transaction, in the job's savepoint.
         let sharing = all_handlers()
-            .filter(|(_, (handler, options))| handler.shares_transaction() && unlimited(options))
+            .filter(|(_, (handler, options))| handler.shares_transaction() && options.rate_limited().is_none())
             .map(|(listener, _)| *listener)
             .collect();
         registry.preparing = preparing;
@@ -422,7 +423,7 @@ pub struct Registry {
     /// declare it and have no middleware limiting their runs (preparing would go around it).
     preparing: HashSet<&'static str>,
     /// The listeners whose jobs a worker runs several to a transaction, each in a savepoint: those
-    /// that declare it and have no middleware limiting their runs.
+    /// that declare it and have no rate limit (an overlap lock is taken in the job's savepoint).
     sharing: HashSet<&'static str>,
     entries: Vec<RegisteredEntry>,
     jobs: Vec<(&'static str, &'static str, QueueOptions)>,

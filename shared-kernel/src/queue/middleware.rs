@@ -125,6 +125,59 @@ impl Queue {
         Ok(())
     }
 
+    /// The upsert that takes an overlap lock: `$1` listener, `$2` key, `$3` holder, `$4` lease
+    /// end, `$5` now (queue times); returns a row when taken.
+    fn lock_sql(&self) -> String {
+        let (lease_end, now) = (self.time_sql(4), self.time_sql(5));
+        format!(
+            "INSERT INTO overlap_locks (listener, lock_key, holder, expires_at) VALUES ($1, $2, $3, {lease_end}) \
+             ON CONFLICT (listener, lock_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE overlap_locks.expires_at <= {now} OR overlap_locks.holder = excluded.holder RETURNING holder"
+        )
+    }
+
+    /// Takes `job`'s overlap lock inside a transaction shared by several jobs, in the job's
+    /// savepoint (`conn`): the lock lives only in that transaction — [`Queue::unlock_in`]
+    /// deletes it before the savepoint is released, or it rolls back with it — so no other
+    /// transaction ever sees it held, while its uncommitted row makes another worker taking the
+    /// same key wait for this transaction (PostgreSQL; SQLite's writers are serial anyway).
+    /// Returns false when another holder's live lock stands.
+    pub(crate) async fn lock_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        listener: &str,
+        key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        let taken: Option<(String,)> = sqlx::query_as(AssertSqlSafe(self.lock_sql()))
+            .bind(listener.to_owned())
+            .bind(key.to_owned())
+            .bind(token.to_owned())
+            .bind(self.time_arg(lease))
+            .bind(self.time_arg(Duration::ZERO))
+            .fetch_optional(conn)
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    /// Deletes a lock [`Queue::lock_in`] took, in the same savepoint.
+    pub(crate) async fn unlock_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        listener: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM overlap_locks WHERE listener = $1 AND lock_key = $2 AND holder = $3")
+            .bind(listener.to_owned())
+            .bind(key.to_owned())
+            .bind(token.to_owned())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// Takes (`listener`, `key`)'s overlap lock for `token` until a `lease` from now. Returns
     /// `None` when taken, or how long the current holder's lease still runs.
     async fn lock(
@@ -134,12 +187,7 @@ impl Queue {
         token: &str,
         lease: Duration,
     ) -> Result<Option<Duration>, QueueError> {
-        let (lease_end, now) = (self.time_sql(4), self.time_sql(5));
-        let sql = &format!(
-            "INSERT INTO overlap_locks (listener, lock_key, holder, expires_at) VALUES ($1, $2, $3, {lease_end}) \
-             ON CONFLICT (listener, lock_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE overlap_locks.expires_at <= {now} OR overlap_locks.holder = excluded.holder RETURNING holder"
-        );
+        let sql = &self.lock_sql();
         let taken: Option<(String,)> = again_after_lost_connection("take an overlap lock", move || async move {
             sqlx::query_as(AssertSqlSafe(sql.clone()))
                 .bind(listener.to_owned())

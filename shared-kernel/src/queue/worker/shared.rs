@@ -8,8 +8,12 @@
 //! rolled back, a failed commit — rolls the whole transaction back, and the group's jobs then run
 //! again one by one, each in its own transaction, without counting another try. A shutdown
 //! whose grace period ends during the group gives every job of it back.
+//!
+//! A listener without overlapping takes its lock in the job's savepoint and deletes it before
+//! the savepoint is released (`Queue::lock_in`): a key another worker holds releases the job for
+//! the listener's wait, untried, after the commit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
@@ -22,13 +26,30 @@ use crate::queue::{ClaimedJob, QueueError, Shutdown};
 
 /// How a group's shared transaction ended.
 enum Shared {
-    /// Committed: the jobs (by index) that failed alone, each rolled back to its savepoint, and
-    /// how many found their lease lost (another worker has them).
-    Committed(Vec<(usize, ListenerError)>, Vec<usize>),
+    /// Committed: what did not commit with it.
+    Committed(Settled),
     /// Rolled back as a whole: run the jobs again one by one.
     Again(String),
     /// A shutdown's grace period ended while a job ran: rolled back, give the jobs back.
     CutShort,
+}
+
+/// The jobs (by index) of a committed shared transaction that did not commit with it.
+#[derive(Default)]
+struct Settled {
+    /// Failed alone, each rolled back to its savepoint: retried or buried.
+    failed: Vec<(usize, ListenerError)>,
+    /// Found their lease lost (another worker has them).
+    lost: Vec<usize>,
+    /// Found their overlap key held by another worker: released for this long, untried.
+    deferred: Vec<(usize, Duration)>,
+}
+
+/// How one job of a shared transaction ran.
+enum Ran {
+    Done,
+    /// Its overlap key is held elsewhere: released for this long.
+    Deferred(Duration),
 }
 
 impl Worker {
@@ -69,14 +90,22 @@ impl Worker {
             pace.record(per_job);
         }
         match shared {
-            Shared::Committed(failed, lost) => {
-                let kept = runnable.len() - failed.len() - lost.len();
+            Shared::Committed(settled) => {
+                let Settled { failed, lost, deferred } = settled;
+                let kept = runnable.len() - failed.len() - lost.len() - deferred.len();
                 for (i, job) in runnable.iter().enumerate() {
-                    if !failed.iter().any(|(f, _)| *f == i) && !lost.contains(&i) {
+                    let settled = failed.iter().any(|(f, _)| *f == i)
+                        || lost.contains(&i)
+                        || deferred.iter().any(|(d, _)| *d == i);
+                    if !settled {
                         metrics::job_finished(&job.queue, JobOutcome::Succeeded);
                     }
                 }
                 bump(&counters.processed, kept);
+                for (i, wait) in deferred {
+                    tracing::debug!(job_id = %runnable[i].id, retry_in = ?wait, "job released: its overlap key is held");
+                    self.queue.release_untried(&runnable[i], token, wait).await?;
+                }
                 for (i, error) in failed {
                     let job = &runnable[i];
                     let Some((handler, options)) = self.bus.registry().handler(&job.event_name, &job.listener) else {
@@ -91,17 +120,31 @@ impl Worker {
             }
             Shared::Again(why) => {
                 tracing::debug!(reason = %why, jobs = runnable.len(), "a shared transaction rolled back; its jobs run one by one");
+                // Jobs that wrote nothing are acknowledged together at the end.
+                let mut quiet: Vec<String> = Vec::new();
+                let mut flow = Flow::Go;
                 for (i, job) in runnable.iter().enumerate() {
-                    let outcome = self.run_started(job, token, shutdown).await?;
+                    let outcome = match self.run_started(job, token, shutdown).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            self.queue.ack(token, &quiet).await?;
+                            return Err(e);
+                        }
+                    };
+                    if let Outcome::AckLater(id) = &outcome {
+                        quiet.push(id.clone());
+                    }
                     self.finished(job, &outcome, counters);
                     if matches!(outcome, Outcome::CutShort) {
                         let rest: Vec<String> = runnable[i + 1..].iter().map(|j| j.id.clone()).collect();
                         bump(&counters.released, rest.len());
                         self.queue.release(token, &rest, true).await?;
-                        return Ok(Flow::Stop);
+                        flow = Flow::Stop;
+                        break;
                     }
                 }
-                Ok(Flow::Go)
+                self.queue.ack(token, &quiet).await?;
+                Ok(flow)
             }
             Shared::CutShort => {
                 tracing::warn!(grace = ?self.options.grace, jobs = runnable.len(), "shutdown grace period over; a shared transaction cut short and its jobs released");
@@ -113,7 +156,7 @@ impl Worker {
         }
     }
 
-    /// Counts a job run alone (and its metric); an acknowledgement left for later is made now.
+    /// Counts a job run alone (and its metric).
     fn finished(&self, job: &ClaimedJob, outcome: &Outcome, counters: &Counters) {
         if let Some(finished) = outcome.metric() {
             metrics::job_finished(&job.queue, finished);
@@ -126,8 +169,7 @@ impl Worker {
             Ok(shared) => shared,
             Err(e) => return Shared::Again(e.to_string()),
         };
-        let mut failed = Vec::new();
-        let mut lost = Vec::new();
+        let mut settled = Settled::default();
         for (i, job) in jobs.iter().enumerate() {
             let Some((handler, options)) = self.bus.registry().handler(&job.event_name, &job.listener) else {
                 return Shared::Again(format!("no listener `{}` for `{}`", job.listener, job.event_name));
@@ -142,6 +184,7 @@ impl Worker {
                 return Shared::Again("the shared transaction broke".to_owned());
             };
             let limit = options.try_timeout();
+            let overlap = options.overlap_wait().zip(job.overlap_key.as_deref());
             let try_started = Instant::now();
             let grace_over = async {
                 let mut shutdown = shutdown.clone();
@@ -149,9 +192,27 @@ impl Worker {
                 tokio::time::sleep(self.options.grace).await;
             };
             let handled = {
-                let run = tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx));
+                let ctx = &mut ctx;
+                let run = async move {
+                    if let Some((wait, key)) = overlap {
+                        let conn = ctx.uow().conn().await?;
+                        if !self
+                            .queue
+                            .lock_in(conn, &job.listener, key, token, self.options.lease)
+                            .await?
+                        {
+                            return Ok(Ran::Deferred(wait));
+                        }
+                    }
+                    handler.handle(&job.event_name, &job.payload, ctx).await?;
+                    if let Some((_, key)) = overlap {
+                        let conn = ctx.uow().conn().await?;
+                        self.queue.unlock_in(conn, &job.listener, key, token).await?;
+                    }
+                    Ok::<_, ListenerError>(Ran::Done)
+                };
                 tokio::select! {
-                    handled = run => Some(handled.unwrap_or_else(|_| Err(ListenerError::msg(format!("timed out after {limit:?}"))))),
+                    handled = tokio::time::timeout(limit, run) => Some(handled.unwrap_or_else(|_| Err(ListenerError::msg(format!("timed out after {limit:?}"))))),
                     () = grace_over => None,
                 }
             };
@@ -159,30 +220,38 @@ impl Worker {
                 shared.discard(ctx).await;
                 return Shared::CutShort;
             };
+            let deferred = matches!(handled, Ok(Ran::Deferred(_)));
             let result = match handled {
-                Ok(()) => shared.keep(ctx).await.map_err(ListenerError::from),
+                Ok(Ran::Done) => shared.keep(ctx).await.map_err(ListenerError::from),
+                Ok(Ran::Deferred(wait)) => {
+                    shared.discard(ctx).await;
+                    settled.deferred.push((i, wait));
+                    Ok(())
+                }
                 Err(e) => {
                     shared.discard(ctx).await;
                     Err(e)
                 }
             };
-            let job_failed = result.as_ref().is_err_and(|e| !lease_lost(e));
-            metrics::listener_ran(&job.listener, ListenerMode::Queued, try_started.elapsed(), job_failed);
+            if !deferred {
+                let job_failed = result.as_ref().is_err_and(|e| !lease_lost(e));
+                metrics::listener_ran(&job.listener, ListenerMode::Queued, try_started.elapsed(), job_failed);
+            }
             match result {
                 Ok(()) => {}
                 Err(e) if lease_lost(&e) => {
-                    lost.push(i);
+                    settled.lost.push(i);
                     tracing::warn!(job_id = %job.id, "lease lost before acknowledgement; the job's writes were rolled back");
                 }
                 Err(e) if is_conflict(&e) || is_connection_lost(&e) => return Shared::Again(e.to_string()),
-                Err(e) => failed.push((i, e)),
+                Err(e) => settled.failed.push((i, e)),
             }
             if !shared.usable() {
                 return Shared::Again("the shared transaction broke".to_owned());
             }
         }
         match shared.commit().await {
-            Ok(_) => Shared::Committed(failed, lost),
+            Ok(_) => Shared::Committed(settled),
             Err(e) => Shared::Again(e.to_string()),
         }
     }
