@@ -6,6 +6,12 @@
 //! machine is noisy. On PostgreSQL (with `ENTERAKSI_TEST_POSTGRES_URL`) group commit is off by
 //! default; its figures are shown beside. `cargo bench -p app --bench commands`
 //! (`COMMAND_LEARNERS` per run, default 4,000; `COMMAND_ROUNDS`, default 3).
+//!
+//! `cargo bench -p app --bench commands -- floor`: the experiment behind the floor of one
+//! command per transaction on SQLite — how many statements one enroll sends to the database (a
+//! layer counting sqlx's statement events; a text of several statements is one), what one round
+//! trip to sqlx's SQLite worker thread costs (`SELECT 1` on the write connection), and the
+//! command's measured time beside their product.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,6 +112,52 @@ async fn run(
     (latencies.len() as f64 / took.as_secs_f64(), at(0.5), at(0.99))
 }
 
+/// Counts sqlx's statement events (one per statement text sent, i.e. per round trip).
+struct CountStatements(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn floor(rt: &tokio::runtime::Runtime) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry()
+        .with(CountStatements(statements.clone()))
+        .with(tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::DEBUG));
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    const N: usize = 2000;
+    for round in 1..=3 {
+        rt.block_on(async {
+            let (app, db, course, users) = setup(Backend::Sqlite, N, false).await;
+            // One round trip: `SELECT 1` on the write connection, one at a time.
+            let started = Instant::now();
+            for _ in 0..N {
+                sqlx::query("SELECT 1").execute(app.db().writer()).await.unwrap();
+            }
+            let round_trip = started.elapsed() / N as u32;
+            let before = statements.load(Ordering::Relaxed);
+            let (rate, p50, _) = run(app.bus(), course, Arc::new(users), 1).await;
+            let per_command = (statements.load(Ordering::Relaxed) - before) as f64 / N as f64;
+            app.db().close().await;
+            db.cleanup().await;
+            let predicted = round_trip.as_secs_f64() * per_command;
+            println!(
+                "round {round}: {per_command:.1} statements per enroll × {:.0} µs per round trip = {:.0} µs \
+                 → at most {:.0} commands/s; measured {rate:.0} commands/s (p50 {:.0} µs)",
+                round_trip.as_secs_f64() * 1e6,
+                predicted * 1e6,
+                1.0 / predicted,
+                p50.as_secs_f64() * 1e6
+            );
+        });
+    }
+}
+
 fn main() {
     let learners: usize = std::env::var("COMMAND_LEARNERS")
         .ok()
@@ -127,6 +179,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::args().skip(1).any(|a| a == "floor") {
+        floor(&rt);
+        return;
+    }
     println!("enroll commands, {learners} per run; rounds interleaved");
     for round in 1..=rounds {
         let mut runs = vec![("sqlite", Backend::Sqlite, false), ("sqlite", Backend::Sqlite, true)];

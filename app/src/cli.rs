@@ -279,6 +279,10 @@ struct WorkArgs {
     /// Jobs claimed per batch at most (at least 1; fewer when jobs are slow).
     #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     batch_size: usize,
+    /// Jobs of listeners that share transactions run this many to a transaction, each in a
+    /// savepoint (at least 1; 1 runs every job in a transaction of its own).
+    #[arg(long, default_value_t = shared_kernel::DEFAULT_SHARED_JOBS, value_parser = at_least_one)]
+    shared_transaction: usize,
     /// Seconds a claim holds its jobs without renewal (renewed every third while they run): a
     /// killed worker's jobs run again this long after it died.
     #[arg(long, default_value_t = 30)]
@@ -792,6 +796,7 @@ async fn queue(config: &Config, setting: &str, command: QueueCommand) -> anyhow:
             let options = WorkerOptions::new(queues.clone())
                 .concurrency(args.concurrency)
                 .batch_size(args.batch_size)
+                .shared_transaction(args.shared_transaction)
                 .lease(Duration::from_secs(args.lease))
                 .poll_interval(Duration::from_millis(args.poll_ms))
                 .grace(Duration::from_secs(args.grace))

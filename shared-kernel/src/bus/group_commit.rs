@@ -100,13 +100,12 @@ impl GroupCommit {
         let mut group = self.group.clone().lock_owned().await;
         drop(waiting);
         group.clean().await?;
-        let (tx, savepoint) = match group.tx.take() {
-            Some(mut tx) => {
-                if let Err(e) = sqlx::raw_sql(SAVEPOINT).execute(&mut *tx).await {
-                    group.tx = Some(tx);
-                    return Err(e.into());
-                }
-                (tx, true)
+        // The savepoint is opened on the transaction where it lies, so a caller going away
+        // meanwhile leaves it with its group.
+        let (tx, savepoint) = match group.tx.as_mut() {
+            Some(tx) => {
+                sqlx::raw_sql(SAVEPOINT).execute(&mut **tx).await?;
+                (group.tx.take().expect("the group's transaction"), true)
             }
             None => (bus.db().begin_write().await?, false),
         };
@@ -174,30 +173,44 @@ impl Group {
 impl Seat {
     /// A command that succeeded: releases its savepoint, joins the group's staged commands and
     /// waits for the group's commit — committing it itself when nobody waits to join (or the
-    /// group is full).
+    /// group is full). The group's part runs on a task of its own, so a caller going away (a
+    /// dropped future) cannot leave the group half-updated, nor stop a commit that other
+    /// commands wait for.
     pub(crate) async fn stage(
-        mut self,
-        mut tx: Transaction<'static, Any>,
+        self,
+        tx: Transaction<'static, Any>,
         staged: Staged,
         bus: &EventBus,
     ) -> Result<Committed, UowError> {
-        if self.savepoint {
-            if let Err(e) = sqlx::raw_sql(RELEASE).execute(&mut *tx).await {
-                self.group.tx = Some(tx);
-                self.group.undo = true;
-                self.hand_on(bus);
-                return Err(e.into());
-            }
-        }
-        self.group.tx = Some(tx);
         let (answer, answered) = oneshot::channel();
-        self.group.members.push(Member { staged, answer });
-        self.hand_on_async(bus).await;
+        let bus = bus.clone();
+        tokio::spawn(async move { self.enter(tx, staged, answer, &bus).await });
         answered.await.unwrap_or_else(|_| {
             Err(UowError::GroupCommit(
                 "the group was dropped before its commit".to_owned(),
             ))
         })
+    }
+
+    async fn enter(
+        mut self,
+        mut tx: Transaction<'static, Any>,
+        staged: Staged,
+        answer: oneshot::Sender<Result<Committed, UowError>>,
+        bus: &EventBus,
+    ) {
+        if self.savepoint
+            && let Err(e) = sqlx::raw_sql(RELEASE).execute(&mut *tx).await
+        {
+            self.group.tx = Some(tx);
+            self.group.undo = true;
+            let _ = answer.send(Err(e.into()));
+            self.hand_on_async(bus).await;
+            return;
+        }
+        self.group.tx = Some(tx);
+        self.group.members.push(Member { staged, answer });
+        self.hand_on_async(bus).await;
     }
 
     /// A command that failed (or was dropped): its work is undone — to its savepoint, or the
