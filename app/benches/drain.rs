@@ -1,7 +1,8 @@
 //! Draining the queues with app's **real** listeners, beside a drain of no-op listeners, on
 //! SQLite and (with `ENTERAKSI_TEST_POSTGRES_URL`) PostgreSQL; interleaved rounds in one run,
 //! because this machine is noisy. `cargo bench -p app --bench drain` (a bench binary printing
-//! its figures; `DRAIN_LEARNERS` sets the size, default 1,000).
+//! its figures; `DRAIN_LEARNERS` sets the size, default 2,000, about 34,000 jobs; `DRAIN_ROUNDS`
+//! the rounds, default 3).
 //!
 //! Real work per learner: enrolled in a published learning path of two one-lesson courses, then
 //! the first course's lesson completed. The drain then runs, with the `log` mail transport: the
@@ -244,7 +245,11 @@ fn main() {
         "drain with one worker, {learners} learners' work per round: one job per transaction (before), \
          {DEFAULT_SHARED_JOBS} jobs to a shared transaction (now), no-op listener; rounds interleaved"
     );
-    for round in 1..=3 {
+    let rounds: usize = std::env::var("DRAIN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for round in 1..=rounds {
         for backend in &backends {
             rt.block_on(async {
                 let mut figures = Vec::new();
@@ -260,6 +265,20 @@ fn main() {
                     db.cleanup().await;
                     real_jobs = jobs;
                     figures.push(format!("{label}: {} [{waiting} waiting]", rate(jobs, took)));
+                }
+                // Path progress alone: the other queues drained first, untimed; then the
+                // `default` queue, where the path-progress jobs wait.
+                for (label, shared) in [
+                    ("path progress, one per transaction", 1),
+                    ("path progress, shared", DEFAULT_SHARED_JOBS),
+                ] {
+                    let (app, db, _) = real_work(backend, learners).await;
+                    let others: Vec<String> = app.queues().into_iter().filter(|q| q != "default").collect();
+                    drain(app.bus(), others, shared).await;
+                    let (jobs, took) = drain(app.bus(), vec!["default".to_owned()], shared).await;
+                    app.db().close().await;
+                    db.cleanup().await;
+                    figures.push(format!("{label}: {}", rate(jobs, took)));
                 }
                 let (bus, db) = noop_work(backend, i64::try_from(real_jobs).unwrap(), false).await;
                 let (jobs, took) = drain(&bus, vec!["default".to_owned()], 1).await;

@@ -221,12 +221,17 @@ impl QueuedListener<ItemCreated> for MarkAlone {
     const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<ItemCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
-        sqlx::query("INSERT INTO marks (item_id, n) VALUES ($1, 0)")
-            .bind(event.event().item_id.clone())
-            .execute(job.uow().conn().await?)
-            .await?;
-        Ok(())
+        mark(job, &event.event().item_id).await
     }
+}
+
+/// A mark for `item`, in the job's unit of work.
+async fn mark(job: &mut JobContext, item: &str) -> Result<(), ListenerError> {
+    sqlx::query("INSERT INTO marks (item_id, n) VALUES ($1, 0)")
+        .bind(item.to_owned())
+        .execute(job.uow().conn().await?)
+        .await?;
+    Ok(())
 }
 
 async fn an_overlap_lock_is_taken_inside_the_shared_transaction(db: TestDb) {
@@ -285,10 +290,7 @@ impl QueuedListener<ItemCreated> for LoseOnce {
     const SHARES_TRANSACTION: bool = true;
 
     async fn handle(&self, event: &Envelope<ItemCreated>, job: &mut JobContext) -> Result<(), ListenerError> {
-        sqlx::query("INSERT INTO marks (item_id, n) VALUES ($1, 0)")
-            .bind(event.event().item_id.clone())
-            .execute(job.uow().conn().await?)
-            .await?;
+        mark(job, &event.event().item_id).await?;
         if event.event().name == "lost" && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(sqlx::Error::PoolTimedOut.into());
         }

@@ -370,6 +370,7 @@ async fn enqueue(bus: &EventBus, listener: &str, jobs: Vec<JobRow>, dry_run: boo
         jobs: &enqueued,
         broadcasts: &[],
         tags: &[],
+        then: None,
     };
     outbox::write(&mut tx, db, rows, bus.clock().now(), bus.clock().database_offset()).await?;
     tx.commit().await?;

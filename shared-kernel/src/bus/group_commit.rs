@@ -74,6 +74,8 @@ pub(crate) struct Seat {
     waiting: Arc<AtomicUsize>,
     /// Whether the command works in a savepoint (it is not the group's first).
     savepoint: bool,
+    /// Whether that savepoint was released already (with the command's outbox).
+    released: bool,
 }
 
 impl std::fmt::Debug for Seat {
@@ -113,6 +115,7 @@ impl GroupCommit {
             group,
             waiting: self.waiting.clone(),
             savepoint,
+            released: false,
         };
         Ok((seat, tx))
     }
@@ -178,10 +181,20 @@ impl Seat {
     /// commands wait for.
     pub(crate) async fn stage(
         self,
-        tx: Transaction<'static, Any>,
+        mut tx: Transaction<'static, Any>,
         staged: Staged,
         bus: &EventBus,
     ) -> Result<Committed, UowError> {
+        if self.nobody_waits() && self.group.members.is_empty() {
+            // Alone in its group: it commits at once, as without group commit (going away
+            // meanwhile rolls back its own work only, as then).
+            if self.release_sql().is_some() {
+                sqlx::raw_sql(RELEASE).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            drop(self);
+            return Ok(staged.publish(bus).await);
+        }
         let (answer, answered) = oneshot::channel();
         let bus = bus.clone();
         tokio::spawn(async move { self.enter(tx, staged, answer, &bus).await });
@@ -199,7 +212,7 @@ impl Seat {
         answer: oneshot::Sender<Result<Committed, UowError>>,
         bus: &EventBus,
     ) {
-        if self.savepoint
+        if self.release_sql().is_some()
             && let Err(e) = sqlx::raw_sql(RELEASE).execute(&mut *tx).await
         {
             self.group.tx = Some(tx);
@@ -226,6 +239,16 @@ impl Seat {
             None => {}
         }
         self.hand_on(bus);
+    }
+
+    /// The statement that releases its savepoint, while one is open.
+    pub(crate) fn release_sql(&self) -> Option<&'static str> {
+        (self.savepoint && !self.released).then_some(RELEASE)
+    }
+
+    /// Its savepoint was released (with its outbox).
+    pub(crate) fn released(&mut self) {
+        self.released = true;
     }
 
     fn nobody_waits(&self) -> bool {

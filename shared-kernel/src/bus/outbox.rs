@@ -301,6 +301,9 @@ pub(crate) struct Rows<'a> {
     pub(crate) broadcasts: &'a [BroadcastRow],
     /// `(tag, event_id)`.
     pub(crate) tags: &'a [(String, String)],
+    /// A statement to send after the rows (a savepoint's release): on SQLite in the same round
+    /// trip, on PostgreSQL on its own.
+    pub(crate) then: Option<&'static str>,
 }
 
 /// Writes the audit rows, the job rows, the broadcast rows and the event tags in the caller's
@@ -327,6 +330,7 @@ pub(crate) async fn write(
         jobs,
         broadcasts,
         tags,
+        then,
     } = rows;
     let backend = db.backend();
     let mut batch = Batch::new(backend);
@@ -472,7 +476,18 @@ pub(crate) async fn write(
             args,
         );
     }
-    batch.execute(conn).await
+    match (then, backend) {
+        (Some(then), Backend::Sqlite) => {
+            batch.statement(then);
+            batch.execute(conn).await
+        }
+        (Some(then), Backend::Postgres) => {
+            batch.execute(&mut *conn).await?;
+            sqlx::raw_sql(then).execute(conn).await?;
+            Ok(())
+        }
+        (None, _) => batch.execute(conn).await,
+    }
 }
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ pub struct UnitOfWork {
     /// A transaction shared by several jobs, lent to this job's unit of work and not used yet:
     /// opening takes it as `tx` inside a savepoint (see [`super::shared_tx`]).
     lent: Option<Transaction<'static, Any>>,
-    /// Whether `tx` is a lent transaction in which this unit of work opened its savepoint.
+    /// Whether this unit of work was lent a shared transaction (then `tx`, once opened, is it).
+    borrowed: bool,
+    /// Whether `tx` is a lent transaction in which this unit of work's savepoint is open.
     savepoint: bool,
     /// Its turn in the bus's group commit, while it holds the group's transaction as `tx`.
     seat: Option<Seat>,
@@ -183,6 +185,7 @@ impl UnitOfWork {
             bus,
             tx: None,
             lent: None,
+            borrowed: false,
             savepoint: false,
             seat: None,
             writer: None,
@@ -352,26 +355,27 @@ impl UnitOfWork {
     /// [`super::shared_tx`]): its first use opens a savepoint in it.
     pub(crate) fn lend(&mut self, tx: Transaction<'static, Any>) {
         self.lent = Some(tx);
+        self.borrowed = true;
     }
 
     /// Gives a lent transaction back, with whether this unit of work's savepoint is still open in
-    /// it (then its lender rolls back to it).
+    /// it (then its lender rolls back to it). `None` for a unit of work that was lent none.
     pub(crate) fn take_shared(&mut self) -> Option<(Transaction<'static, Any>, bool)> {
+        if !self.borrowed {
+            return None;
+        }
         if let Some(tx) = self.lent.take() {
             return Some((tx, false));
         }
         let open = std::mem::take(&mut self.savepoint);
-        if open {
-            self.tx.take().map(|tx| (tx, true))
-        } else {
-            None
-        }
+        self.tx.take().map(|tx| (tx, open))
     }
 
-    /// Stages this job's work in its savepoint of a lent transaction and releases the savepoint:
-    /// the work then commits with the shared transaction. Returns the transaction (with whether
-    /// the savepoint is still open, after a failure) and what to publish after the commit
-    /// (`None` for a job that wrote nothing, which its lender acknowledges).
+    /// Stages this job's work in its savepoint of a lent transaction and releases the savepoint
+    /// (with the outbox, in its round trip on SQLite): the work then commits with the shared
+    /// transaction. Returns the transaction (with whether the savepoint is still open, after a
+    /// failure) and what to publish after the commit (`None` for a job that wrote nothing, which
+    /// its lender acknowledges).
     pub(crate) async fn stage_in_savepoint(
         &mut self,
     ) -> (
@@ -390,7 +394,6 @@ impl UnitOfWork {
                 return (self.take_shared(), Err(e.into()));
             }
             self.savepoint = false;
-            return (self.tx.take().map(|tx| (tx, false)), Ok(staged));
         }
         (self.take_shared(), Ok(staged))
     }
@@ -605,13 +608,28 @@ impl UnitOfWork {
             .execute(&mut *conn)
             .await?;
         }
+        // A savepoint (a job sharing a transaction, a command in a group) is released with the
+        // outbox, in its round trip on SQLite.
+        let release = if self.savepoint {
+            Some(super::shared_tx::RELEASE_SAVEPOINT)
+        } else {
+            self.seat.as_ref().and_then(Seat::release_sql)
+        };
+        let conn = &mut **self.tx.as_mut().expect("opened above");
         let rows = outbox::Rows {
             audit: &audit,
             jobs: &jobs,
             broadcasts: &broadcasts,
             tags: &tags,
+            then: release,
         };
         outbox::write(conn, &db, rows, now, clock_offset).await?;
+        if release.is_some() {
+            self.savepoint = false;
+            if let Some(seat) = self.seat.as_mut() {
+                seat.released();
+            }
+        }
         let mut queues: Vec<String> = Vec::new();
         for job in &jobs {
             if !queues.contains(&job.queue) {
