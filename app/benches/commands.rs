@@ -134,25 +134,50 @@ fn floor(rt: &tokio::runtime::Runtime) {
     for round in 1..=3 {
         rt.block_on(async {
             let (app, db, course, users) = setup(Backend::Sqlite, N, false).await;
-            // One round trip: `SELECT 1` on the write connection, one at a time.
+            // One round trip: `SELECT 1` on the held write connection, one at a time; and the
+            // smallest write transaction (BEGIN IMMEDIATE, one INSERT, COMMIT).
+            let mut conn = app.db().writer().acquire().await.unwrap();
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_probe (n BIGINT)")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
             let started = Instant::now();
             for _ in 0..N {
-                sqlx::query("SELECT 1").execute(app.db().writer()).await.unwrap();
+                sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
             }
             let round_trip = started.elapsed() / N as u32;
+            let started = Instant::now();
+            for i in 0..N {
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await.unwrap();
+                sqlx::query("INSERT INTO floor_probe (n) VALUES ($1)")
+                    .bind(i as i64)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql("COMMIT").execute(&mut *conn).await.unwrap();
+            }
+            let smallest_transaction = started.elapsed() / N as u32;
+            drop(conn);
             let before = statements.load(Ordering::Relaxed);
             let (rate, p50, _) = run(app.bus(), course, Arc::new(users), 1).await;
             let per_command = (statements.load(Ordering::Relaxed) - before) as f64 / N as f64;
             app.db().close().await;
             db.cleanup().await;
-            let predicted = round_trip.as_secs_f64() * per_command;
+            // Besides its logged statements an enroll sends BEGIN and COMMIT (not logged): the
+            // smallest transaction stands for BEGIN + one statement + COMMIT.
+            let predicted = smallest_transaction.as_secs_f64() + round_trip.as_secs_f64() * (per_command - 1.0);
+            let measured = 1.0 / rate;
             println!(
-                "round {round}: {per_command:.1} statements per enroll × {:.0} µs per round trip = {:.0} µs \
-                 → at most {:.0} commands/s; measured {rate:.0} commands/s (p50 {:.0} µs)",
+                "round {round}: round trip {:.0} µs; smallest write transaction {:.0} µs; {per_command:.1} statements \
+                 per enroll → database floor {:.0} µs (at most {:.0} commands/s); measured {:.0} µs per enroll \
+                 ({rate:.0} commands/s, p50 {:.0} µs), {:.0} µs of it outside the database round trips",
                 round_trip.as_secs_f64() * 1e6,
+                smallest_transaction.as_secs_f64() * 1e6,
                 predicted * 1e6,
                 1.0 / predicted,
-                p50.as_secs_f64() * 1e6
+                measured * 1e6,
+                p50.as_secs_f64() * 1e6,
+                (measured - predicted) * 1e6
             );
         });
     }
