@@ -156,20 +156,10 @@ impl Group {
             self.fail_all(&e.to_string());
             return;
         }
-        let mut queues: Vec<String> = Vec::new();
-        let mut broadcasts = false;
-        for member in members {
-            let (its_queues, its_broadcasts) = member.staged.wakes();
-            for queue in its_queues {
-                if !queues.contains(queue) {
-                    queues.push(queue.clone());
-                }
-            }
-            broadcasts |= its_broadcasts;
-            let committed = member.staged.publish_here(bus);
-            let _ = member.answer.send(Ok(committed));
+        let (staged, answers): (Vec<Staged>, Vec<_>) = members.into_iter().map(|m| (m.staged, m.answer)).unzip();
+        for (answer, committed) in answers.into_iter().zip(Staged::publish_all(staged, bus).await) {
+            let _ = answer.send(Ok(committed));
         }
-        crate::db::notify_committed(bus.db(), queues.iter().map(String::as_str), broadcasts).await;
     }
 }
 

@@ -147,19 +147,7 @@ impl SharedTransaction {
         }
         committed?;
         let kept = self.kept();
-        let mut queues: Vec<String> = Vec::new();
-        let mut broadcasts = false;
-        for staged in std::mem::take(&mut self.staged) {
-            let (its_queues, its_broadcasts) = staged.wakes();
-            for queue in its_queues {
-                if !queues.contains(queue) {
-                    queues.push(queue.clone());
-                }
-            }
-            broadcasts |= its_broadcasts;
-            staged.publish_here(&self.bus);
-        }
-        crate::db::notify_committed(self.bus.db(), queues.iter().map(String::as_str), broadcasts).await;
+        Staged::publish_all(std::mem::take(&mut self.staged), &self.bus).await;
         Ok(kept)
     }
 }

@@ -676,18 +676,23 @@ impl Staged {
     /// After the commit: marks the request's idempotency key committed, publishes broadcasts,
     /// wakes idle workers, tells observers and, on PostgreSQL, notifies other processes.
     pub(crate) async fn publish(self, bus: &EventBus) -> Committed {
-        let queues = self.queues.clone();
-        let broadcasts = self.broadcasts;
-        let committed = self.publish_here(bus);
+        Self::publish_all(vec![self], bus).await.pop().expect("one published")
+    }
+
+    /// [`Staged::publish`] for several units of work committed together, other processes
+    /// notified once for all of them (in their order).
+    pub(crate) async fn publish_all(staged: Vec<Staged>, bus: &EventBus) -> Vec<Committed> {
+        let queues: Vec<String> = staged.iter().flat_map(|s| s.queues.iter().cloned()).collect();
+        let broadcasts = staged.iter().any(|s| s.broadcasts);
+        let committed = staged.into_iter().map(|s| s.publish_here(bus)).collect();
         // Workers and broadcast tailers in other processes LISTEN on PostgreSQL (see
         // `notify_committed` for why right after the commit rather than inside it).
         crate::db::notify_committed(bus.db(), queues.iter().map(String::as_str), broadcasts).await;
         committed
     }
 
-    /// [`Staged::publish`] but for the notification of other processes, which the caller sends
-    /// once for several.
-    pub(crate) fn publish_here(self, bus: &EventBus) -> Committed {
+    /// [`Staged::publish`] but for the notification of other processes.
+    fn publish_here(self, bus: &EventBus) -> Committed {
         if let Some(claim) = &self.idempotency {
             claim.lock().unwrap_or_else(|p| p.into_inner()).committed = true;
         }
@@ -719,11 +724,6 @@ impl Staged {
             events: self.events,
             jobs: self.jobs,
         }
-    }
-
-    /// The distinct queues its jobs went to, and whether it wrote broadcasts.
-    pub(crate) fn wakes(&self) -> (&[String], bool) {
-        (&self.queues, self.broadcasts)
     }
 }
 
