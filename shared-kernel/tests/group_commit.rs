@@ -208,3 +208,130 @@ async fn a_command_alone_commits_at_once_and_group_commit_can_be_off() {
     assert_eq!(count(&bus, "SELECT COUNT(*) FROM items").await, 15);
     db.cleanup().await;
 }
+
+/// Why a claim failed: the name is taken, or the unit of work failed.
+#[derive(Debug, thiserror::Error)]
+enum ClaimError {
+    #[error("the name is taken")]
+    Taken,
+    #[error(transparent)]
+    Uow(#[from] UowError),
+}
+
+impl From<sqlx::Error> for ClaimError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Uow(e.into())
+    }
+}
+
+/// A command whose rule rests on what it reads: claims `name` unless an item has it. With
+/// `orphan`, it also leaves a row whose deferred foreign key fails the commit.
+async fn claim(
+    bus: &EventBus,
+    name: &str,
+    orphan: bool,
+    pause: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<(), ClaimError> {
+    let mut pause = pause;
+    bus.retrying(|| {
+        let pause = pause.take();
+        async move {
+            let mut uow = bus.begin().with_actor(Some(UserId::new()));
+            let conn = uow.conn().await?;
+            let (taken,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM items WHERE name = $1")
+                .bind(name.to_owned())
+                .fetch_one(&mut *conn)
+                .await?;
+            if taken > 0 {
+                return Err(ClaimError::Taken);
+            }
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)")
+                .bind(id.clone())
+                .bind(name.to_owned())
+                .execute(&mut *conn)
+                .await?;
+            if orphan {
+                sqlx::query("INSERT INTO children (id, parent) VALUES ($1, 'nobody')")
+                    .bind(id.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            uow.record(ItemCreated {
+                item_id: id,
+                name: name.to_owned(),
+            });
+            if let Some(pause) = pause {
+                // Let the test queue another command behind this one, so this one stages in a
+                // group rather than committing alone.
+                let _ = pause.send(());
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            uow.commit().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_resting_on_a_group_is_answered_after_its_commit() {
+    let db = TestDb::new(vec![]).await;
+    let (bus, _) = start(&db, true).await;
+    // 16 callers claim one name at once: one wins; each refused caller is answered only once the
+    // winner's row has committed (a refusal never rests on work a reader cannot see).
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let bus = bus.clone();
+        tasks.spawn(async move {
+            let outcome = claim(&bus, "only", false, None).await;
+            let visible = count(&bus, "SELECT COUNT(*) FROM items WHERE name = 'only'").await;
+            (outcome.map_err(|e| e.to_string()), visible)
+        });
+    }
+    let mut won = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (outcome, visible) = joined.unwrap();
+        match outcome {
+            Ok(()) => won += 1,
+            Err(e) => assert_eq!(e, "the name is taken"),
+        }
+        assert_eq!(visible, 1, "answered before the row it rests on committed");
+    }
+    assert_eq!(won, 1);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_resting_on_a_failed_group_runs_again() {
+    let db = TestDb::new(vec![]).await;
+    let (bus, _) = start(&db, true).await;
+    sqlx::raw_sql(
+        "CREATE TABLE parents (id TEXT PRIMARY KEY); \
+         CREATE TABLE children (id TEXT PRIMARY KEY, parent TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .execute(bus.db().writer())
+    .await
+    .unwrap();
+    // The first claim stages in a group whose commit then fails (its orphan row); the second,
+    // refused inside that group because of the first's row, runs again and wins.
+    let (paused, pausing) = tokio::sync::oneshot::channel();
+    let first = tokio::spawn({
+        let bus = bus.clone();
+        async move { claim(&bus, "contested", true, Some(paused)).await }
+    });
+    pausing.await.unwrap();
+    let second = claim(&bus, "contested", false, None).await;
+    let first = first.await.unwrap();
+    assert!(
+        matches!(first, Err(ClaimError::Uow(UowError::GroupCommit(_)))),
+        "the first staged in a group whose commit failed: {first:?}"
+    );
+    second.expect("the refusal rested on a commit that failed: the second ran again and won");
+    assert_eq!(
+        count(&bus, "SELECT COUNT(*) FROM items WHERE name = 'contested'").await,
+        1
+    );
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM domain_event_log").await, 1);
+    db.cleanup().await;
+}

@@ -244,7 +244,10 @@ impl EventBus {
     /// Runs `command` (which begins, uses and commits its own unit of work) and runs it again,
     /// up to [`CONFLICT_RETRIES`] times, when it fails with a conflict with a concurrent
     /// transaction ([`is_conflict`]). Every command whose rule depends on what it read goes
-    /// through here, so it is correct under concurrent writers on PostgreSQL.
+    /// through here, so it is correct under concurrent writers on PostgreSQL. With group commit
+    /// (SQLite), a command refused after reading what others staged in its group is answered
+    /// only once that group has committed, and runs again if the group failed (see
+    /// `bus/group_commit.rs`).
     ///
     /// `command` is a closure returning a future (`|| async move { … }`, capturing references),
     /// so the whole call stays `Send` for a multi-threaded runtime and a web framework.
@@ -297,13 +300,18 @@ impl EventBus {
     {
         let mut retries = 0;
         loop {
-            match command().await {
-                Err(e) if retries < CONFLICT_RETRIES && is_conflict(&e) => {
+            match super::group_commit::settled(command()).await {
+                // A refusal that rested on a group commit that failed: run it again.
+                (Err(_), false) if retries < CONFLICT_RETRIES => {
+                    retries += 1;
+                    tracing::debug!(retries, "a group commit this command saw failed; running it again");
+                }
+                (Err(e), _) if retries < CONFLICT_RETRIES && is_conflict(&e) => {
                     retries += 1;
                     tracing::debug!(retries, "transaction conflict; running the command again");
                     tokio::time::sleep(conflict_backoff(retries)).await;
                 }
-                other => return other,
+                (other, _) => return other,
             }
         }
     }

@@ -10,8 +10,11 @@
 //! group's outcome, and its broadcasts, wake-ups and observers told.
 //!
 //! * A command that fails rolls back to its savepoint alone (the first of a group, which has no
-//!   savepoint, is alone in the transaction then, and rolls it back). Its caller gets its error
-//!   at once; the others are unaffected.
+//!   savepoint, is alone in the transaction then, and rolls it back); the others are unaffected.
+//!   Its failure may rest on what the commands staged before it wrote (a second enrollment
+//!   refused because the first is in the group), so [`EventBus::retrying`] answers it only once
+//!   that group has committed — and runs it again should the group fail, so a refusal never
+//!   rests on work that did not commit (see [`settled`]).
 //! * A commit that fails fails every command of its group: none of them committed, and each
 //!   caller gets [`UowError::GroupCommit`]. An event still exists iff its command committed.
 //! * A command alone commits at once, as without group commit: it pays only a lock.
@@ -21,6 +24,7 @@
 //! Commands read inside the group's transaction, so they see what the commands before them in
 //! the group wrote, exactly as if they had run one after the other.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,6 +56,8 @@ pub(crate) struct Group {
     members: Vec<Member>,
     /// A savepoint a failed command left to roll back (it could not, being dropped).
     undo: bool,
+    /// Failed commands that saw the staged members' writes, told whether the group committed.
+    watchers: Vec<oneshot::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Group {
@@ -91,6 +97,37 @@ impl Drop for Waiting {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+tokio::task_local! {
+    /// The outcomes of the groups whose staged writes the running command's failed units of work
+    /// saw.
+    static SEEN: RefCell<Vec<oneshot::Receiver<bool>>>;
+}
+
+/// Runs one attempt of a command and, when it fails after seeing a group's staged writes, waits
+/// for that group's commit. Returns the attempt's outcome and whether it stands: `false` when a
+/// group it saw failed — the refusal may rest on writes that never committed, so the command
+/// should run again.
+pub(crate) async fn settled<T, E, F>(attempt: F) -> (Result<T, E>, bool)
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let (outcome, seen) = SEEN
+        .scope(RefCell::new(Vec::new()), async move {
+            let outcome = attempt.await;
+            (outcome, SEEN.with(|seen| std::mem::take(&mut *seen.borrow_mut())))
+        })
+        .await;
+    let mut stands = true;
+    if outcome.is_err() {
+        for group in seen {
+            // A group dropped without an answer (its task gone with the runtime) committed
+            // nothing either.
+            stands &= group.await.unwrap_or(false);
+        }
+    }
+    (outcome, stands)
 }
 
 impl GroupCommit {
@@ -140,6 +177,13 @@ impl Group {
         for member in self.members.drain(..) {
             let _ = member.answer.send(Err(UowError::GroupCommit(why.to_owned())));
         }
+        self.tell_watchers(false);
+    }
+
+    fn tell_watchers(&mut self, committed: bool) {
+        for watcher in self.watchers.drain(..) {
+            let _ = watcher.send(committed);
+        }
     }
 
     /// Commits the group and answers its commands.
@@ -156,6 +200,7 @@ impl Group {
             self.fail_all(&e.to_string());
             return;
         }
+        self.tell_watchers(true);
         let (staged, answers): (Vec<Staged>, Vec<_>) = members.into_iter().map(|m| (m.staged, m.answer)).unzip();
         for (answer, committed) in answers.into_iter().zip(Staged::publish_all(staged, bus).await) {
             let _ = answer.send(Ok(committed));
@@ -218,7 +263,15 @@ impl Seat {
 
     /// A command that failed (or was dropped): its work is undone — to its savepoint, or the
     /// whole transaction for the group's first — and the group goes on without it.
+    /// Its failure may rest on what the group's staged members wrote: the running command (see
+    /// [`settled`]) learns whether they commit before it answers.
     pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>, bus: &EventBus) {
+        if !self.group.members.is_empty() {
+            let (told, outcome) = oneshot::channel();
+            if SEEN.try_with(|seen| seen.borrow_mut().push(outcome)).is_ok() {
+                self.group.watchers.push(told);
+            }
+        }
         match tx {
             Some(tx) if self.savepoint => {
                 self.group.tx = Some(tx);
