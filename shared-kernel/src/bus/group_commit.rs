@@ -113,6 +113,8 @@ pub(crate) async fn settled<T, E, F>(attempt: F) -> (Result<T, E>, bool)
 where
     F: std::future::Future<Output = Result<T, E>>,
 {
+    // On the heap: a command's future can be large, and this wraps every one.
+    let attempt = Box::pin(attempt);
     let (outcome, seen) = SEEN
         .scope(RefCell::new(Vec::new()), async move {
             let outcome = attempt.await;

@@ -103,16 +103,23 @@ async fn list(
         (status = 401, description = "No valid token", body = ErrorBody),
     ))]
 async fn read_all(State(api): State<ApiState>, caller: Caller) -> Result<ApiJson<Marked>, ApiError> {
-    let mut uow = api.bus.begin();
-    let now = api.bus.clock().now();
-    let marked = sqlx::query("UPDATE notifications SET read_at = $1 WHERE notifiable_id = $2 AND read_at IS NULL")
-        .bind(to_db_text(now))
-        .bind(caller.id().to_string())
-        .execute(uow.conn().await?)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .rows_affected();
-    uow.commit().await?;
+    let marked = api
+        .bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin();
+            let now = api.bus.clock().now();
+            let marked =
+                sqlx::query("UPDATE notifications SET read_at = $1 WHERE notifiable_id = $2 AND read_at IS NULL")
+                    .bind(to_db_text(now))
+                    .bind(caller.id().to_string())
+                    .execute(uow.conn().await?)
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?
+                    .rows_affected();
+            uow.commit().await?;
+            Ok::<_, ApiError>(marked)
+        })
+        .await?;
     Ok(ApiJson(Marked { marked }))
 }
 
@@ -125,25 +132,31 @@ async fn read_all(State(api): State<ApiState>, caller: Caller) -> Result<ApiJson
         (status = 404, description = "No such notification of the caller", body = ErrorBody),
     ))]
 async fn read_one(State(api): State<ApiState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let mut uow = api.bus.begin();
-    let now = api.bus.clock().now();
-    let conn = uow.conn().await?;
-    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM notifications WHERE id = $1 AND notifiable_id = $2")
-        .bind(id.clone())
-        .bind(caller.id().to_string())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    if exists.is_none() {
-        return Err(ApiError::not_found(
-            "notification_not_found",
-            format!("no notification {id}"),
-        ));
-    }
-    mark_read(conn, caller.id(), &id, now)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    uow.commit().await?;
+    api.bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin();
+            let now = api.bus.clock().now();
+            let conn = uow.conn().await?;
+            let exists: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM notifications WHERE id = $1 AND notifiable_id = $2")
+                    .bind(id.clone())
+                    .bind(caller.id().to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?;
+            if exists.is_none() {
+                return Err(ApiError::not_found(
+                    "notification_not_found",
+                    format!("no notification {id}"),
+                ));
+            }
+            mark_read(conn, caller.id(), &id, now)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            uow.commit().await?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

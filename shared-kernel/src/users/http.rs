@@ -62,12 +62,18 @@ pub struct Me {
         (status = 422, description = "Malformed body, invalid name or email", body = ErrorBody),
     ))]
 async fn sign_up(State(api): State<ApiState>, ApiJson(body): ApiJson<SignUp>) -> Result<Created<SignedUp>, ApiError> {
-    let mut uow = api.bus.begin();
-    let now = api.bus.clock().now();
-    let conn = uow.conn().await?;
-    let user = create_user_with_role(conn, &body.name, &body.email, Role::Learner, now).await?;
-    let token = issue_token(conn, user.id(), now).await?;
-    uow.commit().await?;
+    let (user, token) = api
+        .bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin();
+            let now = api.bus.clock().now();
+            let conn = uow.conn().await?;
+            let user = create_user_with_role(conn, &body.name, &body.email, Role::Learner, now).await?;
+            let token = issue_token(conn, user.id(), now).await?;
+            uow.commit().await?;
+            Ok::<_, ApiError>((user, token))
+        })
+        .await?;
     Ok(Created {
         location: "/api/me".to_owned(),
         body: SignedUp {

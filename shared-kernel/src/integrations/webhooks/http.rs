@@ -102,10 +102,16 @@ async fn create(
     let events = EventNames::parse(&body.events.join(","), api.bus.registry().event_names())?;
     // Resolved before the transaction opens: no lookup under the write lock.
     let url = WebhookUrl::parse(&body.url, body.allow_private).await?;
-    let mut uow = api.bus.begin().with_actor(Some(caller.id()));
-    let now = api.bus.clock().now();
-    let (id, secret) = add_endpoint(uow.conn().await?, &url, &events, body.allow_private, now).await?;
-    uow.commit().await?;
+    let (id, secret) = api
+        .bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin().with_actor(Some(caller.id()));
+            let now = api.bus.clock().now();
+            let added = add_endpoint(uow.conn().await?, &url, &events, body.allow_private, now).await?;
+            uow.commit().await?;
+            Ok::<_, ApiError>(added)
+        })
+        .await?;
     Ok(Created {
         location: "/api/webhooks".to_owned(),
         body: WebhookSecretShown {
@@ -127,10 +133,15 @@ async fn create(
 async fn remove(State(api): State<ApiState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     admin_only(&caller)?;
     let id = endpoint_id(&id)?;
-    let mut uow = api.bus.begin().with_actor(Some(caller.id()));
-    let now = api.bus.clock().now();
-    remove_endpoint(uow.conn().await?, id, now).await?;
-    uow.commit().await?;
+    api.bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin().with_actor(Some(caller.id()));
+            let now = api.bus.clock().now();
+            remove_endpoint(uow.conn().await?, id, now).await?;
+            uow.commit().await?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,9 +161,15 @@ async fn rotate(
 ) -> Result<ApiJson<WebhookSecretShown>, ApiError> {
     admin_only(&caller)?;
     let id = endpoint_id(&id)?;
-    let mut uow = api.bus.begin().with_actor(Some(caller.id()));
-    let secret = rotate_secret(uow.conn().await?, id).await?;
-    uow.commit().await?;
+    let secret = api
+        .bus
+        .retrying(|| async {
+            let mut uow = api.bus.begin().with_actor(Some(caller.id()));
+            let secret = rotate_secret(uow.conn().await?, id).await?;
+            uow.commit().await?;
+            Ok::<_, ApiError>(secret)
+        })
+        .await?;
     Ok(ApiJson(WebhookSecretShown {
         id,
         secret: secret.expose().to_owned(),
