@@ -466,10 +466,14 @@ impl Worker {
     /// of listeners that share, at most [`WorkerOptions::shared_transaction`] to one) and the
     /// jobs that run alone. Within one queue and priority the sharing jobs come first (the claim
     /// keeps queue and priority order; jobs of equal rank have no order to keep).
+    ///
+    /// A job tried before runs alone: it failed, or a worker died running it — maybe because of
+    /// it, and a job that takes its worker down must not charge a try to every job of a group
+    /// each time (nor a job that fails roll back a savepoint among others again).
     fn segments(&self, mut jobs: Vec<ClaimedJob>) -> Vec<Segment> {
         let registry = self.bus.registry();
         let most = self.options.shared_jobs;
-        let shares = |job: &ClaimedJob| most > 1 && registry.shares_transaction(&job.listener);
+        let shares = |job: &ClaimedJob| most > 1 && job.attempts == 0 && registry.shares_transaction(&job.listener);
         if most > 1 {
             let queues = &self.options.queues;
             let rank = |q: &str| queues.iter().position(|x| x == q).unwrap_or(usize::MAX);

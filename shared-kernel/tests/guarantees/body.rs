@@ -826,7 +826,15 @@ async fn the_outbox_and_queue_guarantees_hold_on_postgres() {
     while let Some(report) = workers.join_next().await {
         failed += report.unwrap().failed;
     }
-    assert_eq!(ledger.runs.load(Ordering::SeqCst), 60);
+    // Each job's effect once. Sharing transactions, a group that loses a conflict on PostgreSQL
+    // rolls back and its jobs run again one by one: the listener is called again, its effect —
+    // rolled back with the group — is not repeated.
+    let runs = ledger.runs.load(Ordering::SeqCst);
+    if SHARED {
+        assert!(runs >= 60, "{runs}");
+    } else {
+        assert_eq!(runs, 60);
+    }
     assert_eq!(count(&h, "SELECT COUNT(*) FROM ledger").await, 60);
     assert_eq!(failed, 60);
     assert_eq!(failing.failed_hook.lock().unwrap().len(), 60);
