@@ -1,4 +1,5 @@
-//! The **real** HTTP server under load over loopback, on SQLite and (with
+//! The **real** HTTP server under load over loopback, on SQLite (with group commit, its default,
+//! and with one commit per command, as before group commit) and (with
 //! `ENTERAKSI_TEST_POSTGRES_URL`) PostgreSQL; interleaved rounds in one run, a fresh database per
 //! round, because this machine is noisy. `cargo bench -p app --bench http_load` (a bench binary
 //! printing its figures).
@@ -46,13 +47,6 @@ enum Backend {
 }
 
 impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
     async fn db(self) -> TestDb {
         match self {
             Backend::Sqlite => TestDb::new(app::provider::migrators()).await,
@@ -82,7 +76,7 @@ struct Served {
     running: tokio::task::JoinHandle<anyhow::Result<WorkerReport>>,
 }
 
-async fn start(backend: Backend, workers: usize) -> Served {
+async fn start(backend: Backend, workers: usize, group_commit: Option<bool>) -> Served {
     let db = backend.db().await;
     let url = db.url().to_owned();
     let config = Config::from_lookup(|key| match key {
@@ -91,7 +85,11 @@ async fn start(backend: Backend, workers: usize) -> Served {
         _ => None,
     })
     .unwrap();
-    let app = Application::start_with(&config, StartOptions::default()).await.unwrap();
+    let options = StartOptions {
+        group_commit,
+        ..StartOptions::default()
+    };
+    let app = Application::start_with(&config, options).await.unwrap();
     let mut uow = app.bus().begin();
     let now = chrono::Utc::now();
     let conn = uow.conn().await.unwrap();
@@ -427,9 +425,14 @@ fn main() {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
-    let mut backends = vec![Backend::Sqlite];
+    // SQLite with its default (group commit on) and with one commit per command (the server
+    // before group commit), interleaved; PostgreSQL (group commit off there).
+    let mut backends = vec![
+        (Backend::Sqlite, None, "sqlite"),
+        (Backend::Sqlite, Some(false), "sqlite, one commit per command"),
+    ];
     match std::env::var(shared_kernel::testing::POSTGRES_URL_VAR) {
-        Ok(_) => backends.push(Backend::Postgres),
+        Ok(_) => backends.push((Backend::Postgres, None, "postgres")),
         Err(_) => eprintln!(
             "NOT RUN: the PostgreSQL HTTP load; set {}",
             shared_kernel::testing::POSTGRES_URL_VAR
@@ -454,8 +457,8 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for round in 1..=rounds {
-        for &backend in &backends {
-            let served = server_rt.block_on(start(backend, workers));
+        for &(backend, group_commit, label) in &backends {
+            let served = server_rt.block_on(start(backend, workers, group_commit));
             let client = client_rt.block_on(async {
                 reqwest::Client::builder()
                     .pool_max_idle_per_host(usize::MAX)
@@ -478,10 +481,9 @@ fn main() {
             drop(client);
             let report = server_rt.block_on(stop(served));
             println!(
-                "round {round} {:<8} writes: {}\n                 reads:  {}\n                 \
+                "round {round} {label}\n                 writes: {}\n                 reads:  {}\n                 \
                  (sign-ups {:.0}/s untimed; {enrolled} enrollments; {backlog} jobs waiting after the writes, \
                  drained in {:.2} s; worker processed {}, failed jobs {failed})",
-                backend.name(),
                 write.describe(),
                 read.describe(),
                 learners as f64 / setup.signups_took.as_secs_f64(),
