@@ -4,7 +4,8 @@
 //! events and its acknowledgement — and is retried, a permanent failure is buried alone, an
 //! overlap lock is taken inside the shared transaction (a key held elsewhere releases its job,
 //! untried), a lost connection runs the group again one by one (each effect once, every job
-//! acknowledged), and with `shared_transaction(1)` every job has a transaction of its own again.
+//! acknowledged), a job tried before (a worker died running it) runs alone, and with
+//! `shared_transaction(1)` every job has a transaction of its own again.
 
 use std::sync::{Arc, Mutex};
 
@@ -176,6 +177,32 @@ on_both!(
     failing_job_rolls_back_alone,
     a_failing_job_rolls_back_alone_and_is_retried
 );
+
+async fn a_job_tried_before_runs_alone(db: TestDb) {
+    let (bus, seen) = setup(&db).await;
+    for name in ["a", "b", "c"] {
+        create_item(&bus, name).await.unwrap();
+    }
+    // b's job was tried before: a worker died running it (maybe because of it).
+    sqlx::query("UPDATE jobs SET attempts = 1 WHERE listener = 'Mark' AND payload LIKE '%\"name\":\"b\"%'")
+        .execute(bus.db().writer())
+        .await
+        .unwrap();
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM jobs WHERE attempts = 1").await, 1);
+    let report = worker(&bus, 32).run_until_empty().await.unwrap();
+    assert_eq!((report.processed, report.failed), (3 + 3, 0), "{report:?}");
+    // a and c shared a transaction (c saw a's mark, the pool saw neither); b ran alone in its
+    // own, after their commit (it sees exactly what the pool sees).
+    let runs = seen.runs.lock().unwrap().clone();
+    assert_eq!(
+        runs,
+        vec![("a".to_owned(), 0, 0), ("c".to_owned(), 1, 0), ("b".to_owned(), 2, 2)]
+    );
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM marks").await, 3);
+    assert_eq!(count(&bus, "SELECT COUNT(*) FROM jobs").await, 0);
+    db.cleanup().await;
+}
+on_both!(tried_job_runs_alone, a_job_tried_before_runs_alone);
 
 async fn a_permanent_failure_is_buried_alone(db: TestDb) {
     let (bus, _seen) = setup(&db).await;
