@@ -8,21 +8,24 @@
 //!   connection of its own and wakes its waiters when a notification it wants arrives. A lost
 //!   listener connection is logged and made again with backoff; waiters are woken after every
 //!   reconnection, since notifications sent meanwhile are lost.
-//! * SQLite: while someone waits (`active` > 0), `PRAGMA data_version` on a read-only connection
-//!   of its own is checked every few milliseconds; it changes when any other connection commits,
-//!   and only then are the waiters woken to read again.
+//! * SQLite: while someone waits (`active` > 0), a thread of the watch reads `PRAGMA
+//!   data_version` on a read-only connection of its own every millisecond (`sqlite_native`, a
+//!   few microseconds each, without sqlx's worker thread); it changes when any other connection
+//!   commits, and only then are the waiters woken to read again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 
+use super::sqlite_native::DataVersion;
 use super::{Backend, Database};
 
-/// How often an idle worker on SQLite looks for commits of other processes.
-const SQLITE_WATCH_INTERVAL: Duration = Duration::from_millis(5);
+/// How often an idle worker on SQLite looks for commits of other processes: reading the data
+/// version on the watch's own connection costs microseconds and no other thread.
+const SQLITE_WATCH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// How long a watch waits for its first listener connection before it starts without it.
 const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,12 +48,19 @@ pub(crate) struct Topic {
     pub(crate) what: &'static str,
 }
 
-/// The watch's task; stops when dropped.
-pub(crate) struct Watch(tokio::task::JoinHandle<()>);
+/// The watch's task (PostgreSQL) or thread (SQLite); stops when dropped.
+#[derive(Default)]
+pub(crate) struct Watch {
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        self.stop.store(true, Ordering::Release);
     }
 }
 
@@ -68,12 +78,26 @@ pub(crate) async fn start(db: &Database, topic: Topic, wake: Arc<Notify>, active
                 Ok(first) => first,
                 Err(_) => Err(sqlx::Error::PoolTimedOut),
             };
-            Watch(tokio::spawn(listen_loop(url, topic, first, wake)))
+            Watch {
+                task: Some(tokio::spawn(listen_loop(url, topic, first, wake))),
+                stop: Arc::default(),
+            }
         }
         Backend::Sqlite => {
-            let db = db.clone();
-            let first = watch_connection(&db).await;
-            Watch(tokio::spawn(sqlite_loop(db, first, wake, active)))
+            // In memory: no other process can commit.
+            let Some(file) = db.file.clone() else {
+                return Watch::default();
+            };
+            let first = open_watch(&file);
+            let stop = Arc::new(AtomicBool::new(false));
+            let watching = stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name("commit-watch".into())
+                .spawn(move || sqlite_thread(file, first, wake, active, watching));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start watching for commits of other processes; polling instead");
+            }
+            Watch { task: None, stop }
         }
     }
 }
@@ -131,29 +155,39 @@ async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::
     }
 }
 
-async fn watch_connection(db: &Database) -> Result<Option<(sqlx::AnyConnection, i64)>, sqlx::Error> {
-    let Some(mut conn) = db.dedicated_sqlite_reader().await? else {
-        return Ok(None);
-    };
-    let version = data_version(&mut conn).await?;
-    Ok(Some((conn, version)))
+/// Opens the watch's own connection and reads the version it starts from.
+fn open_watch(file: &str) -> Result<(DataVersion, i64), String> {
+    let mut conn = DataVersion::open(file)?;
+    let version = conn.read()?;
+    Ok((conn, version))
 }
 
-async fn data_version(conn: &mut sqlx::AnyConnection) -> Result<i64, sqlx::Error> {
-    let (version,): (i64,) = sqlx::query_as("PRAGMA data_version").fetch_one(conn).await?;
-    Ok(version)
+/// Sleeps `duration` in short naps, returning early (false) once the watch is stopped.
+fn nap(duration: Duration, stop: &AtomicBool) -> bool {
+    let deadline = std::time::Instant::now() + duration;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(10)));
+    }
 }
 
-async fn sqlite_loop(
-    db: Database,
-    first: Result<Option<(sqlx::AnyConnection, i64)>, sqlx::Error>,
+/// The SQLite watch's thread: reads the data version every [`SQLITE_WATCH_INTERVAL`] while
+/// someone waits, until the watch is dropped.
+fn sqlite_thread(
+    file: String,
+    first: Result<(DataVersion, i64), String>,
     wake: Arc<Notify>,
     active: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
 ) {
     let mut watch = match first {
-        // In memory: no other process can commit.
-        Ok(None) => return,
-        Ok(Some(watch)) => Some(watch),
+        Ok(watch) => Some(watch),
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch for commits of other processes; polling meanwhile");
             None
@@ -162,10 +196,12 @@ async fn sqlite_loop(
     let mut backoff = BACKOFF.0;
     loop {
         let Some((conn, seen)) = watch.as_mut() else {
-            tokio::time::sleep(backoff).await;
-            match watch_connection(&db).await {
+            if !nap(backoff, &stop) {
+                return;
+            }
+            match open_watch(&file) {
                 Ok(made) => {
-                    watch = made;
+                    watch = Some(made);
                     backoff = BACKOFF.0;
                     wake.notify_waiters();
                 }
@@ -176,13 +212,15 @@ async fn sqlite_loop(
             }
             continue;
         };
-        tokio::time::sleep(SQLITE_WATCH_INTERVAL).await;
+        if !nap(SQLITE_WATCH_INTERVAL, &stop) {
+            return;
+        }
         // While nobody waits nothing is read; the first look after someone does sees any
         // commit made meanwhile (the version differs from the last one seen).
         if active.load(Ordering::Acquire) == 0 {
             continue;
         }
-        match data_version(conn).await {
+        match conn.read() {
             Ok(version) if version != *seen => {
                 *seen = version;
                 wake.notify_waiters();

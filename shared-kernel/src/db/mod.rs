@@ -16,6 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Connection, Transaction};
 
 pub(crate) mod commit_watch;
+mod sqlite_native;
 mod url;
 
 use url::Target;
@@ -271,10 +272,11 @@ pub(crate) const DEFAULT_POSTGRES_CONNECTIONS: u32 = 10;
 /// The default number of read-only SQLite connections beside the one writer.
 pub(crate) const DEFAULT_SQLITE_READERS: u32 = 4;
 
-/// The busy timeout comes first: switching a new file to WAL takes a lock another process
-/// starting at the same moment may hold.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// The busy handler comes first (waiting up to 10 s for another process's lock, in short
+/// pauses; `sqlite_native`): switching a new file to WAL takes a lock another process starting at
+/// the same moment may hold.
+const SQLITE_PRAGMAS: &str = "SELECT enteraksi_wait_on_busy(10000); PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl Database {
     /// Connects with default options. A SQLite file (and its folder) is created if missing and
@@ -290,6 +292,9 @@ impl Database {
     pub async fn connect_with(url: &str, options: DbOptions) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let target = Target::parse(url)?;
+        if target.backend == Backend::Sqlite {
+            sqlite_native::register();
+        }
         let connect_options = AnyConnectOptions::from_str(&target.url).map_err(|e| DbError::InvalidUrl {
             url: redact_url(url),
             reason: redact_secrets(&e.to_string()),
@@ -388,18 +393,6 @@ impl Database {
     /// The URL sqlx connects with (password included): for connections held outside the pools.
     pub(crate) fn connect_url(&self) -> &str {
         &self.url.0
-    }
-
-    /// A read-only SQLite connection of its own, outside the pools (a worker's watch for
-    /// commits of other processes). `None` for PostgreSQL and in-memory databases.
-    pub(crate) async fn dedicated_sqlite_reader(&self) -> Result<Option<sqlx::AnyConnection>, sqlx::Error> {
-        if self.backend != Backend::Sqlite || self.file.is_none() {
-            return Ok(None);
-        }
-        let options = AnyConnectOptions::from_str(&self.url.0)?;
-        let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
-        sqlite_setup(&mut conn, true).await?;
-        Ok(Some(conn))
     }
 
     /// The pool for reads outside a unit of work. On SQLite its connections are read-only and
