@@ -626,6 +626,7 @@ pub async fn run_flow(app: &Application, learners: usize, verbose: bool) -> anyh
         retried: during.retried + after.retried,
         failed: during.failed + after.failed,
         released: during.released + after.released,
+        empty_claims: during.empty_claims + after.empty_claims,
     };
 
     say(&mut out, "Counting what happened");

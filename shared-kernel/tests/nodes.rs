@@ -314,3 +314,54 @@ async fn a_job_committed_by_a_node_60_s_ahead_is_ready_at_once() {
     here.db().close().await;
     db.cleanup().await;
 }
+
+/// A commit wakes every idle slot of a worker, but one claim begun after it sees its jobs: the
+/// other slots stand aside rather than each running an empty claim (a write transaction on
+/// SQLite, a round trip on PostgreSQL), and a slot that took every ready job waits rather than
+/// claiming again at once. Four slots, 20 jobs committed one at a time, each done before the
+/// next. Without the rule: 221 empty claims on SQLite, 155 on PostgreSQL (every slot woken by
+/// the commit, and again by each echo of this process's own writes through the watch for other
+/// processes: `PRAGMA data_version`, or the commit's own `NOTIFY`). With it: 62 and 24, the
+/// rest being those echoes. Every job still runs, and at once.
+async fn idle_slots_woken_by_a_commit_leave_its_claim_to_one(db: TestDb) {
+    sqlx::raw_sql(SCHEMA).execute(db.db().writer()).await.unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let bus = process(db.db().clone(), &runs, 0);
+    let worker = Worker::new(
+        bus.clone(),
+        WorkerOptions::new(["default"])
+            .concurrency(4)
+            .poll_interval(Duration::from_secs(30)),
+    );
+    let slots = 4.min(db.db().max_worker_slots());
+    let progress = worker.progress();
+    let (trigger, shutdown) = shutdown_channel();
+    let running = tokio::spawn(async move { worker.run(shutdown).await });
+    let jobs = 20;
+    for n in 1..=jobs {
+        wait_until(Duration::from_secs(10), "every slot goes idle", || {
+            progress.idle_slots() == slots
+        })
+        .await;
+        create_item(&bus, &n.to_string()).await.unwrap();
+        wait_until(Duration::from_secs(2), "the job is done", || {
+            runs.load(Ordering::SeqCst) == n
+        })
+        .await;
+    }
+    trigger.trigger();
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.processed, jobs as u64);
+    assert_eq!(count(db.db(), "SELECT COUNT(*) FROM marks").await, jobs as i64);
+    println!("{slots} slots, {jobs} jobs: {} empty claims", report.empty_claims);
+    assert!(
+        report.empty_claims <= 5 * jobs as u64,
+        "{} empty claims for {jobs} jobs",
+        report.empty_claims
+    );
+    db.cleanup().await;
+}
+on_both!(
+    idle_slots_woken_by_a_commit_leave_its_claim_to_one_slot,
+    idle_slots_woken_by_a_commit_leave_its_claim_to_one
+);

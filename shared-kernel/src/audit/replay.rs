@@ -231,7 +231,7 @@ pub async fn replay(
             report.already_failed += outcome.held.failed.len() as u64;
             if !filter.dry_run && !outcome.enqueued.is_empty() {
                 crate::db::notify_committed(db, outcome.enqueued.iter().map(|j| j.queue.as_str()), false).await;
-                bus.wake().notify_waiters();
+                bus.wake().signal();
             }
         }
         progress(read);

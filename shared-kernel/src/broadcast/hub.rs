@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::log::{self, LoggedBroadcast};
 use crate::bus::EventBus;
-use crate::db::commit_watch::{self, Topic};
+use crate::db::commit_watch::{self, Topic, Wake};
 use crate::db::{BROADCASTS_CHANNEL, Backend, Database};
 
 /// How many messages a subscriber may have waiting before it is dropped as too slow.
@@ -327,7 +327,7 @@ impl Tailer {
     /// Starts tailing the log of `bus`'s database into `hub`, from its current end.
     pub async fn start(bus: &EventBus, hub: Arc<LiveHub>) -> Self {
         let db = bus.db().clone();
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::default());
         let topic = Topic {
             channel: BROADCASTS_CHANNEL,
             wanted: Arc::new(|_| true),

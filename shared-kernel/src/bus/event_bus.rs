@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use crate::db::commit_watch::Wake;
 
 use super::broadcaster::{Broadcaster, NullBroadcaster};
 use super::event::SharedEnvelope;
@@ -99,8 +99,8 @@ pub(super) struct BusInner {
     pub(super) registry: Arc<Registry>,
     pub(super) broadcaster: Arc<dyn Broadcaster>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) wake: Arc<Notify>,
-    pub(super) broadcast_wake: Arc<Notify>,
+    pub(super) wake: Arc<Wake>,
+    pub(super) broadcast_wake: Arc<Wake>,
     pub(super) observers: Vec<Arc<dyn CommitObserver>>,
     pub(super) max_depth: u32,
     /// Concurrent commands' shared commit (see [`super::group_commit`]); `None` when off.
@@ -181,8 +181,8 @@ impl EventBusBuilder {
                 registry: self.registry,
                 broadcaster: self.broadcaster,
                 clock: self.clock,
-                wake: Arc::new(Notify::new()),
-                broadcast_wake: Arc::new(Notify::new()),
+                wake: Arc::default(),
+                broadcast_wake: Arc::default(),
                 observers: self.observers,
                 max_depth: self.max_depth,
                 group_commit,
@@ -231,13 +231,13 @@ impl EventBus {
     }
 
     /// Notified whenever a commit enqueues jobs; idle workers of this process wait on it.
-    pub(crate) fn wake(&self) -> &Arc<Notify> {
+    pub(crate) fn wake(&self) -> &Arc<Wake> {
         &self.inner.wake
     }
 
     /// Notified whenever a commit of this process writes broadcasts; the broadcast tailer of
     /// this process waits on it.
-    pub(crate) fn broadcast_wake(&self) -> &Arc<Notify> {
+    pub(crate) fn broadcast_wake(&self) -> &Arc<Wake> {
         &self.inner.broadcast_wake
     }
 

@@ -712,10 +712,10 @@ impl Staged {
             }
         }
         if self.jobs > 0 {
-            inner.wake.notify_waiters();
+            inner.wake.signal();
         }
         if self.broadcasts {
-            inner.broadcast_wake.notify_waiters();
+            inner.broadcast_wake.signal();
         }
         for observer in &inner.observers {
             observer.committed(&self.events);

@@ -14,11 +14,12 @@
 //!   commits, and only then are the waiters woken to read again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use super::sqlite_native::DataVersion;
 use super::{Backend, Database};
@@ -35,6 +36,33 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 
 fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(BACKOFF.1)
+}
+
+/// Wakes who waits for commits (idle worker slots, the broadcast tailer), and counts the
+/// wake-ups: a worker slot woken by a commit may leave the claim to another slot whose claim
+/// began after every wake-up so far (`queue::worker::turns`).
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    notify: Notify,
+    rounds: AtomicU64,
+}
+
+impl Wake {
+    /// Wakes every waiter; call it after the commit (or the commit of another process seen).
+    pub(crate) fn signal(&self) {
+        self.rounds.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Completes at the next [`signal`](Self::signal) once enabled (or polled).
+    pub(crate) fn notified(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// How many wake-ups were signalled so far.
+    pub(crate) fn round(&self) -> u64 {
+        self.rounds.load(Ordering::SeqCst)
+    }
 }
 
 /// What a watch waits for: a PostgreSQL notification channel and which payloads on it matter.
@@ -68,7 +96,7 @@ impl Drop for Watch {
 /// when one is seen. `active` counts who is waiting (SQLite looks only while someone is).
 /// The first connection is made before this returns (so a first read cannot miss a commit the
 /// watch would have seen); if it fails, the watch keeps trying in the background.
-pub(crate) async fn start(db: &Database, topic: Topic, wake: Arc<Notify>, active: Arc<AtomicUsize>) -> Watch {
+pub(crate) async fn start(db: &Database, topic: Topic, wake: Arc<Wake>, active: Arc<AtomicUsize>) -> Watch {
     match db.backend() {
         Backend::Postgres => {
             let url = db.connect_url().to_owned();
@@ -108,7 +136,7 @@ async fn listen(url: &str, channel: &str) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::Error>, wake: Arc<Notify>) {
+async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::Error>, wake: Arc<Wake>) {
     let what = topic.what;
     let mut listener = match first {
         Ok(listener) => Some(listener),
@@ -126,7 +154,7 @@ async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::
                     tracing::info!("listening for {what} again");
                     listener = Some(made);
                     backoff = BACKOFF.0;
-                    wake.notify_waiters();
+                    wake.signal();
                 }
                 Err(e) => {
                     backoff = next_backoff(backoff);
@@ -138,18 +166,18 @@ async fn listen_loop(url: String, topic: Topic, first: Result<PgListener, sqlx::
         match current.try_recv().await {
             Ok(Some(notification)) => {
                 if (topic.wanted)(notification.payload()) {
-                    wake.notify_waiters();
+                    wake.signal();
                 }
             }
             Ok(None) => {
                 // sqlx made the connection again and listens anew; what was sent meanwhile is lost.
                 tracing::warn!("the connection listening for {what} was lost and made again");
-                wake.notify_waiters();
+                wake.signal();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the connection listening for {what} was lost; polling until it is back");
                 listener = None;
-                wake.notify_waiters();
+                wake.signal();
             }
         }
     }
@@ -182,7 +210,7 @@ fn nap(duration: Duration, stop: &AtomicBool) -> bool {
 fn sqlite_thread(
     file: String,
     first: Result<(DataVersion, i64), String>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     active: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 ) {
@@ -203,7 +231,7 @@ fn sqlite_thread(
                 Ok(made) => {
                     watch = Some(made);
                     backoff = BACKOFF.0;
-                    wake.notify_waiters();
+                    wake.signal();
                 }
                 Err(e) => {
                     backoff = next_backoff(backoff);
@@ -223,7 +251,7 @@ fn sqlite_thread(
         match conn.read() {
             Ok(version) if version != *seen => {
                 *seen = version;
-                wake.notify_waiters();
+                wake.signal();
             }
             Ok(_) => {}
             Err(e) => {

@@ -553,7 +553,7 @@ impl Queue {
             .await?;
         tx.commit().await?;
         crate::db::notify_committed(self.bus.db(), [options.queue()], false).await;
-        self.bus.wake().notify_waiters();
+        self.bus.wake().signal();
         Ok(())
     }
 
@@ -600,7 +600,7 @@ impl Queue {
             retried += moved;
         }
         if retried > 0 {
-            self.bus.wake().notify_waiters();
+            self.bus.wake().signal();
         }
         Ok(retried)
     }

@@ -19,7 +19,9 @@
 //! finish, and releases the unstarted rest (and any job the grace period cut short) without
 //! counting a try. An idle worker sleeps until a commit enqueues a job — in this process through
 //! the bus, in another one through the database (`LISTEN`/`NOTIFY` on PostgreSQL, `PRAGMA
-//! data_version` on SQLite; see `wake.rs`) — or at most one poll interval.
+//! data_version` on SQLite; see `db/commit_watch.rs`) — or at most one poll interval. Of the
+//! idle slots a commit wakes, one claims and the others stand aside (`worker/turns.rs`); a slot
+//! whose claim took every ready job waits rather than claiming again at once.
 //!
 //! A lost connection (a database restarting, a backend terminated) stops nothing: the worker logs
 //! it and tries again with backoff — the claim, each bookkeeping statement, and a job whose
@@ -46,6 +48,7 @@ use crate::db::{JOBS_CHANNEL, is_connection_lost, reconnect_backoff};
 use crate::metrics::{self, JobOutcome, ListenerMode};
 
 mod shared;
+mod turns;
 
 /// What a worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,8 @@ pub struct WorkerReport {
     pub failed: u64,
     /// Jobs given back on shutdown (unstarted, or cut short by the grace period).
     pub released: u64,
+    /// Claims that found no ready job (each one statement, on SQLite a write transaction).
+    pub empty_claims: u64,
 }
 
 /// A running worker's counts so far, for progress displays ([`Worker::progress`]).
@@ -82,6 +87,7 @@ struct Counters {
     retried: AtomicU64,
     failed: AtomicU64,
     released: AtomicU64,
+    empty_claims: AtomicU64,
     /// Slots waiting for work; shared with the watch for other processes' commits.
     idle: Arc<AtomicUsize>,
 }
@@ -113,6 +119,7 @@ impl Counters {
             retried: self.retried.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
+            empty_claims: self.empty_claims.load(Ordering::Relaxed),
         }
     }
 }
@@ -154,6 +161,8 @@ pub struct Worker {
     options: WorkerOptions,
     claim_sql: Arc<str>,
     counters: Arc<Counters>,
+    /// Which idle slot claims after a commit (shared by the slots).
+    turns: Arc<turns::Turns>,
 }
 
 enum Outcome {
@@ -191,6 +200,7 @@ impl Worker {
             options,
             claim_sql,
             counters: Arc::new(Counters::default()),
+            turns: Arc::default(),
         }
     }
 
@@ -287,15 +297,11 @@ impl Worker {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let token = Uuid::now_v7().to_string();
+            let size = pace.claim_size(self.options.lease, self.options.batch_size);
+            self.turns.claiming(&wake);
             let claimed = self
                 .queue
-                .claim(
-                    &self.claim_sql,
-                    &self.options.queues,
-                    pace.claim_size(self.options.lease, self.options.batch_size),
-                    self.options.lease,
-                    &token,
-                )
+                .claim(&self.claim_sql, &self.options.queues, size, self.options.lease, &token)
                 .await;
             let jobs = match claimed {
                 Ok(jobs) => {
@@ -327,31 +333,58 @@ impl Worker {
             for job in &jobs {
                 metrics::job_claimed(&job.queue);
             }
+            // Fewer jobs than asked for: the claim took every ready job.
+            let took_all = jobs.len() < size;
             if jobs.is_empty() {
+                bump(&counters.empty_claims, 1);
                 if self.options.stop_when_empty {
                     return Ok(());
                 }
-                let _idle = IdleSlot::enter(&counters.idle);
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(self.options.poll_interval) => {}
-                    _ = shutdown.triggered() => return Ok(()),
+            } else {
+                if !took_all {
+                    self.turns.relay();
                 }
-                continue;
-            }
-            if let Err(e) = self.run_batch(jobs, &token, &shutdown, counters, &mut pace).await {
-                if is_connection_lost(&e) {
-                    lost += 1;
-                    let delay = reconnect_backoff(lost);
-                    tracing::warn!(error = %e, retry_in = ?delay, "job bookkeeping failed: the database connection was lost; trying again");
-                    tokio::time::sleep(delay).await;
+                if let Err(e) = self.run_batch(jobs, &token, &shutdown, counters, &mut pace).await {
+                    if is_connection_lost(&e) {
+                        lost += 1;
+                        let delay = reconnect_backoff(lost);
+                        tracing::warn!(error = %e, retry_in = ?delay, "job bookkeeping failed: the database connection was lost; trying again");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    if self.options.stop_when_empty {
+                        return Err(e);
+                    }
+                    tracing::error!(error = %e, "job bookkeeping failed; unacknowledged jobs run again when their lease ends");
+                    tokio::time::sleep(self.options.poll_interval).await;
                     continue;
                 }
-                if self.options.stop_when_empty {
-                    return Err(e);
+                // Claim again at once only if more may be ready; a commit meanwhile has already
+                // completed `notified`, so the wait below returns at once.
+                if !took_all || self.options.stop_when_empty {
+                    continue;
                 }
-                tracing::error!(error = %e, "job bookkeeping failed; unacknowledged jobs run again when their lease ends");
-                tokio::time::sleep(self.options.poll_interval).await;
+            }
+            let _idle = IdleSlot::enter(&counters.idle);
+            // Relays are waited for only here: a slot's own relay must reach another slot.
+            let relayed = self.turns.relayed();
+            let poll = tokio::time::sleep(self.options.poll_interval);
+            tokio::pin!(relayed, poll);
+            loop {
+                tokio::select! {
+                    _ = &mut notified => {
+                        // Registered again first, so a commit after the check still wakes it.
+                        notified.set(wake.notified());
+                        notified.as_mut().enable();
+                        if self.turns.covered(&wake) {
+                            continue;
+                        }
+                    }
+                    _ = &mut relayed => {}
+                    _ = &mut poll => {}
+                    _ = shutdown.triggered() => return Ok(()),
+                }
+                break;
             }
         }
     }
