@@ -4,8 +4,11 @@
 //! Jobs are claimed in batches under a lease (one statement per batch; a claim counts no try).
 //! While a batch runs, a heartbeat renews the lease of every job it still holds, so a batch may
 //! outlive its lease and a killed worker's jobs are free again one lease later (30 s by default).
-//! Before each job the worker *starts* it: one statement that counts the try and checks the job
-//! is still held; a job another worker took meanwhile is skipped, never run twice at once. The
+//! Before a job runs the worker *starts* it: one statement that counts the try and checks the
+//! job is still held; a job another worker took meanwhile is skipped, never run twice at once.
+//! Untried jobs are started a few together (about 50 ms of work, at most 16; the jobs of a
+//! shared transaction all at once): a worker that dies has charged each of them a try, and a job
+//! tried before always starts, and runs, alone. The
 //! claim size follows the measured job duration, so one claim holds about half a lease of work.
 //!
 //! A listener that used its unit of work is acknowledged by that transaction's first statement,
@@ -128,6 +131,16 @@ fn bump(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
+/// How much work (by the measured job time) is started ahead in one statement.
+const START_AHEAD: Duration = Duration::from_millis(50);
+
+/// The most jobs started in one statement ahead of running them.
+const MOST_STARTED_AHEAD: usize = 16;
+
+/// Jobs of a batch started ahead of running them, by id: the tries counted, or `None` when
+/// their lease was lost before they started.
+type StartedAhead = std::collections::HashMap<String, Option<i64>>;
+
 /// The running average of how long a job takes, which sizes the next claim.
 struct Pace {
     average: Option<Duration>,
@@ -139,6 +152,18 @@ impl Pace {
             None => took,
             Some(avg) => (avg * 7 + took) / 8,
         });
+    }
+
+    /// How many untried jobs that run alone are started together: about [`START_AHEAD`] of
+    /// work, at most [`MOST_STARTED_AHEAD`]; one until a job's time is known.
+    fn start_ahead(&self) -> usize {
+        match self.average {
+            Some(avg) if !avg.is_zero() => {
+                let fit = START_AHEAD.as_nanos() / avg.as_nanos().max(1);
+                usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, MOST_STARTED_AHEAD)
+            }
+            _ => 1,
+        }
     }
 
     /// How many jobs fit in half a lease, between 1 and `max`.
@@ -423,13 +448,14 @@ impl Worker {
         let mut oldest_ack: Option<Instant> = None;
         let ack_within = self.options.lease / 4;
         let mut segments = self.segments(jobs).into_iter();
+        let mut ahead = StartedAhead::new();
         let mut result = Ok(());
         while let Some(segment) = segments.next() {
             let rest = || segment_ids(segments.clone());
             if shutdown.is_triggered() {
                 let rest: Vec<String> = segment.ids().chain(rest()).collect();
                 bump(&counters.released, rest.len());
-                result = self.queue.release(token, &rest, false).await;
+                result = self.give_back(token, rest, &ahead).await;
                 break;
             }
             if oldest_ack.is_some_and(|t| t.elapsed() >= ack_within) {
@@ -452,14 +478,16 @@ impl Worker {
                     // Cut short, or its bookkeeping failed: give the unstarted rest back.
                     let rest: Vec<String> = rest().collect();
                     bump(&counters.released, rest.len());
-                    let released = self.queue.release(token, &rest, false).await;
+                    let released = self.give_back(token, rest, &ahead).await;
                     result = stop.and(released);
                     break;
                 }
                 Segment::Single(job) => job,
             };
             let started = Instant::now();
-            let outcome = self.run_job(&mut job, token, shutdown).await;
+            let outcome = self
+                .run_single(&mut job, token, shutdown, segments.clone(), &mut ahead, pace)
+                .await;
             pace.record(started.elapsed());
             if let Some(finished) = outcome.as_ref().ok().and_then(Outcome::metric) {
                 metrics::job_finished(&job.queue, finished);
@@ -473,15 +501,18 @@ impl Worker {
                     bump(&counters.released, 1);
                     let rest: Vec<String> = rest().collect();
                     bump(&counters.released, rest.len());
-                    result = self.queue.release(token, &rest, false).await;
+                    result = self.give_back(token, rest, &ahead).await;
                     break;
                 }
                 Ok(other) => tally(counters, &other),
                 Err(e) => {
                     // Give this job and the unstarted rest back, so they need not wait for the
                     // lease to end (a job that started keeps its counted try).
-                    let rest: Vec<String> = std::iter::once(job.id).chain(rest()).collect();
-                    if let Err(release) = self.queue.release(token, &rest, false).await {
+                    let released = match self.queue.release(token, std::slice::from_ref(&job.id), false).await {
+                        Ok(()) => self.give_back(token, rest().collect(), &ahead).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(release) = released {
                         tracing::warn!(error = %release, "giving jobs back failed; they run again when their lease ends");
                     }
                     result = Err(e);
@@ -579,6 +610,56 @@ impl Worker {
                 () = grace_over => return,
             }
         }
+    }
+
+    /// Runs a job that runs alone. An untried job is started together with the untried jobs
+    /// that run alone after it in the claim (about [`START_AHEAD`] of work, see
+    /// [`Pace::start_ahead`]): one statement counts their tries instead of one each. Should the
+    /// worker die before it runs them, each has been charged a try (as the jobs of a shared
+    /// transaction are), and being tried they then start alone. A job tried before starts alone.
+    async fn run_single(
+        &self,
+        job: &mut ClaimedJob,
+        token: &str,
+        shutdown: &Shutdown,
+        next: impl Iterator<Item = Segment>,
+        ahead: &mut StartedAhead,
+        pace: &Pace,
+    ) -> Result<Outcome, QueueError> {
+        if !ahead.contains_key(&job.id) {
+            let most = pace.start_ahead();
+            if job.attempts > 0 || most == 1 {
+                return self.run_job(job, token, shutdown).await;
+            }
+            let ids: Vec<String> = std::iter::once(job.id.clone())
+                .chain(
+                    next.map_while(|segment| match segment {
+                        Segment::Single(next) if next.attempts == 0 => Some(next.id),
+                        _ => None,
+                    })
+                    .take(most - 1),
+                )
+                .collect();
+            let started = self.queue.start_many(&ids, token, self.options.lease).await?;
+            for id in ids {
+                let attempts = started.iter().find(|(s, _)| *s == id).map(|(_, a)| *a);
+                ahead.insert(id, attempts);
+            }
+        }
+        let Some(attempts) = ahead.remove(&job.id).flatten() else {
+            tracing::debug!(job_id = %job.id, "job skipped: its lease was lost before it started");
+            return Ok(Outcome::LeaseLost);
+        };
+        job.attempts = attempts;
+        self.run_started(job, token, shutdown).await
+    }
+
+    /// Gives back jobs of a batch that did not run: those started ahead uncount their try.
+    async fn give_back(&self, token: &str, ids: Vec<String>, ahead: &StartedAhead) -> Result<(), QueueError> {
+        let (started, untried): (Vec<String>, Vec<String>) =
+            ids.into_iter().partition(|id| matches!(ahead.get(id), Some(Some(_))));
+        self.queue.release(token, &untried, false).await?;
+        self.queue.release(token, &started, true).await
     }
 
     async fn run_job(&self, job: &mut ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {
