@@ -486,7 +486,7 @@ impl Worker {
             };
             let started = Instant::now();
             let outcome = self
-                .run_single(&mut job, token, shutdown, segments.clone(), &mut ahead, pace)
+                .run_single(&mut job, token, shutdown, segments.as_slice(), &mut ahead, pace)
                 .await;
             pace.record(started.elapsed());
             if let Some(finished) = outcome.as_ref().ok().and_then(Outcome::metric) {
@@ -622,7 +622,7 @@ impl Worker {
         job: &mut ClaimedJob,
         token: &str,
         shutdown: &Shutdown,
-        next: impl Iterator<Item = Segment>,
+        next: &[Segment],
         ahead: &mut StartedAhead,
         pace: &Pace,
     ) -> Result<Outcome, QueueError> {
@@ -633,11 +633,12 @@ impl Worker {
             }
             let ids: Vec<String> = std::iter::once(job.id.clone())
                 .chain(
-                    next.map_while(|segment| match segment {
-                        Segment::Single(next) if next.attempts == 0 => Some(next.id),
-                        _ => None,
-                    })
-                    .take(most - 1),
+                    next.iter()
+                        .map_while(|segment| match segment {
+                            Segment::Single(next) if next.attempts == 0 => Some(next.id.clone()),
+                            _ => None,
+                        })
+                        .take(most - 1),
                 )
                 .collect();
             let started = self.queue.start_many(&ids, token, self.options.lease).await?;
