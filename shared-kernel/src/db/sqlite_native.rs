@@ -238,15 +238,22 @@ mod tests {
         conn
     }
 
-    #[tokio::test]
-    async fn a_writer_waits_for_another_connections_write_lock_and_gives_up_after_its_timeout() {
+    /// A new file in a temporary folder (kept while the folder lives) holding table `t`, and a
+    /// connection to it that waits up to 10 s for a lock.
+    async fn file_with_table(name: &str) -> (tempfile::TempDir, String, sqlx::AnyConnection) {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("busy.db").display().to_string();
-        let mut holder = connection(&file, 10_000).await;
+        let file = dir.path().join(name).display().to_string();
+        let mut conn = connection(&file, 10_000).await;
         sqlx::raw_sql("CREATE TABLE t (n INTEGER)")
-            .execute(&mut holder)
+            .execute(&mut conn)
             .await
             .unwrap();
+        (dir, file, conn)
+    }
+
+    #[tokio::test]
+    async fn a_writer_waits_for_another_connections_write_lock_and_gives_up_after_its_timeout() {
+        let (_dir, file, mut holder) = file_with_table("busy.db").await;
 
         // A short timeout gives up with SQLITE_BUSY while the lock is held.
         sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
@@ -282,13 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_data_version_changes_when_another_connection_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("version.db").display().to_string();
-        let mut writer = connection(&file, 10_000).await;
-        sqlx::raw_sql("CREATE TABLE t (n INTEGER)")
-            .execute(&mut writer)
-            .await
-            .unwrap();
+        let (dir, file, mut writer) = file_with_table("version.db").await;
         let mut watch = DataVersion::open(&file).unwrap();
         let before = watch.read().unwrap();
         assert_eq!(watch.read().unwrap(), before, "nothing was committed");
