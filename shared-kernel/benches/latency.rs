@@ -12,8 +12,10 @@
 //! again as a worker, `LATENCY_WORKER_URL` set), on SQLite and, with
 //! `ENTERAKSI_TEST_POSTGRES_URL`, PostgreSQL. The worker learns of commits only as a separate
 //! node would: `LISTEN/NOTIFY` on PostgreSQL, `PRAGMA data_version` on SQLite (its poll
-//! interval is 30 s, so polling does not help). Times are wall-clock (`SystemTime`, one clock
-//! for both processes on this machine): the producer's commit returning, the listener starting.
+//! interval is 30 s, so polling does not help). The worker runs 2 slots, as `enteraksi queue
+//! work` does by default (`LATENCY_SLOTS=1` for one). Times are wall-clock (`SystemTime`, one clock
+//! for both processes on this machine): the producer's commit (stamped by a commit observer the
+//! bus tells right after it, before PostgreSQL's `NOTIFY`), the listener starting.
 //!
 //! Memory: a counting global allocator measures the bytes held by a unit of work with 1,000
 //! recorded and dispatched events (before commit), and the peak bytes a worker holds while it
@@ -30,8 +32,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shared_kernel::testing::TestDb;
 use shared_kernel::{
-    Database, DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions, QueuedListener,
-    Registry, Worker, WorkerOptions, shutdown_channel,
+    CommitObserver, Database, DomainEvent, Envelope, EventBus, JobContext, ListenerError, LogDomainEvent, QueueOptions,
+    QueuedListener, Registry, SharedEnvelope, Worker, WorkerOptions, shutdown_channel,
 };
 
 /// Counts the bytes currently allocated and the peak since the last reset.
@@ -220,6 +222,26 @@ impl QueuedListener<Enrolled> for WallStamp {
     }
 }
 
+/// Stamps the wall-clock time each job's unit of work committed, by sequence number.
+struct CommitStamp(Arc<Mutex<Vec<u128>>>);
+
+impl CommitObserver for CommitStamp {
+    fn committed(&self, events: &[SharedEnvelope]) {
+        let now = wall();
+        let mut committed = self.0.lock().unwrap();
+        for event in events {
+            if let Some(enrolled) = event.downcast::<Enrolled>() {
+                committed[enrolled.event().seq] = now;
+            }
+        }
+    }
+}
+
+/// The worker process's slots: `LATENCY_SLOTS`, by default 2 as `enteraksi queue work` runs.
+fn worker_slots() -> usize {
+    std::env::var("LATENCY_SLOTS").map_or(2, |s| s.parse().expect("LATENCY_SLOTS is a number"))
+}
+
 /// The worker process: runs `LATENCY_JOBS` jobs on `LATENCY_WORKER_URL` with a 30 s poll
 /// interval, then prints `seq nanos` per job.
 async fn worker_process(url: &str) {
@@ -235,7 +257,9 @@ async fn worker_process(url: &str) {
     let (trigger, shutdown) = shutdown_channel();
     let worker = Worker::new(
         bus,
-        WorkerOptions::new(["default"]).poll_interval(Duration::from_secs(30)),
+        WorkerOptions::new(["default"])
+            .concurrency(worker_slots())
+            .poll_interval(Duration::from_secs(30)),
     );
     let running = tokio::spawn(async move { worker.run(shutdown).await });
     // Give the worker its first claim and its LISTEN connection before the producer starts.
@@ -270,10 +294,15 @@ async fn latency_across_processes(backend: &str, db: &TestDb, rate: usize, secon
         .listen_queued(WallStamp(Arc::new(Mutex::new(Vec::new()))), QueueOptions::on("default"))
         .build()
         .unwrap();
-    let bus = EventBus::builder(db.db().clone(), Arc::new(registry)).build();
+    // Each job's time is its commit's, stamped by an observer the bus tells right after the
+    // commit (before the `NOTIFY` that follows it on PostgreSQL, and before `commit` returns to
+    // a task that may then wait for the runtime).
+    let committed = Arc::new(Mutex::new(vec![0u128; total]));
+    let bus = EventBus::builder(db.db().clone(), Arc::new(registry))
+        .observer(Arc::new(CommitStamp(committed.clone())))
+        .build();
     // One unit of work per millisecond, each in its own task, so that a commit slower than a
     // millisecond (PostgreSQL's round trips) does not lower the offered rate.
-    let committed = Arc::new(Mutex::new(vec![0u128; total]));
     let mut commits = tokio::task::JoinSet::new();
     let mut ticks = tokio::time::interval(Duration::from_millis(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -283,7 +312,7 @@ async fn latency_across_processes(backend: &str, db: &TestDb, rate: usize, secon
         ticks.tick().await;
         let first = seq;
         seq += per_tick;
-        let (bus, committed) = (bus.clone(), committed.clone());
+        let bus = bus.clone();
         commits.spawn(async move {
             // As every command does: a serialization conflict on PostgreSQL runs it again.
             bus.retrying(|| async {
@@ -295,8 +324,6 @@ async fn latency_across_processes(backend: &str, db: &TestDb, rate: usize, secon
             })
             .await
             .unwrap();
-            let now = wall();
-            committed.lock().unwrap()[first..first + per_tick].fill(now);
         });
     }
     commits.join_all().await;
@@ -314,8 +341,9 @@ async fn latency_across_processes(backend: &str, db: &TestDb, rate: usize, secon
     assert_eq!(latencies.len(), total);
     latencies.sort();
     println!(
-        "latency/{backend}, worker in another process: offered {rate:>5} jobs/s: achieved {:>5.0} jobs/s over {total} jobs; \
+        "latency/{backend}, worker in another process ({} slots): offered {rate:>5} jobs/s: achieved {:>5.0} jobs/s over {total} jobs; \
          enqueue-to-start p50 {}, p90 {}, p99 {}, max {}",
+        worker_slots(),
         total as f64 / offered_for.as_secs_f64(),
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.90)),

@@ -390,9 +390,16 @@ async fn killed_workers_use_tries_only_of_started_jobs(db: TestDb) {
         .fetch_all(h.db.db().pool())
         .await
         .unwrap();
+    let jobs: Vec<(String, i64, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, attempts, reserved_by, available_at FROM jobs ORDER BY id")
+            .fetch_all(h.db.db().pool())
+            .await
+            .unwrap();
     assert_eq!(
         attempts.iter().map(|a| a.0).collect::<Vec<_>>(),
-        [5, 0, 0, 0, 0, 0, 0, 0]
+        [5, 0, 0, 0, 0, 0, 0, 0],
+        "listener runs {:?}; jobs (id, attempts, reserved by, available at) {jobs:?}",
+        probe.runs()
     );
 
     probe.hang.store(false, Ordering::SeqCst);
