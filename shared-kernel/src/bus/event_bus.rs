@@ -316,21 +316,40 @@ impl EventBus {
         }
     }
 
-    pub(super) fn enter_writer(&self) -> Result<Holder, UowError> {
+    /// Registers this task as holding a write transaction of this bus, until the returned
+    /// [`Writing`] drops.
+    pub(super) fn enter_writer(&self) -> Result<Writing, UowError> {
         let task = Holder::current();
         let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
         if writers.contains(&task) {
             return Err(UowError::Nested);
         }
         writers.push(task);
-        Ok(task)
+        Ok(Writing {
+            bus: self.clone(),
+            task,
+        })
     }
 
-    pub(super) fn leave_writer(&self, task: Holder) {
+    fn leave_writer(&self, task: Holder) {
         let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = writers.iter().position(|t| *t == task) {
             writers.swap_remove(i);
         }
+    }
+}
+
+/// A task's registration as holding a write transaction of its bus ([`UowError::Nested`]),
+/// given back when dropped: also when the future holding it is dropped half-way (a caller gone
+/// while its transaction opens), so the task is not refused every unit of work after.
+pub(super) struct Writing {
+    bus: EventBus,
+    task: Holder,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.bus.leave_writer(self.task);
     }
 }
 

@@ -15,7 +15,7 @@
 
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use super::event_bus::Holder;
+use super::event_bus::Writing;
 use super::job::{JobContext, JobIdentity};
 use super::uow::{EventBus, Staged, UowError};
 use crate::clock::to_micros;
@@ -34,7 +34,7 @@ pub(crate) struct SharedTransaction {
     /// `None` once broken: a savepoint could not be rolled back, or a job's unit of work did not
     /// give the transaction back. A broken shared transaction can only be dropped.
     tx: Option<Transaction<'static, Any>>,
-    writer: Option<Holder>,
+    writer: Option<Writing>,
     /// What each kept job's unit of work publishes after the commit.
     staged: Vec<Staged>,
     /// Jobs that succeeded writing nothing: acknowledged just before the commit.
@@ -66,7 +66,7 @@ impl SharedTransaction {
                 quiet: Vec::new(),
             }),
             Err(e) => {
-                bus.leave_writer(writer);
+                drop(writer);
                 Err(e.into())
             }
         }
@@ -142,9 +142,7 @@ impl SharedTransaction {
             query.execute(&mut *tx).await?;
         }
         let committed = tx.commit().await;
-        if let Some(writer) = self.writer.take() {
-            self.bus.leave_writer(writer);
-        }
+        self.writer = None;
         committed?;
         let kept = self.kept();
         Staged::publish_all(std::mem::take(&mut self.staged), &self.bus).await;
@@ -156,8 +154,6 @@ impl Drop for SharedTransaction {
     fn drop(&mut self) {
         // Uncommitted, the transaction rolls back as it drops: no job it held is acknowledged.
         self.tx = None;
-        if let Some(writer) = self.writer.take() {
-            self.bus.leave_writer(writer);
-        }
+        self.writer = None;
     }
 }

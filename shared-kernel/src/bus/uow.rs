@@ -30,7 +30,7 @@ use tracing::Instrument;
 
 use super::broadcaster::BroadcastMessage;
 use super::event::{DomainEvent, Envelope, EventMeta, SharedEnvelope};
-use super::event_bus::Holder;
+use super::event_bus::Writing;
 pub(crate) use super::event_bus::conflict_backoff;
 pub use super::event_bus::{CONFLICT_RETRIES, CommitObserver, EventBus, EventBusBuilder, is_conflict};
 use super::group_commit::Seat;
@@ -147,7 +147,7 @@ pub struct UnitOfWork {
     /// Its turn in the bus's group commit, while it holds the group's transaction as `tx`.
     seat: Option<Seat>,
     /// The task registered as holding `tx` (see [`UowError::Nested`]).
-    writer: Option<Holder>,
+    writer: Option<Writing>,
     /// A job to acknowledge as the transaction's first statement: `(job id, lease token)`.
     ack: Option<(String, String)>,
     actor: Option<UserId>,
@@ -280,7 +280,7 @@ impl UnitOfWork {
                     Ok(())
                 }
                 Err(e) => {
-                    self.bus.leave_writer(writer);
+                    drop(writer);
                     Err(e)
                 }
             };
@@ -289,7 +289,7 @@ impl UnitOfWork {
         let mut tx = match opened {
             Ok(tx) => tx,
             Err(e) => {
-                self.bus.leave_writer(writer);
+                drop(writer);
                 return Err(e.into());
             }
         };
@@ -399,9 +399,7 @@ impl UnitOfWork {
     }
 
     fn release_writer(&mut self) {
-        if let Some(task) = self.writer.take() {
-            self.bus.leave_writer(task);
-        }
+        self.writer = None;
     }
 
     /// Whether the transaction has been opened or events recorded: whether a commit has work.
