@@ -55,21 +55,17 @@ impl SharedTransaction {
     /// transaction meanwhile, so a listener that begins a unit of work of its own gets
     /// [`UowError::Nested`] at once rather than waiting for this one.
     pub(crate) async fn begin(bus: &EventBus, token: &str) -> Result<Self, UowError> {
+        // Given back as it drops, should the opening fail or be cancelled.
         let writer = bus.enter_writer()?;
-        match bus.db().begin_write().await {
-            Ok(tx) => Ok(Self {
-                bus: bus.clone(),
-                token: token.to_owned(),
-                tx: Some(tx),
-                writer: Some(writer),
-                staged: Vec::new(),
-                quiet: Vec::new(),
-            }),
-            Err(e) => {
-                drop(writer);
-                Err(e.into())
-            }
-        }
+        let tx = bus.db().begin_write().await?;
+        Ok(Self {
+            bus: bus.clone(),
+            token: token.to_owned(),
+            tx: Some(tx),
+            writer: Some(writer),
+            staged: Vec::new(),
+            quiet: Vec::new(),
+        })
     }
 
     /// Whether another job may run in it (it is not broken).

@@ -269,30 +269,17 @@ impl UnitOfWork {
         if let Some(tx) = self.lent.take() {
             return self.open_savepoint(tx).await;
         }
+        // Given back as it drops, should the opening fail or be cancelled.
         let writer = self.bus.enter_writer()?;
         // A command (not a job, not the kernel's own) takes its turn in the group commit.
         if let (Some(group), None, false) = (&self.bus.inner.group_commit, &self.ack, self.system) {
-            return match group.join(&self.bus).await {
-                Ok((seat, tx)) => {
-                    self.writer = Some(writer);
-                    self.seat = Some(seat);
-                    self.tx = Some(tx);
-                    Ok(())
-                }
-                Err(e) => {
-                    drop(writer);
-                    Err(e)
-                }
-            };
+            let (seat, tx) = group.join(&self.bus).await?;
+            self.writer = Some(writer);
+            self.seat = Some(seat);
+            self.tx = Some(tx);
+            return Ok(());
         }
-        let opened = self.bus.db().begin_write().await;
-        let mut tx = match opened {
-            Ok(tx) => tx,
-            Err(e) => {
-                drop(writer);
-                return Err(e.into());
-            }
-        };
+        let mut tx = self.bus.db().begin_write().await?;
         self.writer = Some(writer);
         if let Some((job, token)) = &self.ack {
             // The acknowledgement, and the pair's line in the delivery ledger, come first: the
