@@ -33,150 +33,31 @@
 //! the job gone and does nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::maintenance::{self, CatchUpTask, PruneTask};
-use super::middleware::Gate;
 use super::{ClaimedJob, Queue, QueueError, Shutdown, WorkerOptions, shutdown_channel};
 use crate::bus::listener::QueuedHandler;
-use crate::bus::{CONFLICT_RETRIES, EventBus, QueueOptions, UowError, conflict_backoff, is_conflict};
-use crate::bus::{JobContext, JobIdentity};
-use crate::bus::{JobFailure, ListenerError};
+use crate::bus::{EventBus, QueueOptions};
 use crate::db::commit_watch::{self, Topic};
 use crate::db::{JOBS_CHANNEL, is_connection_lost, reconnect_backoff};
-use crate::metrics::{self, JobOutcome, ListenerMode};
+use crate::metrics::{self, JobOutcome};
+use pace::Pace;
+use report::{Counters, IdleSlot, bump, tally};
+pub use report::{WorkerProgress, WorkerReport};
 
+mod job;
+mod pace;
+mod report;
 mod shared;
 mod turns;
-
-/// What a worker did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct WorkerReport {
-    /// Jobs that succeeded and were acknowledged.
-    pub processed: u64,
-    /// Failed tries scheduled for a retry.
-    pub retried: u64,
-    /// Jobs moved to `failed_jobs`.
-    pub failed: u64,
-    /// Jobs given back on shutdown (unstarted, or cut short by the grace period).
-    pub released: u64,
-    /// Claims that found no ready job (each one statement, on SQLite a write transaction).
-    pub empty_claims: u64,
-}
-
-/// A running worker's counts so far, for progress displays ([`Worker::progress`]).
-#[derive(Debug, Clone)]
-pub struct WorkerProgress(Arc<Counters>);
-
-impl WorkerProgress {
-    /// What the worker has done so far.
-    pub fn report(&self) -> WorkerReport {
-        self.0.report()
-    }
-
-    /// How many of its slots are waiting for work right now (found no ready job).
-    pub fn idle_slots(&self) -> usize {
-        self.0.idle.load(Ordering::Acquire)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    processed: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-    released: AtomicU64,
-    empty_claims: AtomicU64,
-    /// Slots waiting for work; shared with the watch for other processes' commits.
-    idle: Arc<AtomicUsize>,
-}
-
-/// Counts a slot as idle while it lives.
-struct IdleSlot<'a>(&'a AtomicUsize);
-
-impl<'a> IdleSlot<'a> {
-    fn enter(idle: &'a AtomicUsize) -> Self {
-        idle.fetch_add(1, Ordering::AcqRel);
-        Self(idle)
-    }
-}
-
-impl Drop for IdleSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// How often a job whose transaction lost its connection runs again before it counts as a
-/// failed try.
-const RECONNECT_RERUNS: u32 = 8;
-
-impl Counters {
-    fn report(&self) -> WorkerReport {
-        WorkerReport {
-            processed: self.processed.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            released: self.released.load(Ordering::Relaxed),
-            empty_claims: self.empty_claims.load(Ordering::Relaxed),
-        }
-    }
-}
-
-fn bump(counter: &AtomicU64, n: usize) {
-    counter.fetch_add(n as u64, Ordering::Relaxed);
-}
-
-/// How much work (by the measured job time) is started ahead in one statement.
-const START_AHEAD: Duration = Duration::from_millis(50);
-
-/// The most jobs started in one statement ahead of running them.
-const MOST_STARTED_AHEAD: usize = 16;
 
 /// Jobs of a batch started ahead of running them, by id: the tries counted, or `None` when
 /// their lease was lost before they started.
 type StartedAhead = std::collections::HashMap<String, Option<i64>>;
-
-/// The running average of how long a job takes, which sizes the next claim.
-struct Pace {
-    average: Option<Duration>,
-}
-
-impl Pace {
-    fn record(&mut self, took: Duration) {
-        self.average = Some(match self.average {
-            None => took,
-            Some(avg) => (avg * 7 + took) / 8,
-        });
-    }
-
-    /// How many untried jobs that run alone are started together: about [`START_AHEAD`] of
-    /// work, at most [`MOST_STARTED_AHEAD`]; one until a job's time is known.
-    fn start_ahead(&self) -> usize {
-        match self.average {
-            Some(avg) if !avg.is_zero() => {
-                let fit = START_AHEAD.as_nanos() / avg.as_nanos().max(1);
-                usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, MOST_STARTED_AHEAD)
-            }
-            _ => 1,
-        }
-    }
-
-    /// How many jobs fit in half a lease, between 1 and `max`.
-    fn claim_size(&self, lease: Duration, max: usize) -> usize {
-        match self.average {
-            Some(avg) if !avg.is_zero() => {
-                let fit = (lease / 2).as_nanos() / avg.as_nanos().max(1);
-                usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, max)
-            }
-            _ => max,
-        }
-    }
-}
 
 /// Runs queued listeners. See the module docs.
 #[derive(Debug, Clone)]
@@ -613,7 +494,7 @@ impl Worker {
     }
 
     /// Runs a job that runs alone. An untried job is started together with the untried jobs
-    /// that run alone after it in the claim (about [`START_AHEAD`] of work, see
+    /// that run alone after it in the claim (about [`START_AHEAD`](pace::START_AHEAD) of work, see
     /// [`Pace::start_ahead`]): one statement counts their tries instead of one each. Should the
     /// worker die before it runs them, each has been charged a try (as the jobs of a shared
     /// transaction are), and being tried they then start alone. A job tried before starts alone.
@@ -662,174 +543,6 @@ impl Worker {
         self.queue.release(token, &untried, false).await?;
         self.queue.release(token, &started, true).await
     }
-
-    async fn run_job(&self, job: &mut ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {
-        let Some(attempts) = self.queue.start(&job.id, token, self.options.lease).await? else {
-            tracing::debug!(job_id = %job.id, "job skipped: its lease was lost before it started");
-            return Ok(Outcome::LeaseLost);
-        };
-        job.attempts = attempts;
-        self.run_started(job, token, shutdown).await
-    }
-
-    /// Runs a started job (its try counted) in a transaction of its own.
-    async fn run_started(&self, job: &ClaimedJob, token: &str, shutdown: &Shutdown) -> Result<Outcome, QueueError> {
-        async move {
-            let Some((handler, options)) = self.bus.registry().handler(&job.event_name, &job.listener) else {
-                let error = format!("no listener `{}` is registered for `{}`", job.listener, job.event_name);
-                tracing::error!(%error, "job cannot run");
-                self.queue.bury(job, token, &error).await?;
-                return Ok(Outcome::Failed);
-            };
-            let failure = |error: String| JobFailure {
-                error,
-                attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
-            };
-            if job.attempts > job.max_tries {
-                // Every try so far started and never finished: the worker running it died.
-                let error = format!(
-                    "gave up after {} tries: the worker running it stopped before finishing",
-                    job.max_tries
-                );
-                if self.queue.bury(job, token, &error).await? {
-                    handler.failed(&job.event_name, &job.payload, &failure(error)).await;
-                }
-                return Ok(Outcome::Failed);
-            }
-            let held = match self.queue.gate(job, &options, token, self.options.lease).await? {
-                Gate::Run(held) => held,
-                Gate::Release(wait) => {
-                    tracing::debug!(retry_in = ?wait, "job released: its listener's limit is reached");
-                    self.queue.release_untried(job, token, wait).await?;
-                    return Ok(Outcome::Deferred);
-                }
-            };
-
-            let limit = options.try_timeout();
-            let try_started = Instant::now();
-            let mut conflicts = 0;
-            let mut lost = 0;
-            let result = loop {
-                let mut ctx = JobContext::for_job(
-                    &self.bus,
-                    JobIdentity {
-                        id: &job.id,
-                        event_id: &job.event_id,
-                        listener: &job.listener,
-                        attempts: job.attempts,
-                        max_tries: job.max_tries,
-                    },
-                    token,
-                );
-                let run = async {
-                    let handled =
-                        match tokio::time::timeout(limit, handler.handle(&job.event_name, &job.payload, &mut ctx)).await {
-                            Ok(result) => result,
-                            Err(_) => Err(ListenerError::msg(format!("timed out after {limit:?}"))),
-                        };
-                    match handled {
-                        Ok(()) if !ctx.uow().has_work() => Ok(None),
-                        Ok(()) => Self::commit_with_ack(ctx).await.map(Some),
-                        Err(e) => {
-                            // Roll the listener's writes back and free its connection first.
-                            drop(ctx);
-                            Err(e)
-                        }
-                    }
-                };
-                let grace_over = async {
-                    let mut shutdown = shutdown.clone();
-                    shutdown.triggered().await;
-                    tokio::time::sleep(self.options.grace).await;
-                };
-                // The listener's future (and with it its transaction) is dropped when the
-                // grace period wins, before the job is released.
-                let finished = tokio::select! {
-                    result = run => Some(result),
-                    () = grace_over => None,
-                };
-                let Some(result) = finished else {
-                    tracing::warn!(grace = ?self.options.grace, "shutdown grace period over; job cut short and released");
-                    self.queue.release(token, std::slice::from_ref(&job.id), true).await?;
-                    self.queue.let_go(held, token).await?;
-                    return Ok(Outcome::CutShort);
-                };
-                match result {
-                    Err(e) if conflicts < CONFLICT_RETRIES && is_conflict(&e) => {
-                        conflicts += 1;
-                        tracing::debug!(conflicts, "transaction conflict; running the job again");
-                        tokio::time::sleep(conflict_backoff(conflicts)).await;
-                    }
-                    // Nothing committed, or the commit did and only its answer was lost: then
-                    // the job is gone and the rerun finds its lease lost, writing nothing.
-                    Err(e) if lost < RECONNECT_RERUNS && is_connection_lost(&e) => {
-                        lost += 1;
-                        let delay = reconnect_backoff(lost);
-                        tracing::warn!(error = %e, retry_in = ?delay, "the job's database connection was lost; running it again");
-                        tokio::time::sleep(delay).await;
-                    }
-                    other => break other,
-                }
-            };
-            if let Err(e) = self.queue.let_go(held, token).await {
-                tracing::warn!(error = %e, "giving a limit back failed; it frees itself when its lease or timeout ends");
-            }
-            let failed = result.as_ref().is_err_and(|e| !lease_lost(e));
-            metrics::listener_ran(&job.listener, ListenerMode::Queued, try_started.elapsed(), failed);
-            match result {
-                Ok(None) => Ok(Outcome::AckLater(job.id.clone())),
-                Ok(Some(())) => Ok(Outcome::Done),
-                Err(error) if lease_lost(&error) => {
-                    tracing::warn!("lease lost before acknowledgement; the job's writes were rolled back");
-                    Ok(Outcome::LeaseLost)
-                }
-                Err(error) => self.settle_failure(job, token, &handler, &options, error).await,
-            }
-        }
-        .instrument(job_span(job))
-        .await
-    }
-
-    /// A failed try: retried after its backoff, or buried (and the listener's failed hook run)
-    /// when it was permanent, the last try, or one exception too many.
-    async fn settle_failure(
-        &self,
-        job: &ClaimedJob,
-        token: &str,
-        handler: &QueuedHandler,
-        options: &QueueOptions,
-        error: ListenerError,
-    ) -> Result<Outcome, QueueError> {
-        let text = error.to_string();
-        let exceptions = job.exceptions + 1;
-        if error.is_permanent() || job.attempts >= job.max_tries || exceptions >= i64::from(options.exception_limit()) {
-            tracing::error!(error = %text, "job failed for good");
-            if self.queue.bury(job, token, &text).await? {
-                let failure = JobFailure {
-                    error: text,
-                    attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
-                };
-                handler.failed(&job.event_name, &job.payload, &failure).await;
-            }
-            Ok(Outcome::Failed)
-        } else {
-            let attempt = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-            // A wait the listener asked for (e.g. an HTTP `Retry-After`) replaces the schedule's.
-            let delay = error.requested_wait().unwrap_or_else(|| options.delay_after(attempt));
-            tracing::warn!(error = %text, retry_in = ?delay, "job failed; will retry");
-            self.queue.retry_later(job, token, delay, &text).await?;
-            Ok(Outcome::Retried)
-        }
-    }
-
-    /// Commits the listener's unit of work, whose first statement acknowledged the job (opening
-    /// it now if the listener only recorded events).
-    async fn commit_with_ack(mut ctx: JobContext) -> Result<(), ListenerError> {
-        let uow = ctx.uow();
-        uow.conn().await?;
-        ctx.into_uow().commit().await?;
-        Ok(())
-    }
 }
 
 /// A listener's claimed jobs of one event type: (event, listener, its handler and options, their
@@ -864,46 +577,10 @@ enum Flow {
     Stop,
 }
 
-/// Counts a job's outcome (one given back or taken by another worker counts nowhere).
-fn tally(counters: &Counters, outcome: &Outcome) {
-    match outcome {
-        Outcome::AckLater(_) | Outcome::Done => bump(&counters.processed, 1),
-        Outcome::Retried => bump(&counters.retried, 1),
-        Outcome::Failed => bump(&counters.failed, 1),
-        Outcome::CutShort => bump(&counters.released, 1),
-        Outcome::LeaseLost | Outcome::Deferred => {}
-    }
-}
-
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// The span a job runs in.
-fn job_span(job: &ClaimedJob) -> tracing::Span {
-    tracing::info_span!(
-        "job",
-        job_id = %job.id,
-        queue = %job.queue,
-        event = %job.event_name,
-        event_id = %job.event_id,
-        listener = %job.listener,
-        attempt = job.attempts
-    )
-}
-
-/// Whether `error` says the job's lease was lost (another worker owns it now).
-fn lease_lost(error: &ListenerError) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if matches!(e.downcast_ref::<UowError>(), Some(UowError::LeaseLost)) {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use super::{Counters, Flow, Outcome, Pace, Worker, bump, job_span, lease_lost, tally};
+use super::job::{job_span, lease_lost};
+use super::{Counters, Flow, Outcome, Pace, Worker, bump, tally};
 use crate::bus::shared_tx::SharedTransaction;
 use crate::bus::{JobIdentity, ListenerError, is_conflict};
 use crate::db::is_connection_lost;
