@@ -483,7 +483,7 @@ impl Worker {
                 tokio::time::sleep(self.options.grace).await;
             };
             tokio::select! {
-                prepared = tokio::time::timeout(limit, handler.prepare(&payloads)) => {
+                prepared = tokio::time::timeout(limit, job::hook("preparing a batch", handler.prepare(&payloads))) => {
                     if prepared.is_err() {
                         tracing::warn!(event, listener, ?limit, "preparing a batch timed out; its jobs do their own work");
                     }

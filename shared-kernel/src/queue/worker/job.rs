@@ -1,7 +1,11 @@
 //! Running one job in a transaction of its own: its listener under the try timeout, its writes
 //! committed with its acknowledgement, and what a failed try becomes (a retry or a burial).
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures_util::FutureExt as _;
 
 use tracing::Instrument;
 
@@ -59,7 +63,7 @@ impl Worker {
                     job.max_tries
                 );
                 if self.queue.bury(job, token, &error).await? {
-                    handler.failed(&job.event_name, &job.payload, &failure(error)).await;
+                    hook("the failed hook", handler.failed(&job.event_name, &job.payload, &failure(error))).await;
                 }
                 return Ok(Outcome::Failed);
             }
@@ -112,7 +116,7 @@ impl Worker {
                 // The listener's future (and with it its transaction) is dropped when the
                 // grace period wins, before the job is released.
                 let finished = tokio::select! {
-                    result = run => Some(result),
+                    result = unwinding(run) => Some(result),
                     () = grace_over => None,
                 };
                 let Some(result) = finished else {
@@ -176,7 +180,11 @@ impl Worker {
                     error: text,
                     attempts: u32::try_from(job.attempts).unwrap_or(u32::MAX),
                 };
-                handler.failed(&job.event_name, &job.payload, &failure).await;
+                hook(
+                    "the failed hook",
+                    handler.failed(&job.event_name, &job.payload, &failure),
+                )
+                .await;
             }
             Ok(Outcome::Failed)
         } else {
@@ -222,4 +230,36 @@ pub(super) fn lease_lost(error: &ListenerError) -> bool {
         cause = e.source();
     }
     false
+}
+
+/// Runs a job's work (its listener and its commit), turning a panic into the error of a failed
+/// try: a listener's bug fails its own job — retried, then buried with its failed hook run —
+/// instead of ending the worker slot that ran it. What the work held (its transaction) drops
+/// with it and rolls back.
+pub(super) async fn unwinding<T>(work: impl Future<Output = Result<T, ListenerError>>) -> Result<T, ListenerError> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            tracing::error!(panic = message, "the listener panicked; counted as a failed try");
+            Err(ListenerError::msg(format!("the listener panicked: {message}")))
+        }
+    }
+}
+
+/// Runs a listener's hook (preparing a batch, the failed hook), logging a panic instead of
+/// passing it on: a hook's bug stops nothing else.
+pub(super) async fn hook(what: &str, work: impl Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+        tracing::error!(panic = panic_message(&*panic), "{what} panicked");
+    }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
 }

@@ -13,11 +13,14 @@
 //! the savepoint is released (`Queue::lock_in`): a key another worker holds releases the job for
 //! the listener's wait, untried, after the commit.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
 
 use tracing::Instrument;
 
-use super::job::{job_span, lease_lost};
+use super::job::{job_span, lease_lost, unwinding};
 use super::{Counters, Flow, Outcome, Pace, Worker, bump, tally};
 use crate::bus::shared_tx::SharedTransaction;
 use crate::bus::{JobIdentity, ListenerError, is_conflict};
@@ -213,7 +216,7 @@ impl Worker {
                     Ok::<_, ListenerError>(Ran::Done)
                 };
                 tokio::select! {
-                    handled = tokio::time::timeout(limit, run) => Some(handled.unwrap_or_else(|_| Err(ListenerError::msg(format!("timed out after {limit:?}"))))),
+                    handled = tokio::time::timeout(limit, unwinding(run)) => Some(handled.unwrap_or_else(|_| Err(ListenerError::msg(format!("timed out after {limit:?}"))))),
                     () = grace_over => None,
                 }
             };
@@ -223,7 +226,12 @@ impl Worker {
             };
             let deferred = matches!(handled, Ok(Ran::Deferred(_)));
             let result = match handled {
-                Ok(Ran::Done) => shared.keep(ctx).await.map_err(ListenerError::from),
+                // The sync listeners of what the job recorded run as it is kept: a panic among
+                // them leaves the savepoint half-done, so the whole group runs again one by one.
+                Ok(Ran::Done) => match AssertUnwindSafe(shared.keep(ctx)).catch_unwind().await {
+                    Ok(kept) => kept.map_err(ListenerError::from),
+                    Err(_) => return Shared::Again("a listener panicked while its job was kept".to_owned()),
+                },
                 Ok(Ran::Deferred(wait)) => {
                     shared.discard(ctx).await;
                     settled.deferred.push((i, wait));
