@@ -6,14 +6,22 @@
 //! taken in the context, an unknown context or event, or a workspace that cannot be found is an
 //! error, and the files are left as they were.
 
+mod edits;
+mod learn;
+mod names;
 mod templates;
+mod workspace;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use edits::{Writes, add_line_after_last, add_reexport};
+use learn::{KnownEvent, events_in, learn_aggregate};
+use names::{ensure_free, is_pascal_case};
 use templates::{EventSpec, ListenerSpec};
+use workspace::{Context, find_context, read, workspace_root};
 
 /// `enteraksi make …`.
 #[derive(Debug, Subcommand)]
@@ -163,293 +171,6 @@ impl Scaffolded {
     }
 }
 
-/// The workspace root: `root` if given (it must hold the workspace's Cargo.toml), else `from` or
-/// its nearest ancestor whose Cargo.toml has a `[workspace]` section.
-pub fn workspace_root(root: Option<&Path>, from: &Path) -> Result<PathBuf, ScaffoldError> {
-    let is_workspace = |dir: &Path| {
-        std::fs::read_to_string(dir.join("Cargo.toml"))
-            .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
-    };
-    match root {
-        Some(root) if is_workspace(root) => Ok(root.to_owned()),
-        Some(root) => Err(ScaffoldError::NoWorkspace(root.to_owned())),
-        None => from
-            .ancestors()
-            .find(|dir| is_workspace(dir))
-            .map(Path::to_owned)
-            .ok_or_else(|| ScaffoldError::NoWorkspace(from.to_owned())),
-    }
-}
-
-/// Whether `name` is a PascalCase type name: ASCII letters and digits, an upper-case letter
-/// first, a lower-case letter somewhere, never two upper-case letters in a row (`XapiSent`, not
-/// `XAPISent`), and not `Self`.
-pub fn is_pascal_case(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_upper = chars.next().is_some_and(|c| c.is_ascii_uppercase());
-    first_upper
-        && name.chars().all(|c| c.is_ascii_alphanumeric())
-        && name.chars().any(|c| c.is_ascii_lowercase())
-        && !name
-            .as_bytes()
-            .windows(2)
-            .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase())
-        && name != "Self"
-}
-
-/// A context crate: a workspace member with `src/events.rs`.
-struct Context {
-    dir: PathBuf,
-    /// The folder (= package) name, e.g. `learning-path`.
-    package: String,
-    /// The library's name, e.g. `learning_path`.
-    krate: String,
-}
-
-impl Context {
-    fn events(&self) -> PathBuf {
-        self.dir.join("src/events.rs")
-    }
-    fn lib(&self) -> PathBuf {
-        self.dir.join("src/lib.rs")
-    }
-}
-
-fn read(path: &Path) -> Result<String, ScaffoldError> {
-    std::fs::read_to_string(path).map_err(|source| ScaffoldError::Io {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// The workspace's members, from the root Cargo.toml's `members = [...]`.
-fn members(root: &Path) -> Result<Vec<String>, ScaffoldError> {
-    let manifest = read(&root.join("Cargo.toml"))?;
-    let start = manifest
-        .find("members")
-        .and_then(|i| manifest[i..].find('[').map(|j| i + j + 1));
-    let Some(start) = start else {
-        return Ok(Vec::new());
-    };
-    let end = manifest[start..].find(']').map_or(manifest.len(), |j| start + j);
-    Ok(manifest[start..end]
-        .split(',')
-        .map(|m| m.trim().trim_matches('"').to_owned())
-        .filter(|m| !m.is_empty())
-        .collect())
-}
-
-fn contexts(root: &Path) -> Result<Vec<Context>, ScaffoldError> {
-    Ok(members(root)?
-        .into_iter()
-        .filter(|m| root.join(m).join("src/events.rs").is_file())
-        .map(|package| Context {
-            dir: root.join(&package),
-            krate: package.replace('-', "_"),
-            package,
-        })
-        .collect())
-}
-
-fn find_context(root: &Path, name: &str) -> Result<(Context, Vec<Context>), ScaffoldError> {
-    let mut all = contexts(root)?;
-    match all.iter().position(|c| c.package == name || c.krate == name) {
-        Some(i) => {
-            let context = all.remove(i);
-            Ok((context, all))
-        }
-        None => Err(ScaffoldError::UnknownContext {
-            context: name.to_owned(),
-            known: all.into_iter().map(|c| c.package).collect(),
-        }),
-    }
-}
-
-/// Every `.rs` file under `dir`.
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScaffoldError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ScaffoldError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Refuses `name` when the context already defines a type of that name.
-fn ensure_free(context: &Context, name: &str) -> Result<(), ScaffoldError> {
-    let mut files = Vec::new();
-    rust_files(&context.dir.join("src"), &mut files)?;
-    for file in files {
-        let text = read(&file)?;
-        let defines = ["struct", "enum", "trait", "type"].iter().any(|kind| {
-            text.match_indices(&format!("{kind} {name}")).any(|(i, m)| {
-                let after = text[i + m.len()..].chars().next();
-                !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-        });
-        if defines {
-            return Err(ScaffoldError::Taken {
-                name: name.to_owned(),
-                path: file,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// An event of a context: its type and its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct KnownEvent {
-    ty: String,
-    name: String,
-}
-
-/// The events an `events.rs` defines (`impl DomainEvent for X` with its `NAME`).
-fn events_in(text: &str) -> Vec<KnownEvent> {
-    let mut found = Vec::new();
-    for (i, m) in text.match_indices("impl DomainEvent for ") {
-        let rest = &text[i + m.len()..];
-        let ty: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        let name = rest
-            .find("const NAME: &'static str = \"")
-            .map(|j| &rest[j + "const NAME: &'static str = \"".len()..])
-            .and_then(|r| r.split('"').next());
-        if let Some(name) = name {
-            found.push(KnownEvent {
-                ty,
-                name: name.to_owned(),
-            });
-        }
-    }
-    found
-}
-
-/// What a new event of this context is written from, learned from its first existing event:
-/// the aggregate type, the id field and its type, the event-name prefix.
-fn learn_aggregate(path: &Path, text: &str) -> Result<(String, String, String, String), ScaffoldError> {
-    let unrecognized = |reason: &str| ScaffoldError::Unrecognized {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let first = events_in(text)
-        .into_iter()
-        .next()
-        .ok_or_else(|| unrecognized("it has no event to follow (impl DomainEvent for …)"))?;
-    let block = &text[text
-        .find(&format!("impl DomainEvent for {} ", first.ty))
-        .ok_or_else(|| unrecognized("its first event's impl is not where expected"))?..];
-    let aggregate = block
-        .split_once("const AGGREGATE_TYPE: &'static str = ")
-        .and_then(|(_, r)| r.split_once(';'))
-        .map(|(value, _)| value.trim())
-        .ok_or_else(|| unrecognized("its first event has no AGGREGATE_TYPE"))?;
-    let aggregate = match aggregate.strip_prefix('"') {
-        Some(literal) => literal.trim_end_matches('"').to_owned(),
-        // A constant of the file, e.g. `const AGGREGATE: &str = "assessment_attempt";`.
-        None => text
-            .split_once(&format!("const {aggregate}: &str = \""))
-            .and_then(|(_, r)| r.split('"').next())
-            .ok_or_else(|| unrecognized("its AGGREGATE_TYPE constant is not a string in the file"))?
-            .to_owned(),
-    };
-    let id_field: String = block
-        .split_once("fn aggregate_id(&self) -> String {")
-        .and_then(|(_, r)| r.split_once("self."))
-        .map(|(_, r)| {
-            r.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect()
-        })
-        .ok_or_else(|| unrecognized("its first event's aggregate_id() does not read a field"))?;
-    let id_type: String = text
-        .split_once(&format!("pub struct {} {{", first.ty))
-        .and_then(|(_, r)| r.split_once(&format!("pub {id_field}: ")))
-        .map(|(_, r)| {
-            r.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect()
-        })
-        .ok_or_else(|| unrecognized("the type of its first event's id field is not found"))?;
-    let prefix = first.name.split('.').next().unwrap_or(&aggregate).to_owned();
-    Ok((aggregate, id_field, id_type, prefix))
-}
-
-/// Adds `name` to the `pub use {module}::…;` statement of `text` (making it a list), or adds
-/// such a statement after the last `pub use` (or at the end).
-fn add_reexport(text: &str, module: &str, name: &str) -> String {
-    let head = format!("pub use {module}::");
-    if let Some(start) = text.find(&head)
-        && let Some(len) = text[start..].find(';')
-    {
-        let items = &text[start + head.len()..start + len];
-        let mut names: Vec<String> = items
-            .trim_matches(|c| c == '{' || c == '}')
-            .split(',')
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty())
-            .collect();
-        names.push(name.to_owned());
-        names.sort();
-        return format!(
-            "{}{head}{{{}}}{}",
-            &text[..start],
-            names.join(", "),
-            &text[start + len..]
-        );
-    }
-    let line = format!("{head}{name};\n");
-    match text.rfind("\npub use ") {
-        Some(i) => {
-            let end = text[i + 1..].find(";\n").map_or(text.len(), |j| i + 1 + j + 2);
-            format!("{}{line}{}", &text[..end], &text[end..])
-        }
-        None => format!("{text}{line}"),
-    }
-}
-
-/// Adds `line` after the last line of `text` starting with `prefix`, or after the doc comment at
-/// the top.
-fn add_line_after_last(text: &str, prefix: &str, line: &str) -> String {
-    let mut lines: Vec<&str> = text.lines().collect();
-    let at = lines
-        .iter()
-        .rposition(|l| l.starts_with(prefix))
-        .map(|i| i + 1)
-        .or_else(|| lines.iter().position(|l| !l.starts_with("//!")).map(|i| i + 1))
-        .unwrap_or(lines.len());
-    lines.insert(at.min(lines.len()), line);
-    let mut out = lines.join("\n");
-    out.push('\n');
-    out
-}
-
-/// The files to write, all checked before any is.
-struct Writes(Vec<(PathBuf, String)>);
-
-impl Writes {
-    fn apply(self) -> Result<Vec<PathBuf>, ScaffoldError> {
-        let mut written = Vec::new();
-        for (path, text) in self.0 {
-            std::fs::write(&path, text).map_err(|source| ScaffoldError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            written.push(path);
-        }
-        Ok(written)
-    }
-}
-
 /// Writes event `name` into `context` (see the module docs).
 ///
 /// # Errors
@@ -591,66 +312,8 @@ pub fn make_listener(
 
 #[cfg(test)]
 mod tests {
+    use super::workspace::rust_files;
     use super::*;
-
-    #[test]
-    fn pascal_case_names_are_accepted_and_others_refused() {
-        for good in ["CertificateRevoked", "Sent2", "XapiStatementSent", "A1b"] {
-            assert!(is_pascal_case(good), "{good}");
-        }
-        for bad in [
-            "certificateRevoked",
-            "Certificate_Revoked",
-            "CERTIFICATE",
-            "XAPISent",
-            "",
-            "Self",
-            "Kursus-Baru",
-            "Ünïcode",
-        ] {
-            assert!(!is_pascal_case(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_reexport_list_gains_the_name_in_order() {
-        let lib = "mod events;\n\npub use events::{EnrollmentCompleted, UserEnrolled};\npub use x::Y;\n";
-        assert_eq!(
-            add_reexport(lib, "events", "CertificateRevoked"),
-            "mod events;\n\npub use events::{CertificateRevoked, EnrollmentCompleted, UserEnrolled};\npub use x::Y;\n"
-        );
-        assert_eq!(
-            add_reexport("pub use events::A;\n", "events", "B"),
-            "pub use events::{A, B};\n"
-        );
-        assert_eq!(
-            add_reexport("mod a;\npub use error::E;\n\nfn f() {}\n", "listeners", "N"),
-            "mod a;\npub use error::E;\npub use listeners::N;\n\nfn f() {}\n"
-        );
-    }
-
-    #[test]
-    fn the_aggregate_is_learned_from_the_first_event_even_through_a_constant() {
-        let text = "const AGGREGATE: &str = \"assessment_attempt\";\n\
-                    pub struct AttemptStarted {\n    pub attempt_id: AttemptId,\n}\n\
-                    impl DomainEvent for AttemptStarted {\n    const NAME: &'static str = \"assessment.attempt.started\";\n    \
-                    const AGGREGATE_TYPE: &'static str = AGGREGATE;\n    fn aggregate_id(&self) -> String {\n        \
-                    self.attempt_id.to_string()\n    }\n}\n";
-        let learned = learn_aggregate(Path::new("events.rs"), text).unwrap();
-        assert_eq!(
-            learned,
-            (
-                "assessment_attempt".to_owned(),
-                "attempt_id".to_owned(),
-                "AttemptId".to_owned(),
-                "assessment".to_owned()
-            )
-        );
-        assert!(matches!(
-            learn_aggregate(Path::new("events.rs"), "//! nothing\n"),
-            Err(ScaffoldError::Unrecognized { .. })
-        ));
-    }
 
     /// A throwaway workspace of one context crate, `enrollment`, beside `course`.
     fn workspace() -> tempfile::TempDir {
