@@ -120,7 +120,7 @@ pub(crate) async fn sequence(db: &Database) -> Result<i64, sqlx::Error> {
     if pending == 0 {
         return Ok(last);
     }
-    let mut tx = crate::db::begin(db.writer(), db.backend(), "BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+    let mut tx = db.begin("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
     let (last,): (i64,) = sqlx::query_as("SELECT last_position FROM broadcast_sequence WHERE id = 1 FOR UPDATE")
         .fetch_one(&mut *tx)
         .await?;

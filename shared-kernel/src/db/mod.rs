@@ -437,7 +437,33 @@ impl Database {
 
     /// Opens a write transaction (see [`Backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        begin(&self.writer, self.backend, self.backend.begin_write()).await
+        self.begin(self.backend.begin_write()).await
+    }
+
+    /// Opens a transaction on the writer with `statement`, also when the caller is cancelled
+    /// part-way.
+    ///
+    /// On PostgreSQL the opening runs in a task of its own, which finishes it whatever becomes of
+    /// the caller: sqlx counts a transaction as open only once the server has answered its `BEGIN`,
+    /// so a caller cancelled between sending `BEGIN` and its answer (a timeout, a client that hung
+    /// up) would queue no `ROLLBACK`, and the connection would go back to the pool inside a
+    /// transaction — every statement the pool then ran on it outside a transaction of its own (a
+    /// claim, an acknowledgement) would stay uncommitted, and be lost with the connection. Finished
+    /// in its own task, the opening hands over an open transaction, which rolls back as it drops
+    /// when no caller is left to take it. SQLite's driver runs the `BEGIN` on its connection's
+    /// thread and already accounts for a caller that went away.
+    pub(crate) async fn begin(&self, statement: &'static str) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with(statement).await,
+            Backend::Postgres => {
+                let pool = self.writer.clone();
+                match tokio::spawn(async move { pool.begin_with(statement).await }).await {
+                    Ok(opened) => opened,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => Err(sqlx::Error::PoolClosed),
+                }
+            }
+        }
     }
 
     /// Closes the pools, waiting for connections to be returned.
@@ -445,35 +471,6 @@ impl Database {
         self.bookkeeping.close().await;
         self.writer.close().await;
         self.reader.close().await;
-    }
-}
-
-/// Opens a transaction on `pool` with `statement`, also when the caller is cancelled part-way.
-///
-/// On PostgreSQL the opening runs in a task of its own, which finishes it whatever becomes of
-/// the caller: sqlx counts a transaction as open only once the server has answered its `BEGIN`,
-/// so a caller cancelled between sending `BEGIN` and its answer (a timeout, a client that hung
-/// up) would queue no `ROLLBACK`, and the connection would go back to the pool inside a
-/// transaction — every statement the pool then ran on it outside a transaction of its own (a
-/// claim, an acknowledgement) would stay uncommitted, and be lost with the connection. Finished
-/// in its own task, the opening hands over an open transaction, which rolls back as it drops
-/// when no caller is left to take it. SQLite's driver runs the `BEGIN` on its connection's
-/// thread and already accounts for a caller that went away.
-pub(crate) async fn begin(
-    pool: &AnyPool,
-    backend: Backend,
-    statement: &'static str,
-) -> Result<Transaction<'static, Any>, sqlx::Error> {
-    match backend {
-        Backend::Sqlite => pool.begin_with(statement).await,
-        Backend::Postgres => {
-            let pool = pool.clone();
-            match tokio::spawn(async move { pool.begin_with(statement).await }).await {
-                Ok(opened) => opened,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => Err(sqlx::Error::PoolClosed),
-            }
-        }
     }
 }
 

@@ -190,7 +190,7 @@ impl Worker {
 
     async fn run_loop(&self, mut shutdown: Shutdown, counters: &Counters) -> Result<(), QueueError> {
         let wake = self.bus.wake().clone();
-        let mut pace = Pace { average: None };
+        let mut pace = Pace::default();
         // Consecutive failures for a lost connection: how long to wait before the next claim.
         let mut lost = 0u32;
         loop {

@@ -10,8 +10,9 @@ const START_AHEAD: Duration = Duration::from_millis(50);
 const MOST_STARTED_AHEAD: usize = 16;
 
 /// The running average of how long a job takes, which sizes the next claim.
+#[derive(Default)]
 pub(super) struct Pace {
-    pub(super) average: Option<Duration>,
+    average: Option<Duration>,
 }
 
 impl Pace {
